@@ -1,0 +1,221 @@
+"""Model registry: a ``ModelSpec`` per pretrained network, in the style of torchvision's ``WeightsEnum``.
+
+A spec carries everything a caller needs to run the model on a raw RGB image and to interpret its output:
+the builder, the class list and palette, the normalisation, the input-size rule, the weights file name, its
+sha256 and its upstream URL. A new model is one ``register_model`` call.
+
+Weights are local files. ``find_weights`` looks, in order, at an explicit path, ``$SEG_PERCEPTION_MODEL_DIR``
+and the user cache directory (``platformdirs.user_cache_dir("seg_perception")/models``); it never downloads.
+``seg-perception weights download NAME`` (``seg_perception.tools.weights``) fetches a file and checks its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+MODEL_DIR_ENV = "SEG_PERCEPTION_MODEL_DIR"
+
+
+class WeightsError(RuntimeError):
+    """A weights file is missing, corrupt (sha256 mismatch) or does not fit its model."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Static facts about one pretrained segmentation model.
+
+    Attributes:
+        name: registry key, e.g. ``"espnetv2_city"``.
+        builder: ``builder(num_classes) -> nn.Module`` returning logits ``(N, C, H, W)`` at input size.
+        categories: class names; output channel ``i`` is class id ``i``.
+        palette: one ``(r, g, b)`` uint8 colour per class.
+        mean: per-channel mean subtracted from the RGB input, on the scale given by ``input_scale``.
+        std: per-channel divisor applied after the mean.
+        input_scale: ``1/255`` when the network expects [0, 1] input, ``1.0`` for the 0-255 scale.
+        size_multiple: network input height and width are rounded to a multiple of this.
+        default_size: ``(width, height)`` the model is run at by default (pixels).
+        weights_file: file name of the pretrained checkpoint.
+        sha256: hex digest of that file.
+        url: upstream download URL (a pinned commit).
+        state_dict_key: key of the state_dict inside the checkpoint, or ``None`` for a plain state_dict.
+        ignore_classes: class ids the network outputs but that are never a valid prediction (e.g. Cityscapes'
+            "background" channel, trained with loss weight 0); they are excluded from the argmax.
+        ontology: name of the costmap ontology YAML in ``config/ontology`` for this class list.
+        metrics: reference metrics measured with the authors' code (dataset/protocol -> value).
+        paper: citation of the architecture.
+    """
+
+    name: str
+    builder: Callable[[int], nn.Module]
+    categories: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    input_scale: float
+    size_multiple: int
+    default_size: tuple[int, int]
+    weights_file: str
+    sha256: str
+    url: str
+    state_dict_key: str | None = None
+    ignore_classes: tuple[int, ...] = ()
+    ontology: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    paper: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        """Number of output channels (= ``len(categories)``)."""
+        return len(self.categories)
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """Round a requested network input size to the model's multiple (nearest, at least one multiple).
+
+        Args:
+            width: requested width in pixels (> 0).
+            height: requested height in pixels (> 0).
+        Returns:
+            ``(width, height)`` rounded to ``size_multiple``.
+        Raises:
+            ValueError: if either value is not positive.
+        """
+        if width <= 0 or height <= 0:
+            raise ValueError(f"input size must be positive, got {width}x{height}")
+        m = self.size_multiple
+        return max(m, int(round(width / m)) * m), max(m, int(round(height / m)) * m)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry under ``spec.name``.
+
+    Raises:
+        ValueError: if the name is taken or the palette length differs from the class count.
+    """
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    if len(spec.palette) != len(spec.categories):
+        raise ValueError(
+            f"model {spec.name!r}: palette has {len(spec.palette)} colours for {len(spec.categories)} classes"
+        )
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """Return the registered spec called ``name``.
+
+    Raises:
+        KeyError: naming the known models, if ``name`` is not registered.
+    """
+    _load_builtin_models()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    _load_builtin_models()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin_models() -> None:
+    # The zoo registers itself on import; imported lazily to keep this module free of import cycles.
+    from seg_perception.core import zoo  # noqa: F401
+
+
+def default_model_dirs() -> list[Path]:
+    """Directories searched for weights, in order: ``$SEG_PERCEPTION_MODEL_DIR``, then the user cache."""
+    import platformdirs
+
+    dirs = []
+    env = os.environ.get(MODEL_DIR_ENV)
+    if env:
+        dirs.append(Path(env).expanduser())
+    dirs.append(Path(platformdirs.user_cache_dir("seg_perception")) / "models")
+    return dirs
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 digest of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_weights(spec: ModelSpec, explicit: str | os.PathLike[str] | None = None, verify: bool = True) -> Path:
+    """Locate and verify the weights file of ``spec``; never downloads.
+
+    Args:
+        spec: the model.
+        explicit: a file path, or a directory that holds ``spec.weights_file``; wins over the search path.
+        verify: check the file's sha256 against ``spec.sha256``.
+    Returns:
+        Path of the verified file.
+    Raises:
+        WeightsError: if no file is found (the message names the download command and the places searched) or
+            the sha256 differs (the message gives both digests).
+    """
+    if explicit:
+        p = Path(explicit).expanduser()
+        candidates = [p / spec.weights_file] if p.is_dir() else [p]
+    else:
+        candidates = [d / spec.weights_file for d in default_model_dirs()]
+    for path in candidates:
+        if path.is_file():
+            if verify and spec.sha256:
+                digest = sha256_of(path)
+                if digest != spec.sha256:
+                    raise WeightsError(
+                        f"weights file {path} is corrupt: sha256 {digest}, expected {spec.sha256}; "
+                        f"delete it and run `seg-perception weights download {spec.name}`"
+                    )
+            return path
+    searched = ", ".join(str(c) for c in candidates)
+    raise WeightsError(
+        f"weights for model {spec.name!r} not found (looked for {searched}); run "
+        f"`seg-perception weights download {spec.name}`, or set the `weights` parameter or ${MODEL_DIR_ENV}"
+    )
+
+
+def load_model(
+    spec: ModelSpec, weights: str | os.PathLike[str] | None = None, pretrained: bool = True
+) -> nn.Module:
+    """Build ``spec``'s network and load its weights strictly, on the CPU, in eval mode.
+
+    Args:
+        spec: the model.
+        weights: explicit weights file or directory (see ``find_weights``).
+        pretrained: ``False`` builds the network with random weights (tests of the plumbing only).
+    Returns:
+        The ``nn.Module`` in ``eval()`` mode.
+    Raises:
+        WeightsError: missing/corrupt file, or a checkpoint whose keys or shapes do not match (e.g. a class
+            count that differs from ``spec.num_classes``; the message names both).
+    """
+    model = spec.builder(spec.num_classes)
+    if pretrained:
+        path = find_weights(spec, weights)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        state = ckpt[spec.state_dict_key] if spec.state_dict_key else ckpt
+        if not isinstance(state, dict):
+            raise WeightsError(f"{path}: expected a state_dict, got {type(state).__name__}")
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise WeightsError(f"{path} does not fit model {spec.name!r} ({spec.num_classes} classes): {e}") from e
+    return model.eval()

@@ -1,0 +1,139 @@
+"""The built-in pretrained models (facts from the models' papers and the authors' evaluation code)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from seg_perception.core.models import ModelSpec, register_model
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+CITYSCAPES_CLASSES = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
+    "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle", "background",
+)  # fmt: skip
+# Standard Cityscapes palette in trainId order; "background" (never predicted) is black.
+CITYSCAPES_PALETTE = (
+    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
+    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60), (255, 0, 0),
+    (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32), (0, 0, 0),
+)  # fmt: skip
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+
+CAMVID_CLASSES = (
+    "sky", "building", "pole", "road", "pavement", "tree", "sign_symbol", "fence", "car", "pedestrian", "bicyclist",
+)  # fmt: skip
+CAMVID_PALETTE = (
+    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0), (192, 128, 128),
+    (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+)  # fmt: skip
+
+
+def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
+    """The PASCAL VOC colour map (bits of the class id spread over R, G, B; VOC devkit ``labelcolormap``)."""
+    out = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        out.append((r, g, b))
+    return tuple(out)
+
+
+def _espnetv2(num_classes: int) -> nn.Module:
+    from seg_perception.core.nets.espnetv2 import ESPNetv2Segmentation
+
+    return ESPNetv2Segmentation(num_classes=num_classes, scale=2.0)
+
+
+def _cgnet(num_classes: int) -> nn.Module:
+    from seg_perception.core.nets.cgnet import CGNet
+
+    return CGNet(num_classes=num_classes, m=3, n=21)
+
+
+_EDGENETS = "https://raw.githubusercontent.com/sacmehta/EdgeNets/2b232d3f7fb60658755dad1ebca0ffc895cc795e/model/segmentation/model_zoo/espnetv2"
+_ESPNETV2_PAPER = "Mehta et al., ESPNetv2, CVPR 2019, arXiv:1811.11431"
+
+ESPNETV2_CITY = register_model(
+    ModelSpec(
+        name="espnetv2_city",
+        builder=_espnetv2,
+        categories=CITYSCAPES_CLASSES,
+        palette=CITYSCAPES_PALETTE,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        input_scale=1.0 / 255.0,
+        size_multiple=16,
+        default_size=(1024, 512),
+        weights_file="espnetv2_s_2.0_city_1024x512.pth",
+        sha256="a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8",
+        url=f"{_EDGENETS}/espnetv2_s_2.0_city_1024x512.pth",
+        ignore_classes=(19,),
+        ontology="cityscapes",
+        metrics={
+            "camvid_test_0001TP@960x720->camvid/mIoU": 48.59,
+            "camvid_test_0001TP@960x720->camvid/pixel_acc": 78.63,
+            "camvid_val_0016E5@960x720->camvid/mIoU": 55.98,
+            "camvid_val_0016E5@960x720->camvid/pixel_acc": 86.24,
+        },
+        paper=_ESPNETV2_PAPER,
+    )
+)
+
+ESPNETV2_PASCAL = register_model(
+    ModelSpec(
+        name="espnetv2_pascal",
+        builder=_espnetv2,
+        categories=VOC_CLASSES,
+        palette=voc_palette(len(VOC_CLASSES)),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        input_scale=1.0 / 255.0,
+        size_multiple=16,
+        default_size=(384, 384),
+        weights_file="espnetv2_s_2.0_pascal_384x384.pth",
+        sha256="bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6",
+        url=f"{_EDGENETS}/espnetv2_s_2.0_pascal_384x384.pth",
+        ontology="voc",
+        paper=_ESPNETV2_PAPER,
+    )
+)
+
+CGNET_CAMVID = register_model(
+    ModelSpec(
+        name="cgnet_camvid",
+        builder=_cgnet,
+        categories=CAMVID_CLASSES,
+        palette=CAMVID_PALETTE,
+        mean=(105.65775, 103.329834, 99.625404),
+        std=(1.0, 1.0, 1.0),
+        input_scale=1.0,
+        size_multiple=8,
+        default_size=(480, 360),
+        weights_file="cgnet_m3n21_camvid.pth",
+        sha256="3676a50e6587379426bf04924b0a2d98f332d3468adb990a40e0446e4f32a63e",
+        url=(
+            "https://raw.githubusercontent.com/wutianyiRosun/CGNet/ebc812c445b2f10a6cf64a2b16bbfe1cc2fec10f/"
+            "checkpoint/camvid/CGNet_M3N21bs8gpu1_ontrainval/model_800.pth"
+        ),
+        state_dict_key="model",
+        ontology="camvid",
+        metrics={
+            "camvid_test_0001TP@480x360/mIoU": 66.54,
+            "camvid_test_0001TP@480x360/pixel_acc": 90.02,
+            "camvid_val_0016E5@480x360/mIoU": 85.68,
+            "camvid_val_0016E5@480x360/pixel_acc": 97.09,
+        },
+        paper="Wu et al., CGNet, IEEE TIP 30:1169-1179, 2020, arXiv:1811.08201",
+    )
+)

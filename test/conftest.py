@@ -1,0 +1,58 @@
+"""Shared pytest fixtures and the ROS 2 environment every test process needs.
+
+The environment is set before anything imports rclpy: discovery stays on this machine, each test process gets its own
+ROS_DOMAIN_ID, logs go to a temp dir and Fast DDS loads the package's shared-memory transport profile.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SEG_PERCEPTION_SHARED", REPO.parent / "shared"))
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="seg_perception_roslog_"))
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm_profile.xml"))
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"test data missing: {path} (the tests need ../shared beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only ../shared folder (real weights and sensor data)."""
+    return _require(SHARED)
+
+
+@pytest.fixture(scope="session")
+def model_dir(shared_dir: Path) -> Path:
+    """Folder with the real pretrained weights."""
+    return _require(shared_dir / "models")
+
+
+@pytest.fixture(scope="session")
+def kitti_dir(shared_dir: Path) -> Path:
+    """KITTI raw 2011_09_26: 60 frames of 1242x375 RGB + LiDAR depth (16-bit mm) + intrinsics.json."""
+    return _require(shared_dir / "data" / "kitti_2011_09_26_seq")
+
+
+@pytest.fixture(scope="session")
+def kitchen_dir(shared_dir: Path) -> Path:
+    """7-Scenes RedKitchen: 300 frames of 640x480 RGB + Kinect depth (16-bit mm) + camera-to-world poses."""
+    return _require(shared_dir / "data" / "7scenes_kitchen")
+
+
+@pytest.fixture(scope="session")
+def camvid_dir(shared_dir: Path) -> Path:
+    """CamVid: 480x360 images/ and labels/ (ids 0-10, 11 = ignore)."""
+    return _require(shared_dir / "data" / "camvid")
