@@ -1,0 +1,60 @@
+"""``seg-perception``: the package's command line (offline tools, weights, launcher, demo).
+
+Each subcommand lives in ``seg_perception.tools.<module>`` and defines ``add_arguments(parser)`` and ``run(args)``;
+modules are imported only when their subcommand runs, so ``seg-perception --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module in seg_perception.tools, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("weights", "list the registered models and where their weights are"),
+    "weights": ("weights", "download or verify model weights (sha256-checked)"),
+    "bag-from-frames": ("bag_from_frames", "turn a folder of RGB-D frames (KITTI / 7-Scenes layout) into a rosbag2"),
+    "replay": ("replay", "publish a rosbag2 with its original timing"),
+    "record": ("record", "record topics into a rosbag2"),
+    "process": ("process", "run the whole pipeline offline on a bag (no DDS); write an output bag and renders"),
+    "launch": ("launch", "start the segmentation and costmap nodes as processes with the YAML config"),
+    "demo": ("demo", "end-to-end demo on real KITTI frames: bag, nodes, replay, record, renders, summary"),
+    "eval": ("eval", "mIoU / pixel accuracy / Dice of a model on a labelled image folder"),
+    "bench": ("bench", "time each pipeline stage on real frames and print the figures"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per available command."""
+    parser = argparse.ArgumentParser(prog="seg-perception", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module, _command=name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``seg-perception``."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    if argv[0] not in COMMANDS:
+        parser.error(f"unknown command {argv[0]!r}")  # exits with status 2
+    name = argv[0]
+    module = importlib.import_module(f"seg_perception.tools.{COMMANDS[name][0]}")
+    sub = argparse.ArgumentParser(prog=f"seg-perception {name}", description=COMMANDS[name][1])
+    if name == "models":
+        sub.set_defaults(weights_command="list")
+        module.add_list_arguments(sub)
+    else:
+        module.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

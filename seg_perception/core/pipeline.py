@@ -1,0 +1,122 @@
+"""The segmentation node's work on one RGB-D frame, without ROS: segment, colourize, fuse with depth.
+
+``SegmentationPipeline`` is shared by the ROS node (``ros/segmentation_node.py``) and the offline tools
+(``tools/process.py``, benchmarks), so the bag processor and the live node compute exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from seg_perception.core.camera import Intrinsics, depth_to_meters
+from seg_perception.core.cloud import semantic_cloud
+from seg_perception.core.models import get_model_spec, load_model
+from seg_perception.core.overlay import blend, palette_array
+from seg_perception.core.segment import Segmenter
+
+
+def _param(default, description: str, read_only: bool = False, lo=None, hi=None):  # noqa: ANN001, ANN202
+    """A dataclass field that carries its ROS parameter descriptor (see ``ros/params.py``)."""
+    meta = {"description": description, "read_only": read_only, "range": (lo, hi) if lo is not None else None}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Parameters of the segmentation node (names are the ROS parameter names; units in the descriptions)."""
+
+    model: str = _param("espnetv2_city", "registered model name (seg-perception models lists them)", read_only=True)
+    weights: str = _param(
+        "", "weights file or folder; empty = $SEG_PERCEPTION_MODEL_DIR, then the user cache", read_only=True
+    )
+    device: str = _param("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", read_only=True)
+    fp16: bool = _param(False, "half precision inference (CUDA only; ignored on the CPU)", read_only=True)
+    input_width: int = _param(0, "network input width [px], rounded to the model's multiple; 0 = model default",
+                              read_only=True, lo=0, hi=4096)  # fmt: skip
+    input_height: int = _param(0, "network input height [px], rounded to the model's multiple; 0 = model default",
+                               read_only=True, lo=0, hi=4096)  # fmt: skip
+    cloud_stride: int = _param(2, "keep every N-th row and column in semantic_points [px]", lo=1, hi=32)
+    sync_slop_s: float = _param(0.0, "max stamp difference to pair colour and depth [s]; 0 = exact match", lo=0.0, hi=1.0)
+    min_depth_m: float = _param(0.1, "depth below this is invalid [m]", lo=0.0, hi=100.0)
+    max_depth_m: float = _param(80.0, "depth above this is invalid [m]", lo=0.0, hi=1000.0)
+    overlay_alpha: float = _param(0.5, "weight of the class colour in the overlay [0-1]", lo=0.0, hi=1.0)
+    publish_overlay: bool = _param(True, "publish the colour overlay image")
+    publish_cloud: bool = _param(True, "publish semantic_points (needs depth)")
+
+    def __post_init__(self) -> None:
+        if self.min_depth_m >= self.max_depth_m:
+            raise ValueError(f"min_depth_m {self.min_depth_m} must be < max_depth_m {self.max_depth_m}")
+        if self.cloud_stride < 1:
+            raise ValueError(f"cloud_stride must be >= 1, got {self.cloud_stride}")
+
+
+@dataclass
+class FrameResult:
+    """Outputs for one frame, all at the colour image's resolution (cloud: decimated by ``cloud_stride``).
+
+    Attributes:
+        labels: (H, W) uint8 class ids.
+        confidence: (H, W) float32 max softmax in [0, 1].
+        overlay: (H, W, 3) uint8 RGB blend, or None when disabled.
+        cloud: (ceil(H/s), ceil(W/s)) ``CLOUD_DTYPE`` points in the camera optical frame, or None without depth.
+        timings_ms: stage name -> wall time in milliseconds.
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    overlay: np.ndarray | None
+    cloud: np.ndarray | None
+    timings_ms: dict[str, float]
+
+
+class SegmentationPipeline:
+    """Model + fusion for one camera. Loads and verifies weights in ``__init__`` (fails fast).
+
+    Raises:
+        KeyError: unknown model name.
+        seg_perception.core.models.WeightsError: missing / corrupt / mismatched weights.
+        ValueError: bad device or input size.
+    """
+
+    def __init__(self, cfg: SegmentationConfig, pretrained: bool = True) -> None:
+        self.cfg = cfg
+        self.spec = get_model_spec(cfg.model)
+        model = load_model(self.spec, cfg.weights or None, pretrained=pretrained)
+        size = (cfg.input_width, cfg.input_height) if cfg.input_width and cfg.input_height else None
+        self.segmenter = Segmenter(self.spec, model, device=cfg.device, fp16=cfg.fp16, input_size=size)
+        self.lut = palette_array(self.spec.palette)
+
+    def process(
+        self, rgb: np.ndarray, depth: np.ndarray | None = None, k: Intrinsics | None = None
+    ) -> FrameResult:
+        """Segment one frame and, with depth, fuse it into a semantic cloud.
+
+        Args:
+            rgb: (H, W, 3) uint8 RGB.
+            depth: (H, W) uint16 mm (16UC1) or float32 m (32FC1), registered to ``rgb``; or None.
+            k: intrinsics of the (H, W) image; required with depth.
+        Raises:
+            ValueError: on mismatched sizes or a missing ``k``.
+        """
+        t = {}
+        t0 = time.perf_counter()
+        if depth is not None:
+            if depth.shape[:2] != rgb.shape[:2]:
+                raise ValueError(f"depth {depth.shape[:2]} does not match rgb {rgb.shape[:2]}")
+            if k is None:
+                raise ValueError("intrinsics are required to fuse depth")
+        seg = self.segmenter(rgb)
+        t1 = time.perf_counter()
+        t["segment"] = (t1 - t0) * 1e3
+        overlay = blend(rgb, seg.labels, self.lut, self.cfg.overlay_alpha) if self.cfg.publish_overlay else None
+        t2 = time.perf_counter()
+        t["overlay"] = (t2 - t1) * 1e3
+        cloud = None
+        if depth is not None and k is not None and self.cfg.publish_cloud:
+            depth_m = depth_to_meters(depth, self.cfg.min_depth_m, self.cfg.max_depth_m)
+            cloud = semantic_cloud(depth_m, k, rgb, seg.labels, seg.confidence, self.cfg.cloud_stride)
+        t["cloud"] = (time.perf_counter() - t2) * 1e3
+        return FrameResult(seg.labels, seg.confidence, overlay, cloud, t)

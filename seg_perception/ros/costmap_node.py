@@ -1,0 +1,160 @@
+"""Costmap node: semantic point cloud in; drivable-area grid and inflated obstacle costmap out (Nav2 conventions).
+
+Subscribed topics (relative; remap in launch):
+    semantic_points (sensor_msgs/PointCloud2): fields x, y, z float32 [m] in the camera optical frame, label
+        uint32 class id, optional confidence float32 (as published by the segmentation node).
+    label_info (std_msgs/String, transient local): the segmentation node's class list (JSON, see README.md); it
+        names the model's ontology and class names, which give each class its role (drivable / obstacle / ignore).
+
+Published topics (reliable + transient local, depth 1; frame ``base_frame``; stamp of the cloud):
+    drivable_grid (nav_msgs/OccupancyGrid): 0 = seen drivable, 100 = seen not drivable, -1 = unknown.
+    obstacle_grid (nav_msgs/OccupancyGrid): 100 at obstacle cells, Nav2's exponential inflation (1-99) around them,
+        0 = seen free, -1 = unknown (Nav2's cost translation table).
+    ~/stats (std_msgs/String, transient local): frames in/out, drops per reason, stage timings [ms] as JSON.
+
+Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
+``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
+``cost_scaling_factor`` [1/m], ...; see the descriptors), plus
+    base_frame (string, "base_link"): frame of the grids (REP-105), robot-centred.
+    camera_translation (double[3], [0, 0, 1.65]): camera origin in base_frame [m].
+    camera_rpy (double[3], [0, 0, 0]): roll, pitch, yaw [rad] of the camera BODY frame (x forward, y left, z up)
+        in base_frame, URDF convention; the optical rotation is applied on top (REP-103). Pitch > 0 looks down.
+    ontology (string, ""): ontology name (config/ontology/<name>.yaml) or YAML path; "" = the one label_info names.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import PointCloud2
+from nav_msgs.msg import OccupancyGrid
+from std_msgs.msg import Header, String
+
+from seg_perception.core.costmap import (
+    CostmapConfig,
+    build_grids,
+    camera_to_base,
+    load_ontology,
+    to_occupancy,
+    GridGeometry,
+    transform_points,
+)
+from seg_perception.ros import convert
+from seg_perception.ros.node_utils import NodeStats, Stopwatch
+from seg_perception.ros.params import declare_config
+from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS
+from seg_perception.ros.validate import reason, validate_cloud
+
+
+class CostmapNode(Node):
+    """See the module docstring for topics and parameters.
+
+    Raises (from ``__init__``): ValueError for invalid parameters (grid over the memory bound, bad extrinsic...).
+    """
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__("costmap", **kwargs)
+        self.cfg = declare_config(self, CostmapConfig)
+        self.base_frame = self.declare_parameter(
+            "base_frame", "base_link", ParameterDescriptor(description="frame of the grids (REP-105)")
+        ).value
+        translation = self.declare_parameter(
+            "camera_translation", [0.0, 0.0, 1.65], ParameterDescriptor(description="camera origin in base_frame [m]")
+        ).value
+        rpy = self.declare_parameter(
+            "camera_rpy",
+            [0.0, 0.0, 0.0],
+            ParameterDescriptor(description="roll, pitch, yaw of the camera body frame in base_frame [rad]"),
+        ).value
+        self.ontology_param = self.declare_parameter(
+            "ontology", "", ParameterDescriptor(description="ontology name or YAML path; empty = from label_info")
+        ).value
+        self.t_base_camera = camera_to_base(translation, rpy)
+        self.geometry = GridGeometry.from_config(self.cfg)
+        self.roles_lut: np.ndarray | None = None
+        self.stats = NodeStats(self)
+        self.pub_drivable = self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS)
+        self.pub_obstacle = self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS)
+        self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
+        self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
+        self.get_logger().info(
+            f"grid {self.geometry.width_cells}x{self.geometry.height_cells} cells at {self.cfg.resolution} m in "
+            f"{self.base_frame}; camera at {list(translation)} m, rpy {list(rpy)} rad"
+        )
+
+    def _on_label_info(self, msg: String) -> None:
+        try:
+            info = json.loads(msg.data)
+            categories = [c["name"] for c in sorted(info["classes"], key=lambda c: c["id"])]
+            name = self.ontology_param or info["ontology"]
+            self.roles_lut = load_ontology(name, categories).roles_lut(categories)
+            self.get_logger().info(f"ontology {name!r} for model {info.get('model')!r} ({len(categories)} classes)")
+        except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
+            self.stats.drop("label_info", f"cannot use label_info: {type(e).__name__}: {e}")
+
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        """validate -> convert -> core (transform, classify, rasterize, inflate) -> convert -> publish."""
+        self.stats.frames_in += 1
+        problems = validate_cloud(msg, ("x", "y", "z", "label"))
+        if problems:
+            self.stats.drop(reason(problems[0]), "semantic_points: " + "; ".join(problems))
+            return
+        if self.roles_lut is None:
+            self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
+            return
+        sw = Stopwatch()
+        try:
+            names = ["x", "y", "z", "label"] + (["confidence"] if any(f.name == "confidence" for f in msg.fields) else [])
+            cloud = convert.msg_to_cloud(msg, names).reshape(-1)
+            points = np.stack([cloud["x"], cloud["y"], cloud["z"]], axis=-1)
+            confidence = cloud["confidence"] if "confidence" in names else None
+            sw.lap("decode")
+            points_base = transform_points(self.t_base_camera, points)
+            sw.lap("transform")
+            drivable, obstacle = build_grids(
+                points_base, cloud["label"], confidence, self.roles_lut, self.cfg, self.geometry
+            )
+            sw.lap("grids")
+            header = Header(stamp=msg.header.stamp, frame_id=self.base_frame)
+            origin = (self.geometry.origin_x, self.geometry.origin_y)
+            self.pub_drivable.publish(convert.grid_to_msg(to_occupancy(drivable), self.cfg.resolution, origin, header))
+            self.pub_obstacle.publish(convert.grid_to_msg(to_occupancy(obstacle), self.cfg.resolution, origin, header))
+            sw.lap("publish")
+            self.stats.add_timings(sw.laps)
+            self.stats.frames_out += 1
+        except Exception as e:  # noqa: BLE001 - one bad cloud must not stop the node
+            self.stats.drop("exception", f"{type(e).__name__}: {e}")
+            self.get_logger().debug(traceback.format_exc())
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console entry point ``costmap_node``."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CostmapNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as e:  # noqa: BLE001 - start-up failure: clear message, non-zero exit
+        print(f"costmap_node: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.stats.publish()
+            node.get_logger().info(f"stats: {node.stats.as_dict()}")
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Declare a node's parameters from its frozen ``Config`` dataclass and read them back.
+
+Each dataclass field becomes a ROS parameter of the same name and type with a ``ParameterDescriptor`` built from the
+field's metadata (``description``, ``read_only``, ``range``); see ``core/pipeline.py``'s ``_param``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from typing import Any, TypeVar
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+
+C = TypeVar("C")
+
+
+def docstring_attributes(cls: type) -> dict[str, str]:
+    """Descriptions of a class's fields from the ``Attributes:`` section of its Google-style docstring.
+
+    A line ``name: text`` (or ``a, b: text``) starts an entry; deeper-indented lines continue it.
+    """
+    out: dict[str, str] = {}
+    lines = inspect.getdoc(cls) or ""
+    in_attrs, current = False, []
+    for line in lines.splitlines():
+        if line.strip() == "Attributes:":
+            in_attrs = True
+            continue
+        if not in_attrs:
+            continue
+        if line and not line.startswith(" "):
+            break
+        m = re.match(r"^ {4}([\w, ]+):\s*(.*)$", line)
+        if m:
+            current = [n.strip() for n in m.group(1).split(",")]
+            for n in current:
+                out[n] = m.group(2)
+        elif line.strip() and current:
+            for n in current:
+                out[n] += " " + line.strip()
+    return out
+
+
+def _descriptor(f: dataclasses.Field, doc: dict[str, str]) -> ParameterDescriptor:
+    meta = f.metadata or {}
+    d = ParameterDescriptor(
+        description=meta.get("description", doc.get(f.name, "")), read_only=bool(meta.get("read_only", False))
+    )
+    rng = meta.get("range")
+    if rng is not None and rng[0] is not None:
+        lo, hi = rng
+        if isinstance(f.default, bool):
+            pass
+        elif isinstance(f.default, int):
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+        elif isinstance(f.default, float):
+            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    return d
+
+
+def declare_config(node: Node, cls: type[C], prefix: str = "") -> C:
+    """Declare every field of ``cls`` on ``node`` and build a ``cls`` from the resulting values.
+
+    Args:
+        node: the node.
+        cls: a frozen dataclass whose fields have scalar or list defaults.
+        prefix: parameter namespace (``"obstacle."``) for nested configs.
+    Returns:
+        An instance built from the declared (override-aware) parameter values.
+    Raises:
+        ValueError / TypeError: from ``cls.__post_init__`` when the values are invalid (fail fast at start-up).
+    """
+    values: dict[str, Any] = {}
+    doc = docstring_attributes(cls)
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if isinstance(default, tuple):
+            default = list(default)
+        p = node.declare_parameter(prefix + f.name, default, _descriptor(f, doc))
+        value = p.value
+        if isinstance(f.default, tuple):
+            value = tuple(value)
+        if isinstance(f.default, float) and isinstance(value, int):
+            value = float(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def config_from_parameters(node: Node, cls: type[C], current: C, prefix: str = "") -> C:
+    """Rebuild ``cls`` from the node's current parameter values (after a dynamic change)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = node.get_parameter(prefix + f.name).value
+        if isinstance(f.default, tuple):
+            value = tuple(value)
+        values[f.name] = value
+    return dataclasses.replace(current, **values)

@@ -1,0 +1,46 @@
+"""QoS profiles, defined once for the whole package."""
+
+from __future__ import annotations
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+#: Camera / depth / camera_info inputs: best effort, keep last. Depth 5 keeps enough recent frames to pair colour
+#: and depth by stamp; only the newest pair is processed.
+SENSOR_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=5,
+    reliability=qos_profile_sensor_data.reliability,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+#: Outputs of the segmentation node (labels, confidence, overlay, semantic_points): reliable, keep last 2.
+#: A reliable publisher serves both reliable and best-effort subscribers.
+OUTPUT_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=2,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+#: Cloud input of the costmap node: best effort, keep last 1 (always work on the newest cloud).
+CLOUD_IN_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+#: Grids and label_info: reliable + transient local, depth 1 (Nav2's LatchedPublisherQoS), so late joiners such as
+#: RViz or a costmap layer get the last value.
+LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)

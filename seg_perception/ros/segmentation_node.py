@@ -1,0 +1,227 @@
+"""Segmentation node: colour + depth + camera_info in; labels, confidence, overlay, label_info, semantic_points out.
+
+Subscribed topics (relative; remap in launch):
+    image (sensor_msgs/Image): rgb8, bgr8, rgba8 or bgra8 colour image.
+    depth (sensor_msgs/Image): 16UC1 [mm, 0 = invalid] or 32FC1 [m, non-finite = invalid] (REP-118), registered
+        to ``image`` (same size and optical frame).
+    camera_info (sensor_msgs/CameraInfo): intrinsics of ``image`` (K; distortion ignored: rectified images).
+
+Published topics (all with the colour image's header):
+    labels (sensor_msgs/Image mono8): class id per pixel, at the input resolution.
+    confidence (sensor_msgs/Image mono8): max softmax probability x 255.
+    overlay (sensor_msgs/Image rgb8): image blended with the model's palette.
+    label_info (std_msgs/String, transient local): JSON class list, schema in README.md.
+    semantic_points (sensor_msgs/PointCloud2): organized (H/stride x W/stride) cloud in the camera optical frame;
+        fields x, y, z float32 [m], rgb float32 (packed 0x00RRGGBB), label uint32, confidence float32;
+        invalid depth gives NaN x/y/z; is_dense false.
+    ~/stats (std_msgs/String, transient local): frames in/out, drops per reason, stage timings [ms] as JSON.
+
+Parameters: the fields of ``core.pipeline.SegmentationConfig`` (name, type, default, unit in the descriptor), plus
+``use_depth`` (bool, true: wait for a depth image to pair with each colour image; false: labels only) and
+``input_timeout_s`` (float, 2.0 s: warn when no colour image arrives for this long).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import traceback
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import String
+
+from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.ros import convert
+from seg_perception.ros.node_utils import NodeStats, Stopwatch
+from seg_perception.ros.params import declare_config
+from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
+from seg_perception.ros.validate import reason, validate_camera_info, validate_image
+
+
+class SegmentationNode(Node):
+    """See the module docstring for topics and parameters.
+
+    Raises (from ``__init__``, so a misconfigured node fails at start-up):
+        KeyError: unknown model; WeightsError: missing or corrupt weights (names the download command);
+        ValueError: bad device, size or parameter values.
+    """
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__("segmentation", **kwargs)
+        self.cfg = declare_config(self, SegmentationConfig)
+        self.use_depth = bool(self.declare_parameter("use_depth", True).value)
+        self.input_timeout_s = float(self.declare_parameter("input_timeout_s", 2.0).value)
+        self.pipeline = SegmentationPipeline(self.cfg)
+        seg = self.pipeline.segmenter
+        self.get_logger().info(
+            f"model {self.cfg.model} on {seg.device} (fp16={seg.fp16}), network input {seg.input_size[0]}x"
+            f"{seg.input_size[1]}, cloud stride {self.cfg.cloud_stride}"
+        )
+        self.stats = NodeStats(self)
+        self.camera_info: CameraInfo | None = None
+        self._images: collections.deque[Image] = collections.deque(maxlen=5)
+        self._depths: collections.deque[Image] = collections.deque(maxlen=5)
+        self._last_input = self.get_clock().now()
+
+        self.pub_labels = self.create_publisher(Image, "labels", OUTPUT_QOS)
+        self.pub_conf = self.create_publisher(Image, "confidence", OUTPUT_QOS)
+        self.pub_overlay = self.create_publisher(Image, "overlay", OUTPUT_QOS)
+        self.pub_cloud = self.create_publisher(PointCloud2, "semantic_points", OUTPUT_QOS)
+        self.pub_label_info = self.create_publisher(String, "label_info", LATCHED_QOS)
+        spec = self.pipeline.spec
+        self.pub_label_info.publish(
+            String(data=convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
+        )
+
+        self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
+        if self.use_depth:
+            self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS)
+        self.create_timer(1.0, self._check_staleness)
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        problems = validate_camera_info(msg)
+        if problems:
+            self.stats.drop(reason(problems[0]), "; ".join(problems))
+            return
+        self.camera_info = msg
+
+    def _on_image(self, msg: Image) -> None:
+        self.stats.frames_in += 1
+        self._last_input = self.get_clock().now()
+        problems = validate_image(msg, convert.COLOR_ENCODINGS)
+        if problems:
+            self.stats.drop(reason(problems[0]), "image: " + "; ".join(problems))
+            return
+        self._images.append(msg)
+        self._try_pair()
+
+    def _on_depth(self, msg: Image) -> None:
+        problems = validate_image(msg, convert.DEPTH_ENCODINGS)
+        if problems:
+            self.stats.drop("depth_" + reason(problems[0]), "depth: " + "; ".join(problems))
+            return
+        self._depths.append(msg)
+        self._try_pair()
+
+    def _try_pair(self) -> None:
+        """Process the newest colour image that has a depth image within ``sync_slop_s``; discard older ones."""
+        if not self._images:
+            return
+        if not self.use_depth:
+            img = self._images.pop()
+            self._images.clear()
+            self._process(img, None)
+            return
+        slop_ns = int(self.cfg.sync_slop_s * 1e9)
+        for i in range(len(self._images) - 1, -1, -1):
+            img = self._images[i]
+            t_img = convert.stamp_to_ns(img.header.stamp)
+            best = None
+            for j, d in enumerate(self._depths):
+                dt = abs(convert.stamp_to_ns(d.header.stamp) - t_img)
+                if dt <= slop_ns and (best is None or dt < best[0]):
+                    best = (dt, j)
+            if best is not None:
+                depth = self._depths[best[1]]
+                for _ in range(i + 1):
+                    self._images.popleft()
+                for _ in range(best[1] + 1):
+                    self._depths.popleft()
+                self._process(img, depth)
+                return
+
+    def _check_staleness(self) -> None:
+        age = (self.get_clock().now() - self._last_input).nanoseconds * 1e-9
+        if age > self.input_timeout_s and self.stats.frames_in > 0:
+            self.get_logger().warning(
+                f"no colour image for {age:.1f} s (input_timeout_s {self.input_timeout_s})",
+                throttle_duration_sec=10.0,
+            )
+
+    # -- pipeline ----------------------------------------------------------------------------------------------
+    def _process(self, img: Image, depth: Image | None) -> None:
+        """validate -> convert -> core -> convert -> publish, for one colour (+ depth) pair."""
+        sw = Stopwatch()
+        try:
+            rgb = convert.image_to_rgb(img)
+            depth_arr = None
+            k = None
+            if depth is not None:
+                depth_arr = convert.image_to_array(depth)
+                if depth_arr.shape != rgb.shape[:2]:
+                    self.stats.drop(
+                        "size_mismatch", f"depth {depth_arr.shape} does not match colour image {rgb.shape[:2]}"
+                    )
+                    return
+                if self.camera_info is None:
+                    self.stats.drop("no_camera_info", "no valid camera_info received yet")
+                    return
+                if (self.camera_info.height, self.camera_info.width) != rgb.shape[:2]:
+                    self.stats.drop(
+                        "camera_info_size",
+                        f"camera_info {self.camera_info.width}x{self.camera_info.height} does not match image "
+                        f"{rgb.shape[1]}x{rgb.shape[0]}",
+                    )
+                    return
+                if depth.header.frame_id != img.header.frame_id:
+                    self.get_logger().warning(
+                        f"depth frame {depth.header.frame_id!r} differs from image frame {img.header.frame_id!r}; "
+                        "depth must be registered to the colour image",
+                        throttle_duration_sec=10.0,
+                    )
+                k = convert.camera_info_to_intrinsics(self.camera_info)
+            sw.lap("decode")
+            result = self.pipeline.process(rgb, depth_arr, k)
+            sw.skip()  # the pipeline timed its own stages
+            self._publish(img, result, sw)
+            self.stats.add_timings({**result.timings_ms, **sw.laps})
+            self.stats.frames_out += 1
+        except Exception as e:  # noqa: BLE001 - one bad frame must not stop the node
+            name = type(e).__name__
+            key = "cuda_oom" if name == "OutOfMemoryError" else "exception"
+            self.stats.drop(key, f"{name}: {e}")
+            self.get_logger().debug(traceback.format_exc())
+
+    def _publish(self, img: Image, result, sw: Stopwatch) -> None:  # noqa: ANN001
+        header = img.header
+        self.pub_labels.publish(convert.array_to_image(result.labels, "mono8", header))
+        conf_u8 = np.rint(result.confidence * 255.0).astype(np.uint8)
+        self.pub_conf.publish(convert.array_to_image(conf_u8, "mono8", header))
+        if result.overlay is not None:
+            self.pub_overlay.publish(convert.array_to_image(result.overlay, "rgb8", header))
+        sw.lap("publish_images")
+        if result.cloud is not None:
+            self.pub_cloud.publish(convert.cloud_to_msg(result.cloud, header))
+        sw.lap("publish_cloud")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console entry point ``segmentation_node`` (ROS arguments: ``--ros-args -p name:=value ...``)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SegmentationNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as e:  # noqa: BLE001 - start-up failure: print a clear message, exit non-zero
+        print(f"segmentation_node: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.stats.publish()
+            node.get_logger().info(f"stats: {node.stats.as_dict()}")
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The segmentation node in-process on real KITTI frames: outputs, headers, and bad input that must not kill it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import String
+
+from seg_perception.core.zoo import CITYSCAPES_CLASSES
+from seg_perception.ros import convert
+from seg_perception.ros.qos import LATCHED_QOS
+from seg_perception.ros.segmentation_node import SegmentationNode
+
+OUT_TOPICS = {"labels": Image, "confidence": Image, "overlay": Image, "semantic_points": PointCloud2}
+
+
+@pytest.fixture
+def seg(ros, model_dir):  # noqa: ANN001, ANN201
+    """The node (real ESPNetv2 Cityscapes, small network input for speed) + publishers + recorders."""
+    node = ros.add(
+        SegmentationNode(
+            namespace=ros.ns,
+            context=ros.context,
+            parameter_overrides=[
+                Parameter("weights", value=str(model_dir)),
+                Parameter("device", value="cpu"),
+                Parameter("input_width", value=640),
+                Parameter("input_height", value=192),
+                Parameter("cloud_stride", value=2),
+            ],
+        )
+    )
+    pubs = {
+        "image": ros.publisher(Image, "image"),
+        "depth": ros.publisher(Image, "depth"),
+        "camera_info": ros.publisher(CameraInfo, "camera_info"),
+    }
+    outs = {t: ros.subscribe(cls, t) for t, cls in OUT_TOPICS.items()}
+    ros.wait_for_subscribers(list(pubs.values()))
+    ros.spin_until(lambda: all(ros.helper.count_subscribers(f"{ros.ns}/{t}") > 0 for t in OUT_TOPICS), 5.0)
+    return node, pubs, outs
+
+
+def _send(pubs: dict, image: Image, depth: Image, info: CameraInfo) -> None:
+    pubs["camera_info"].publish(info)
+    pubs["depth"].publish(depth)
+    pubs["image"].publish(image)
+
+
+def test_real_frame_gives_all_outputs_with_the_input_header(ros, seg, kitti_frames) -> None:  # noqa: ANN001
+    node, pubs, outs = seg
+    f = kitti_frames[0]
+    _send(pubs, f.image(), f.depth(), f.camera_info())
+    assert ros.spin_until(lambda: all(outs[t] for t in OUT_TOPICS), 60.0), {t: len(v) for t, v in outs.items()}
+
+    for t in OUT_TOPICS:
+        assert outs[t][0].header == f.header(), t
+    labels, conf, overlay = (convert.image_to_array(outs[t][0]) for t in ("labels", "confidence", "overlay"))
+    assert outs["labels"][0].encoding == "mono8" and labels.shape == (375, 1242)
+    assert outs["confidence"][0].encoding == "mono8" and conf.shape == (375, 1242)
+    assert outs["overlay"][0].encoding == "rgb8" and overlay.shape == (375, 1242, 3)
+    # a street scene: road (0) and car (13) cover much of the image, and nothing is "background" (19)
+    hist = np.bincount(labels.ravel(), minlength=20) / labels.size
+    assert hist[0] > 0.10 and hist[13] > 0.10 and hist[19] == 0.0
+    assert labels.max() < len(CITYSCAPES_CLASSES)
+    assert conf.min() >= 255 // 20 and np.median(conf) > 0.6 * 255  # softmax max >= 1/C
+
+    cloud_msg = outs["semantic_points"][0]
+    assert (cloud_msg.height, cloud_msg.width, cloud_msg.is_dense) == (188, 621, False)
+    assert [f.name for f in cloud_msg.fields] == ["x", "y", "z", "rgb", "label", "confidence"]
+    cloud = convert.msg_to_cloud(cloud_msg)
+    finite = np.isfinite(cloud["z"])
+    assert 0.02 < finite.mean() < 0.06  # sparse LiDAR depth: ~3.5 % valid
+    assert np.isnan(cloud["x"][~finite]).all()
+    # labels in the cloud are the label image decimated by 2
+    np.testing.assert_array_equal(cloud["label"], labels[::2, ::2])
+    assert node.stats.frames_out == 1 and sum(node.stats.drops.values()) == 0
+
+
+def test_label_info_is_latched_json(ros, seg) -> None:  # noqa: ANN001
+    late = ros.subscribe(String, "label_info", LATCHED_QOS)  # subscribes after the node published it
+    assert ros.spin_until(lambda: late, 10.0)
+    info = json.loads(late[0].data)
+    assert info["model"] == "espnetv2_city" and info["ontology"] == "cityscapes"
+    assert [c["name"] for c in info["classes"]] == list(CITYSCAPES_CLASSES)
+    assert info["classes"][0]["color"] == [128, 64, 128]
+
+
+def _unsupported_encoding(f):  # noqa: ANN001, ANN202
+    img = f.image()
+    img.encoding = "yuv422"
+    return img, f.depth(), f.camera_info()
+
+
+def _depth_size_mismatch(f):  # noqa: ANN001, ANN202
+    small = convert.array_to_image(np.ascontiguousarray(f.depth_mm[::2, ::2]), "16UC1", f.header())
+    return f.image(), small, f.camera_info()
+
+
+def _zero_focal_length(f):  # noqa: ANN001, ANN202
+    info = f.camera_info()
+    info.k[0] = 0.0
+    return f.image(), f.depth(), info
+
+
+def _truncated_data(f):  # noqa: ANN001, ANN202
+    img = f.image()
+    img.data = bytes(img.data)[: -img.step // 2]
+    return img, f.depth(), f.camera_info()
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "reason"),
+    [
+        (_unsupported_encoding, "encoding"),
+        (_depth_size_mismatch, "size_mismatch"),
+        (_zero_focal_length, "camera_info_focal"),
+        (_truncated_data, "data_length"),
+    ],
+    ids=["unsupported-encoding", "depth-size-mismatch", "zero-focal-length", "truncated-data"],
+)
+def test_bad_input_is_counted_dropped_and_the_next_frame_is_processed(ros, seg, kitti_frames, make_bad, reason):  # noqa: ANN001
+    node, pubs, outs = seg
+    bad = kitti_frames[1]
+    _send(pubs, *make_bad(bad))
+    assert ros.spin_until(lambda: node.stats.drops[reason] >= 1, 20.0), dict(node.stats.drops)
+    ros.spin_for(0.5)
+    assert outs["labels"] == [], "a bad frame must produce no output"
+    good = kitti_frames[2]
+    _send(pubs, good.image(), good.depth(), good.camera_info())
+    assert ros.spin_until(lambda: outs["semantic_points"], 60.0), dict(node.stats.drops)
+    assert outs["labels"][0].header.stamp == good.header().stamp
+    assert node.stats.frames_out == 1
