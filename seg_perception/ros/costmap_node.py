@@ -28,24 +28,16 @@ import json
 import sys
 import traceback
 
-import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from sensor_msgs.msg import PointCloud2
 from nav_msgs.msg import OccupancyGrid
+from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 
-from seg_perception.core.costmap import (
-    CostmapConfig,
-    build_grids,
-    camera_to_base,
-    load_ontology,
-    to_occupancy,
-    GridGeometry,
-    transform_points,
-)
+from seg_perception.core.costmap import CostmapConfig, load_ontology
+from seg_perception.core.mapper import GridMapper, cloud_arrays
 from seg_perception.ros import convert
 from seg_perception.ros.node_utils import NodeStats, Stopwatch
 from seg_perception.ros.params import declare_config
@@ -76,16 +68,14 @@ class CostmapNode(Node):
         self.ontology_param = self.declare_parameter(
             "ontology", "", ParameterDescriptor(description="ontology name or YAML path; empty = from label_info")
         ).value
-        self.t_base_camera = camera_to_base(translation, rpy)
-        self.geometry = GridGeometry.from_config(self.cfg)
-        self.roles_lut: np.ndarray | None = None
+        self.mapper = GridMapper(self.cfg, translation, rpy)
         self.stats = NodeStats(self)
         self.pub_drivable = self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS)
         self.pub_obstacle = self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS)
         self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
         self.get_logger().info(
-            f"grid {self.geometry.width_cells}x{self.geometry.height_cells} cells at {self.cfg.resolution} m in "
+            f"grid {self.mapper.geometry.width_cells}x{self.mapper.geometry.height_cells} cells at {self.cfg.resolution} m in "
             f"{self.base_frame}; camera at {list(translation)} m, rpy {list(rpy)} rad"
         )
 
@@ -94,7 +84,7 @@ class CostmapNode(Node):
             info = json.loads(msg.data)
             categories = [c["name"] for c in sorted(info["classes"], key=lambda c: c["id"])]
             name = self.ontology_param or info["ontology"]
-            self.roles_lut = load_ontology(name, categories).roles_lut(categories)
+            self.mapper.roles_lut = load_ontology(name, categories).roles_lut(categories)
             self.get_logger().info(f"ontology {name!r} for model {info.get('model')!r} ({len(categories)} classes)")
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             self.stats.drop("label_info", f"cannot use label_info: {type(e).__name__}: {e}")
@@ -106,27 +96,22 @@ class CostmapNode(Node):
         if problems:
             self.stats.drop(reason(problems[0]), "semantic_points: " + "; ".join(problems))
             return
-        if self.roles_lut is None:
+        if self.mapper.roles_lut is None:
             self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
             return
         sw = Stopwatch()
         try:
-            names = ["x", "y", "z", "label"] + (["confidence"] if any(f.name == "confidence" for f in msg.fields) else [])
-            cloud = convert.msg_to_cloud(msg, names).reshape(-1)
-            points = np.stack([cloud["x"], cloud["y"], cloud["z"]], axis=-1)
-            confidence = cloud["confidence"] if "confidence" in names else None
+            has_conf = any(f.name == "confidence" for f in msg.fields)
+            cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))
             sw.lap("decode")
-            points_base = transform_points(self.t_base_camera, points)
-            sw.lap("transform")
-            drivable, obstacle = build_grids(
-                points_base, cloud["label"], confidence, self.roles_lut, self.cfg, self.geometry
-            )
-            sw.lap("grids")
+            grids = self.mapper.update(*cloud_arrays(cloud))
+            sw.skip()
             header = Header(stamp=msg.header.stamp, frame_id=self.base_frame)
-            origin = (self.geometry.origin_x, self.geometry.origin_y)
-            self.pub_drivable.publish(convert.grid_to_msg(to_occupancy(drivable), self.cfg.resolution, origin, header))
-            self.pub_obstacle.publish(convert.grid_to_msg(to_occupancy(obstacle), self.cfg.resolution, origin, header))
+            geo = grids.geometry
+            for pub, occ in ((self.pub_drivable, grids.drivable), (self.pub_obstacle, grids.obstacle)):
+                pub.publish(convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), header))
             sw.lap("publish")
+            sw.laps.update(grids.timings_ms)
             self.stats.add_timings(sw.laps)
             self.stats.frames_out += 1
         except Exception as e:  # noqa: BLE001 - one bad cloud must not stop the node

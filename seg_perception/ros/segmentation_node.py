@@ -23,7 +23,6 @@ Parameters: the fields of ``core.pipeline.SegmentationConfig`` (name, type, defa
 
 from __future__ import annotations
 
-import collections
 import sys
 import traceback
 
@@ -35,6 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.sync import StampPairer
 from seg_perception.ros import convert
 from seg_perception.ros.node_utils import NodeStats, Stopwatch
 from seg_perception.ros.params import declare_config
@@ -63,8 +63,8 @@ class SegmentationNode(Node):
         )
         self.stats = NodeStats(self)
         self.camera_info: CameraInfo | None = None
-        self._images: collections.deque[Image] = collections.deque(maxlen=5)
-        self._depths: collections.deque[Image] = collections.deque(maxlen=5)
+        stamp = lambda m: convert.stamp_to_ns(m.header.stamp)  # noqa: E731
+        self.pairer: StampPairer[Image, Image] = StampPairer(stamp, stamp, int(self.cfg.sync_slop_s * 1e9))
         self._last_input = self.get_clock().now()
 
         self.pub_labels = self.create_publisher(Image, "labels", OUTPUT_QOS)
@@ -98,43 +98,21 @@ class SegmentationNode(Node):
         if problems:
             self.stats.drop(reason(problems[0]), "image: " + "; ".join(problems))
             return
-        self._images.append(msg)
-        self._try_pair()
+        if not self.use_depth:
+            self._process(msg, None)
+            return
+        self._on_pair(self.pairer.add_a(msg))
 
     def _on_depth(self, msg: Image) -> None:
         problems = validate_image(msg, convert.DEPTH_ENCODINGS)
         if problems:
             self.stats.drop("depth_" + reason(problems[0]), "depth: " + "; ".join(problems))
             return
-        self._depths.append(msg)
-        self._try_pair()
+        self._on_pair(self.pairer.add_b(msg))
 
-    def _try_pair(self) -> None:
-        """Process the newest colour image that has a depth image within ``sync_slop_s``; discard older ones."""
-        if not self._images:
-            return
-        if not self.use_depth:
-            img = self._images.pop()
-            self._images.clear()
-            self._process(img, None)
-            return
-        slop_ns = int(self.cfg.sync_slop_s * 1e9)
-        for i in range(len(self._images) - 1, -1, -1):
-            img = self._images[i]
-            t_img = convert.stamp_to_ns(img.header.stamp)
-            best = None
-            for j, d in enumerate(self._depths):
-                dt = abs(convert.stamp_to_ns(d.header.stamp) - t_img)
-                if dt <= slop_ns and (best is None or dt < best[0]):
-                    best = (dt, j)
-            if best is not None:
-                depth = self._depths[best[1]]
-                for _ in range(i + 1):
-                    self._images.popleft()
-                for _ in range(best[1] + 1):
-                    self._depths.popleft()
-                self._process(img, depth)
-                return
+    def _on_pair(self, pair: tuple[Image, Image] | None) -> None:
+        if pair is not None:
+            self._process(*pair)
 
     def _check_staleness(self) -> None:
         age = (self.get_clock().now() - self._last_input).nanoseconds * 1e-9
