@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -33,13 +35,12 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
-from seg_perception.core.sync import StampPairer
+from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
+from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.node_utils import NodeStats, Stopwatch
 from seg_perception.ros.params import declare_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
-from seg_perception.ros.validate import reason, validate_camera_info, validate_image
 
 
 class SegmentationNode(Node):
@@ -62,9 +63,12 @@ class SegmentationNode(Node):
             f"{seg.input_size[1]}, cloud stride {self.cfg.cloud_stride}"
         )
         self.stats = NodeStats(self)
-        self.camera_info: CameraInfo | None = None
-        stamp = lambda m: convert.stamp_to_ns(m.header.stamp)  # noqa: E731
-        self.pairer: StampPairer[Image, Image] = StampPairer(stamp, stamp, int(self.cfg.sync_slop_s * 1e9))
+        self.assembler = RGBDAssembler(
+            self.stats.drop,
+            lambda m: self.get_logger().warning(m, throttle_duration_sec=10.0),
+            slop_ns=int(self.cfg.sync_slop_s * 1e9),
+            use_depth=self.use_depth,
+        )
         self._last_input = self.get_clock().now()
 
         self.pub_labels = self.create_publisher(Image, "labels", OUTPUT_QOS)
@@ -85,34 +89,15 @@ class SegmentationNode(Node):
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        problems = validate_camera_info(msg)
-        if problems:
-            self.stats.drop(reason(problems[0]), "; ".join(problems))
-            return
-        self.camera_info = msg
+        self._guarded(self.assembler.add_camera_info, msg)
 
     def _on_image(self, msg: Image) -> None:
         self.stats.frames_in += 1
         self._last_input = self.get_clock().now()
-        problems = validate_image(msg, convert.COLOR_ENCODINGS)
-        if problems:
-            self.stats.drop(reason(problems[0]), "image: " + "; ".join(problems))
-            return
-        if not self.use_depth:
-            self._process(msg, None)
-            return
-        self._on_pair(self.pairer.add_a(msg))
+        self._guarded(self.assembler.add_image, msg)
 
     def _on_depth(self, msg: Image) -> None:
-        problems = validate_image(msg, convert.DEPTH_ENCODINGS)
-        if problems:
-            self.stats.drop("depth_" + reason(problems[0]), "depth: " + "; ".join(problems))
-            return
-        self._on_pair(self.pairer.add_b(msg))
-
-    def _on_pair(self, pair: tuple[Image, Image] | None) -> None:
-        if pair is not None:
-            self._process(*pair)
+        self._guarded(self.assembler.add_depth, msg)
 
     def _check_staleness(self) -> None:
         age = (self.get_clock().now() - self._last_input).nanoseconds * 1e-9
@@ -123,50 +108,25 @@ class SegmentationNode(Node):
             )
 
     # -- pipeline ----------------------------------------------------------------------------------------------
-    def _process(self, img: Image, depth: Image | None) -> None:
-        """validate -> convert -> core -> convert -> publish, for one colour (+ depth) pair."""
+    def _guarded(self, add: Callable[[Any], RGBDInput | None], msg: Any) -> None:  # noqa: ANN401
+        """validate + convert (assembler) -> core -> convert -> publish; one bad frame never stops the node."""
         sw = Stopwatch()
         try:
-            rgb = convert.image_to_rgb(img)
-            depth_arr = None
-            k = None
-            if depth is not None:
-                depth_arr = convert.image_to_array(depth)
-                if depth_arr.shape != rgb.shape[:2]:
-                    self.stats.drop(
-                        "size_mismatch", f"depth {depth_arr.shape} does not match colour image {rgb.shape[:2]}"
-                    )
-                    return
-                if self.camera_info is None:
-                    self.stats.drop("no_camera_info", "no valid camera_info received yet")
-                    return
-                if (self.camera_info.height, self.camera_info.width) != rgb.shape[:2]:
-                    self.stats.drop(
-                        "camera_info_size",
-                        f"camera_info {self.camera_info.width}x{self.camera_info.height} does not match image "
-                        f"{rgb.shape[1]}x{rgb.shape[0]}",
-                    )
-                    return
-                if depth.header.frame_id != img.header.frame_id:
-                    self.get_logger().warning(
-                        f"depth frame {depth.header.frame_id!r} differs from image frame {img.header.frame_id!r}; "
-                        "depth must be registered to the colour image",
-                        throttle_duration_sec=10.0,
-                    )
-                k = convert.camera_info_to_intrinsics(self.camera_info)
+            frame = add(msg)
+            if frame is None:
+                return
             sw.lap("decode")
-            result = self.pipeline.process(rgb, depth_arr, k)
+            result = self.pipeline.process(frame.rgb, frame.depth, frame.k)
             sw.skip()  # the pipeline timed its own stages
-            self._publish(img, result, sw)
+            self._publish(frame.image, result, sw)
             self.stats.add_timings({**result.timings_ms, **sw.laps})
             self.stats.frames_out += 1
-        except Exception as e:  # noqa: BLE001 - one bad frame must not stop the node
+        except Exception as e:  # noqa: BLE001
             name = type(e).__name__
-            key = "cuda_oom" if name == "OutOfMemoryError" else "exception"
-            self.stats.drop(key, f"{name}: {e}")
+            self.stats.drop("cuda_oom" if name == "OutOfMemoryError" else "exception", f"{name}: {e}")
             self.get_logger().debug(traceback.format_exc())
 
-    def _publish(self, img: Image, result, sw: Stopwatch) -> None:  # noqa: ANN001
+    def _publish(self, img: Image, result: FrameResult, sw: Stopwatch) -> None:
         header = img.header
         self.pub_labels.publish(convert.array_to_image(result.labels, "mono8", header))
         conf_u8 = np.rint(result.confidence * 255.0).astype(np.uint8)

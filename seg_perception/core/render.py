@@ -1,0 +1,100 @@
+"""Pictures of the pipeline's outputs for people: grids and bird's-eye views (numpy + OpenCV, no ROS).
+
+Bird's-eye images share one orientation: base_frame +x (forward) points up and +y (left) points left, so the
+robot looks "up" the image, as in RViz's top-down view with the default camera.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from seg_perception.core.costmap import GridGeometry
+
+UNKNOWN_RGB = (128, 128, 128)
+
+
+def grid_to_topdown(occ: np.ndarray) -> np.ndarray:
+    """Reorient a (rows = y, cols = x) grid so +x points up and +y points left: ``occ.T[::-1, ::-1]``."""
+    return np.ascontiguousarray(occ.T[::-1, ::-1])
+
+
+def render_occupancy(occ: np.ndarray, drivable: bool = False) -> np.ndarray:
+    """Colour an OccupancyGrid array (int8: -1 unknown, 0-100 cost) top-down.
+
+    Args:
+        occ: (H, W) int8 grid, row = y, column = x.
+        drivable: drivable-grid colours (0 green = drivable, 100 dark red = not drivable) instead of the costmap
+            scheme (0 white = free, 100 black = lethal, 1-99 inflation from yellow to magenta).
+    Returns:
+        (W, H, 3) uint8 RGB, +x up, +y left; unknown cells grey.
+    """
+    top = grid_to_topdown(occ)
+    out = np.empty(top.shape + (3,), dtype=np.uint8)
+    out[:] = UNKNOWN_RGB
+    if drivable:
+        out[top == 0] = (40, 180, 60)
+        out[top == 100] = (150, 20, 20)
+        return out
+    cost = top.astype(np.float32)
+    infl = (top > 0) & (top < 100)
+    t = (cost[infl] - 1.0) / 98.0
+    out[infl] = np.stack([255 - 55 * t, 220 * (1 - t), 60 + 160 * t], axis=-1).astype(np.uint8)
+    out[top == 0] = (255, 255, 255)
+    out[top == 100] = (0, 0, 0)
+    return out
+
+
+def render_points_topdown(
+    points_base: np.ndarray, colors: np.ndarray, geometry: GridGeometry, scale: int = 2
+) -> np.ndarray:
+    """Splat points onto a top-down image of ``geometry``'s extent (one pixel per cell / ``scale``).
+
+    Args:
+        points_base: (N, 3) float32 points in base_frame [m]; NaN = invalid.
+        colors: (N, 3) uint8 RGB per point (e.g. the class palette).
+        geometry: the area drawn (same as the grids').
+        scale: pixels per grid cell.
+    Returns:
+        (W*scale, H*scale, 3) uint8 RGB, +x up, +y left, black background; higher points drawn last.
+    """
+    res = geometry.resolution / scale
+    w, h = geometry.width_cells * scale, geometry.height_cells * scale
+    img = np.zeros((w, h, 3), dtype=np.uint8)
+    x, y = points_base[:, 0], points_base[:, 1]
+    col_x = np.floor((x - geometry.origin_x) / res)
+    row_y = np.floor((y - geometry.origin_y) / res)
+    ok = np.isfinite(col_x) & np.isfinite(row_y) & (col_x >= 0) & (col_x < w) & (row_y >= 0) & (row_y < h)
+    order = np.argsort(points_base[ok, 2])
+    r = (w - 1 - col_x[ok][order]).astype(np.int64)  # +x up
+    c = (h - 1 - row_y[ok][order]).astype(np.int64)  # +y left
+    img[r, c] = colors[ok][order]
+    return img
+
+
+def draw_robot(img: np.ndarray, geometry: GridGeometry, scale: int = 1) -> np.ndarray:
+    """Mark base_frame's origin on a top-down image with a small triangle pointing along +x."""
+    res = geometry.resolution / scale
+    r = int((img.shape[0] - 1) - (0.0 - geometry.origin_x) / res)
+    c = int((img.shape[1] - 1) - (0.0 - geometry.origin_y) / res)
+    s = max(3, img.shape[0] // 60)
+    pts = np.array([[c, r - 2 * s], [c - s, r + s], [c + s, r + s]], dtype=np.int32)
+    cv2.fillPoly(img, [pts], (0, 120, 255))
+    return img
+
+
+def label_panel(img: np.ndarray, text: str) -> np.ndarray:
+    """Return ``img`` with a caption bar on top."""
+    bar = np.full((24, img.shape[1], 3), 30, dtype=np.uint8)
+    cv2.putText(bar, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([bar, img], axis=0)
+
+
+def hstack_panels(panels: list[np.ndarray], height: int) -> np.ndarray:
+    """Resize (nearest) panels to a common height and stack them side by side with a thin gap."""
+    out = []
+    for p in panels:
+        w = max(1, round(p.shape[1] * height / p.shape[0]))
+        out.append(cv2.resize(p, (w, height), interpolation=cv2.INTER_NEAREST))
+        out.append(np.full((height, 4, 3), 255, dtype=np.uint8))
+    return np.concatenate(out[:-1], axis=1)

@@ -1,0 +1,132 @@
+"""Turn a stream of colour, depth and camera_info messages into decoded, consistent RGB-D frames.
+
+Shared by the segmentation node (live topics) and ``seg-perception process`` (bag messages), so both validate,
+pair and drop in exactly the same way. Every rejected message is reported through ``drop(reason, detail)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image
+
+from seg_perception.core.camera import Intrinsics
+from seg_perception.core.sync import StampPairer
+from seg_perception.ros import convert
+from seg_perception.ros.validate import reason, validate_camera_info, validate_image
+
+
+@dataclass
+class RGBDInput:
+    """One decoded frame, ready for ``SegmentationPipeline.process``.
+
+    Attributes:
+        image: the colour message (its header is the outputs' header).
+        rgb: (H, W, 3) uint8 RGB.
+        depth: (H, W) uint16 mm or float32 m registered to ``rgb``, or None without depth.
+        k: intrinsics of the (H, W) image, or None without depth.
+    """
+
+    image: Image
+    rgb: np.ndarray
+    depth: np.ndarray | None
+    k: Intrinsics | None
+
+
+def _stamp(msg: Image | CameraInfo) -> int:
+    return convert.stamp_to_ns(msg.header.stamp)
+
+
+class RGBDAssembler:
+    """Validate, pair by stamp and decode colour + depth + camera_info.
+
+    Colour and depth are paired by ``StampPairer`` (newest pair wins). The latest valid camera_info is used; a pair
+    that arrives before any camera_info waits for one with the same stamp (drivers and bags often deliver
+    camera_info just after the image) and is dropped as ``no_camera_info`` when a different stamp comes instead.
+
+    Args:
+        drop: called with (reason, detail) for every rejected message or frame.
+        warn: called with a message for suspicious but usable input (frame id mismatch).
+        slop_ns: colour/depth stamp tolerance [ns].
+        use_depth: False = colour only (no pairing, no camera_info needed).
+    """
+
+    def __init__(
+        self,
+        drop: Callable[[str, str], None],
+        warn: Callable[[str], None] = lambda _m: None,
+        slop_ns: int = 0,
+        use_depth: bool = True,
+        queue_depth: int = 5,
+    ) -> None:
+        self.drop, self.warn, self.use_depth = drop, warn, use_depth
+        self.pairer: StampPairer[Image, Image] = StampPairer(_stamp, _stamp, slop_ns, queue_depth)
+        self.camera_info: CameraInfo | None = None
+        self._waiting: tuple[Image, Image] | None = None
+
+    def add_camera_info(self, msg: CameraInfo) -> RGBDInput | None:
+        """Store a valid camera_info; returns a waiting frame that it completes."""
+        problems = validate_camera_info(msg)
+        if problems:
+            self.drop(reason(problems[0]), "camera_info: " + "; ".join(problems))
+            return None
+        self.camera_info = msg
+        if self._waiting is None:
+            return None
+        pair, self._waiting = self._waiting, None
+        if abs(_stamp(msg) - _stamp(pair[0])) > self.pairer.slop_ns:
+            self.drop("no_camera_info", "no camera_info with the frame's stamp arrived")
+            return None
+        return self._decode(*pair)
+
+    def add_image(self, msg: Image) -> RGBDInput | None:
+        """Add a colour image; returns a frame when one is complete."""
+        problems = validate_image(msg, convert.COLOR_ENCODINGS)
+        if problems:
+            self.drop(reason(problems[0]), "image: " + "; ".join(problems))
+            return None
+        if not self.use_depth:
+            return RGBDInput(msg, convert.image_to_rgb(msg), None, None)
+        return self._on_pair(self.pairer.add_a(msg))
+
+    def add_depth(self, msg: Image) -> RGBDInput | None:
+        """Add a depth image; returns a frame when one is complete."""
+        problems = validate_image(msg, convert.DEPTH_ENCODINGS)
+        if problems:
+            self.drop("depth_" + reason(problems[0]), "depth: " + "; ".join(problems))
+            return None
+        return self._on_pair(self.pairer.add_b(msg))
+
+    def _on_pair(self, pair: tuple[Image, Image] | None) -> RGBDInput | None:
+        if pair is None:
+            return None
+        if self.camera_info is None:
+            if self._waiting is not None:
+                self.drop("no_camera_info", "no valid camera_info received yet")
+            self._waiting = pair
+            return None
+        return self._decode(*pair)
+
+    def _decode(self, img: Image, depth: Image) -> RGBDInput | None:
+        info = self.camera_info
+        if info is None:
+            raise RuntimeError("_decode called without camera_info")
+        rgb = convert.image_to_rgb(img)
+        depth_arr = convert.image_to_array(depth)
+        if depth_arr.shape != rgb.shape[:2]:
+            self.drop("size_mismatch", f"depth {depth_arr.shape} does not match colour image {rgb.shape[:2]}")
+            return None
+        if (info.height, info.width) != rgb.shape[:2]:
+            self.drop(
+                "camera_info_size",
+                f"camera_info {info.width}x{info.height} does not match image {rgb.shape[1]}x{rgb.shape[0]}",
+            )
+            return None
+        if depth.header.frame_id != img.header.frame_id:
+            self.warn(
+                f"depth frame {depth.header.frame_id!r} differs from image frame {img.header.frame_id!r}; "
+                "depth must be registered to the colour image"
+            )
+        return RGBDInput(img, rgb, depth_arr, convert.camera_info_to_intrinsics(info))

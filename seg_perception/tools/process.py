@@ -1,0 +1,283 @@
+"""``seg-perception process BAG -o OUT``: the whole pipeline offline, no DDS.
+
+Reads the colour, depth and camera_info topics of a rosbag2 (as written by ``bag-from-frames`` or recorded from a
+camera driver), pairs colour and depth by stamp exactly as the segmentation node does, runs the same core
+(``SegmentationPipeline`` + ``GridMapper``) with the same YAML parameters, and writes
+
+- ``OUT/bag``: a rosbag2 with ``labels``, ``confidence``, ``overlay``, ``semantic_points``, ``drivable_grid``,
+  ``obstacle_grid`` and ``label_info`` under ``--namespace`` (message time = input stamp);
+- ``OUT/renders/``: PNG panels per rendered frame (overlay, bird's-eye view of the cloud by class, both grids);
+- ``OUT/summary.json``: frames, drops and per-stage timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from seg_perception.core.costmap import CostmapConfig, load_ontology
+from seg_perception.core.mapper import GridMapper, cloud_arrays
+from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.core.render import (
+    draw_robot,
+    grid_to_topdown,
+    hstack_panels,
+    label_panel,
+    render_occupancy,
+    render_points_topdown,
+)
+from seg_perception.resources import config_path
+from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
+
+
+def load_node_params(files: list[Path], node: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge the ``ros__parameters`` of ``node`` from ROS 2 YAML parameter files (``/**``, ``/**/node``, ``node``).
+
+    Later files win, ``overrides`` win over files, as with ``--params-file`` and ``-p`` on a node.
+    """
+    params: dict[str, Any] = {}
+    for f in files:
+        data = yaml.safe_load(Path(f).read_text()) or {}
+        for key in ("/**", f"/**/{node}", node, f"/{node}"):
+            params.update((data.get(key) or {}).get("ros__parameters", {}))
+    params.update(overrides or {})
+    return params
+
+
+def split_config(cls: type, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Build dataclass ``cls`` from the matching keys of ``params``; return it and the remaining keys."""
+    names = set(cls.__dataclass_fields__)
+    kwargs = {k: (float(v) if isinstance(cls.__dataclass_fields__[k].default, float) else v)
+              for k, v in params.items() if k in names}  # fmt: skip
+    return cls(**kwargs), {k: v for k, v in params.items() if k not in names}
+
+
+def render_frame(
+    rgb_overlay: np.ndarray, result: FrameResult, grids: Any, lut: np.ndarray, title: str
+) -> np.ndarray:
+    """One RGB panel: overlay on top; bird's-eye cloud by class, drivable grid and obstacle grid below.
+
+    The top views are cropped to the known cells and the robot, with a 2 m margin.
+    """
+    geo = grids.geometry
+    _, labels, _ = cloud_arrays(result.cloud)
+    scale = 2
+    bev = draw_robot(render_points_topdown(grids.points_base, lut[labels], geo, scale=scale), geo, scale=scale)
+    drivable = draw_robot(render_occupancy(grids.drivable, drivable=True), geo)
+    obstacle = draw_robot(render_occupancy(grids.obstacle), geo)
+    known = np.argwhere(grid_to_topdown((grids.drivable != -1) | (grids.obstacle != -1)))
+    robot = np.array([[geo.width_cells - 1 + geo.origin_x / geo.resolution,
+                       geo.height_cells - 1 + geo.origin_y / geo.resolution]])  # fmt: skip
+    pts = np.concatenate([known, robot]) if known.size else robot
+    m = int(2.0 / geo.resolution)
+    r0, c0 = np.maximum(pts.min(axis=0).astype(int) - m, 0)
+    r1, c1 = pts.max(axis=0).astype(int) + m + 1
+    crop = [drivable[r0:r1, c0:c1], obstacle[r0:r1, c0:c1]]
+    bev = bev[r0 * scale : r1 * scale, c0 * scale : c1 * scale]
+    bottom = hstack_panels(
+        [label_panel(bev, "semantic points (top view)"), label_panel(crop[0], "drivable_grid"),
+         label_panel(crop[1], "obstacle_grid")], 420)  # fmt: skip
+    top = label_panel(rgb_overlay, title)
+    top = cv2.resize(top, (bottom.shape[1], round(top.shape[0] * bottom.shape[1] / top.shape[1])))
+    return np.concatenate([top, np.full((4, bottom.shape[1], 3), 255, np.uint8), bottom], axis=0)
+
+
+class BagOut:
+    """rosbag2 writer for rclpy messages (serialized with rclpy, written with rosbags)."""
+
+    def __init__(self, path: Path, storage: str = "mcap") -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.typesys import Stores, get_typestore
+
+        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        self.ts = get_typestore(Stores.ROS2_KILTED)
+        self.writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        self.writer.open()
+        self.conns: dict[str, Any] = {}
+
+    def write(self, topic: str, msgtype: str, msg: Any, t_ns: int) -> None:
+        """Serialize ``msg`` (an rclpy message) and store it at time ``t_ns``."""
+        from rclpy.serialization import serialize_message
+
+        if topic not in self.conns:
+            self.conns[topic] = self.writer.add_connection(topic, msgtype, typestore=self.ts)
+        self.writer.write(self.conns[topic], t_ns, serialize_message(msg))
+
+    def close(self) -> None:
+        """Finish the bag (writes metadata.yaml)."""
+        self.writer.close()
+
+
+def process_bag(
+    bag: Path,
+    out: Path,
+    params_files: list[Path],
+    seg_overrides: dict[str, Any] | None = None,
+    costmap_overrides: dict[str, Any] | None = None,
+    topics: dict[str, str] | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    render_every: int = 1,
+    limit: int = 0,
+    storage: str = "mcap",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the pipeline over ``bag``; write the output bag, renders and summary into ``out``.
+
+    Returns:
+        The summary dict also written to ``out/summary.json``.
+    Raises:
+        ValueError: unreadable bag, or the input topics are missing from it.
+        WeightsError / KeyError: as ``SegmentationPipeline``.
+    """
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Header, String
+    from tqdm import tqdm
+
+    from seg_perception.ros import convert
+    from seg_perception.ros.assembler import RGBDAssembler
+    from seg_perception.tools.replay import read_messages, read_topics
+
+    topics = dict(DEFAULT_REMAPS, **(topics or {}))
+    available = read_topics(bag)
+    missing = [t for t in (topics["image"], topics["camera_info"]) if t not in available]
+    if missing:
+        raise ValueError(f"{bag}: topic(s) {missing} not in the bag; it has {sorted(available)}")
+    seg_cfg, _ = split_config(SegmentationConfig, load_node_params(params_files, "segmentation", seg_overrides))
+    cm_params = load_node_params(params_files, "costmap", costmap_overrides)
+    cm_cfg, extra = split_config(CostmapConfig, cm_params)
+    pipe = SegmentationPipeline(seg_cfg)
+    spec = pipe.spec
+    mapper = GridMapper(cm_cfg, extra.get("camera_translation", [0.0, 0.0, 1.65]), extra.get("camera_rpy", [0, 0, 0]))
+    mapper.roles_lut = load_ontology(extra.get("ontology") or spec.ontology, spec.categories).roles_lut(spec.categories)
+    base_frame = extra.get("base_frame", "base_link")
+
+    out.mkdir(parents=True, exist_ok=True)
+    renders = out / "renders"
+    renders.mkdir(exist_ok=True)
+    writer = BagOut(out / "bag", storage)
+    ns = namespace.rstrip("/")
+    label_info = String(data=convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
+
+    drops: Counter[str] = Counter()
+    assembler = RGBDAssembler(lambda r, _detail: drops.update([r]), slop_ns=int(seg_cfg.sync_slop_s * 1e9),
+                              queue_depth=30)  # fmt: skip
+    timings: defaultdict[str, list[float]] = defaultdict(list)
+    frames_in = frames_out = 0
+    wanted = {topics["image"]: "image", topics["depth"]: "depth", topics["camera_info"]: "camera_info"}
+    n_images = available[topics["image"]].count
+    bar = tqdm(total=min(n_images, limit) if limit else n_images, unit="frame", disable=not progress)
+    t_start = time.perf_counter()
+    try:
+        for m in read_messages(bag, wanted):
+            kind = wanted[m.topic]
+            if kind == "camera_info":
+                frame = assembler.add_camera_info(deserialize_message(m.data, CameraInfo))
+            elif kind == "image":
+                frames_in += 1
+                bar.update(1)
+                frame = assembler.add_image(deserialize_message(m.data, Image))
+            else:
+                frame = assembler.add_depth(deserialize_message(m.data, Image))
+            if frame is None:
+                continue
+            img = frame.image
+            result = pipe.process(frame.rgb, frame.depth, frame.k)
+            grids = mapper.update(*cloud_arrays(result.cloud))
+            t_ns = convert.stamp_to_ns(img.header.stamp)
+            h = img.header
+            if frames_out == 0:
+                writer.write(f"{ns}/label_info", "std_msgs/msg/String", label_info, t_ns)
+            writer.write(f"{ns}/labels", "sensor_msgs/msg/Image", convert.array_to_image(result.labels, "mono8", h), t_ns)
+            conf = np.rint(result.confidence * 255).astype(np.uint8)
+            writer.write(f"{ns}/confidence", "sensor_msgs/msg/Image", convert.array_to_image(conf, "mono8", h), t_ns)
+            if result.overlay is not None:
+                writer.write(f"{ns}/overlay", "sensor_msgs/msg/Image",
+                             convert.array_to_image(result.overlay, "rgb8", h), t_ns)  # fmt: skip
+            writer.write(f"{ns}/semantic_points", "sensor_msgs/msg/PointCloud2", convert.cloud_to_msg(result.cloud, h), t_ns)
+            geo = grids.geometry
+            gh = Header(stamp=h.stamp, frame_id=base_frame)
+            for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
+                msg_out = convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), gh)
+                writer.write(f"{ns}/{name}", "nav_msgs/msg/OccupancyGrid", msg_out, t_ns)
+            for k, v in {**result.timings_ms, **grids.timings_ms}.items():
+                timings[k].append(v)
+            if render_every and frames_out % render_every == 0:
+                overlay = result.overlay if result.overlay is not None else frame.rgb
+                panel = render_frame(overlay, result, grids, pipe.lut, f"frame {frames_out}  t={t_ns / 1e9:.2f} s")
+                cv2.imwrite(str(renders / f"frame_{frames_out:04d}.png"), panel[:, :, ::-1])
+            frames_out += 1
+            if limit and frames_in >= limit:
+                break
+    finally:
+        bar.close()
+        writer.close()
+    summary = {
+        "input_bag": str(bag),
+        "model": spec.name,
+        "device": str(pipe.segmenter.device),
+        "network_input": list(pipe.segmenter.input_size),
+        "frames_in": frames_in,
+        "frames_out": frames_out,
+        "drops": dict(drops),
+        "unpaired_discarded": assembler.pairer.discarded,
+        "wall_s": round(time.perf_counter() - t_start, 2),
+        "stage_ms_median": {k: round(statistics.median(v), 2) for k, v in timings.items()},
+        "stage_ms_mean": {k: round(statistics.fmean(v), 2) for k, v in timings.items()},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``seg-perception process``."""
+    p.add_argument("bag", type=Path, help="input rosbag2 folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (bag/, renders/, summary.json)")
+    p.add_argument("--params-file", type=Path, action="append", help="YAML parameter file(s); default: package config")
+    p.add_argument("--weights", help="weights file or folder (overrides the YAML)")
+    p.add_argument("--model", help="model name (overrides the YAML)")
+    p.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the YAML)")
+    p.add_argument("--input-size", help="network input WxH (overrides the YAML)")
+    p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="input topic, e.g. image:=/cam/rgb")
+    p.add_argument("--render-every", type=int, default=1, help="render every N-th output frame (0 = none)")
+    p.add_argument("--limit", type=int, default=0, help="stop after N colour images")
+    p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Process the bag and print the summary."""
+    seg: dict[str, Any] = {}
+    for key in ("weights", "model", "device"):
+        if getattr(args, key):
+            seg[key] = getattr(args, key)
+    if args.input_size:
+        w, h = (int(v) for v in args.input_size.lower().split("x"))
+        seg.update(input_width=w, input_height=h)
+    topics = dict(r.split(":=", 1) for r in args.remap)
+    summary = process_bag(
+        args.bag, args.output, args.params_file or [config_path("seg_perception.yaml")], seg, None, topics,
+        render_every=args.render_every, limit=args.limit, storage=args.storage,
+    )  # fmt: skip
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["frames_out"] > 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point."""
+    p = argparse.ArgumentParser(prog="seg-perception process")
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
