@@ -98,3 +98,50 @@ def hstack_panels(panels: list[np.ndarray], height: int) -> np.ndarray:
         out.append(cv2.resize(p, (w, height), interpolation=cv2.INTER_NEAREST))
         out.append(np.full((height, 4, 3), 255, dtype=np.uint8))
     return np.concatenate(out[:-1], axis=1)
+
+
+def render_panel(
+    overlay: np.ndarray,
+    points_base: np.ndarray,
+    point_colors: np.ndarray,
+    drivable: np.ndarray,
+    obstacle: np.ndarray,
+    geometry: GridGeometry,
+    title: str,
+) -> np.ndarray:
+    """One RGB picture of a frame: the overlay on top; the cloud by class, drivable and obstacle grids below.
+
+    The top views are cropped to the known cells and the robot, with a 2 m margin.
+
+    Args:
+        overlay: (H, W, 3) uint8 RGB segmentation overlay.
+        points_base: (N, 3) float32 points in base_frame [m].
+        point_colors: (N, 3) uint8 RGB per point (class colours).
+        drivable, obstacle: (rows, cols) int8 OccupancyGrid values of ``geometry``.
+        geometry: placement of the grids in base_frame.
+        title: caption of the overlay.
+    Returns:
+        (H', W', 3) uint8 RGB image.
+    """
+    scale = 2
+    bev = draw_robot(render_points_topdown(points_base, point_colors, geometry, scale=scale), geometry, scale=scale)
+    drv = draw_robot(render_occupancy(drivable, drivable=True), geometry)
+    obs = draw_robot(render_occupancy(obstacle), geometry)
+    known = np.argwhere(grid_to_topdown((drivable != -1) | (obstacle != -1)))
+    robot = np.array([[geometry.width_cells - 1 + geometry.origin_x / geometry.resolution,
+                       geometry.height_cells - 1 + geometry.origin_y / geometry.resolution]])  # fmt: skip
+    pts = np.concatenate([known, robot]) if known.size else robot
+    m = int(2.0 / geometry.resolution)
+    r0, c0 = np.maximum(pts.min(axis=0).astype(int) - m, 0)
+    r1, c1 = pts.max(axis=0).astype(int) + m + 1
+    bottom = hstack_panels(
+        [
+            label_panel(bev[r0 * scale : r1 * scale, c0 * scale : c1 * scale], "semantic points (top view)"),
+            label_panel(drv[r0:r1, c0:c1], "drivable_grid"),
+            label_panel(obs[r0:r1, c0:c1], "obstacle_grid"),
+        ],
+        420,
+    )
+    top = label_panel(overlay, title)
+    top = cv2.resize(top, (bottom.shape[1], round(top.shape[0] * bottom.shape[1] / top.shape[1])))
+    return np.concatenate([top, np.full((4, bottom.shape[1], 3), 255, np.uint8), bottom], axis=0)

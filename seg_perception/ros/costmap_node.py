@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import PointCloud2
@@ -39,7 +36,7 @@ from std_msgs.msg import Header, String
 from seg_perception.core.costmap import CostmapConfig, load_ontology
 from seg_perception.core.mapper import GridMapper, cloud_arrays
 from seg_perception.ros import convert
-from seg_perception.ros.node_utils import NodeStats, Stopwatch
+from seg_perception.ros.node_utils import NodeStats, Stopwatch, run_node
 from seg_perception.ros.params import declare_config
 from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS
 from seg_perception.ros.validate import reason, validate_cloud
@@ -115,30 +112,12 @@ class CostmapNode(Node):
             self.stats.add_timings(sw.laps)
             self.stats.frames_out += 1
         except Exception as e:  # noqa: BLE001 - one bad cloud must not stop the node
-            self.stats.drop("exception", f"{type(e).__name__}: {e}")
-            self.get_logger().debug(traceback.format_exc())
+            self.stats.drop_exception(e)
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console entry point ``costmap_node``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CostmapNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as e:  # noqa: BLE001 - start-up failure: clear message, non-zero exit
-        print(f"costmap_node: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.stats.publish()
-            node.get_logger().info(f"stats: {node.stats.as_dict()}")
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    """Console entry point ``costmap_node`` (ROS arguments: ``--ros-args -p name:=value ...``)."""
+    return run_node(CostmapNode, "costmap_node", args)
 
 
 if __name__ == "__main__":

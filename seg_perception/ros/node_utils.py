@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
+import threading
 import time
+import traceback
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
 from seg_perception.ros.qos import LATCHED_QOS
@@ -33,6 +41,17 @@ class NodeStats:
         self.drops[reason] += 1
         self.node.get_logger().warning(
             f"dropped input ({reason}, {self.drops[reason]} so far): {detail}", throttle_duration_sec=5.0
+        )
+
+    def drop_exception(self, e: BaseException) -> None:
+        """Count an unexpected exception as a drop (``cuda_oom`` for CUDA out-of-memory, else ``exception``) and
+        log its traceback, throttled."""
+        name = type(e).__name__
+        key = "cuda_oom" if name == "OutOfMemoryError" else "exception"
+        self.drops[key] += 1
+        self.node.get_logger().error(
+            f"dropped input ({key}, {self.drops[key]} so far): {name}: {e}\n{traceback.format_exc()}",
+            throttle_duration_sec=5.0,
         )
 
     def add_timings(self, timings_ms: dict[str, float]) -> None:
@@ -81,3 +100,35 @@ class Stopwatch:
     def skip(self) -> None:
         """Restart the lap clock without recording (time measured elsewhere)."""
         self.t = time.perf_counter()
+
+
+def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
+    """Run a node until SIGINT/SIGTERM, then publish its final ``~/stats`` and shut down cleanly.
+
+    rclpy's own signal handler would shut the context down before the node could say goodbye, so signals only
+    set a flag here. A start-up failure (bad parameters, missing weights) prints one clear line and returns 1.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    node = None
+    try:
+        node = factory()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+        stats = getattr(node, "stats", None)
+        if isinstance(stats, NodeStats):
+            stats.publish()
+            node.get_logger().info(f"final stats: {json.dumps(stats.as_dict())}")
+        executor.shutdown()
+        return 0
+    except Exception as e:  # noqa: BLE001 - start-up failure or a bug: one clear line, non-zero exit
+        print(f"{name}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -10,11 +10,12 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 
-#: Camera / depth / camera_info inputs: best effort, keep last. Depth 5 keeps enough recent frames to pair colour
-#: and depth by stamp; only the newest pair is processed.
+#: Camera / depth / camera_info inputs: best effort, keep last 1 (sensor data). While a frame is being segmented
+#: only the newest message per topic waits, so the node always works on the newest frame instead of a backlog;
+#: the node's own pairing buffer (``StampPairer``) holds a few recent messages to match colour and depth stamps.
 SENSOR_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=5,
+    depth=1,
     reliability=qos_profile_sensor_data.reliability,
     durability=DurabilityPolicy.VOLATILE,
 )

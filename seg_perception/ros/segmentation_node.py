@@ -24,13 +24,10 @@ Parameters: the fields of ``core.pipeline.SegmentationConfig`` (name, type, defa
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
@@ -38,7 +35,7 @@ from std_msgs.msg import String
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
-from seg_perception.ros.node_utils import NodeStats, Stopwatch
+from seg_perception.ros.node_utils import NodeStats, Stopwatch, run_node
 from seg_perception.ros.params import declare_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 
@@ -121,10 +118,8 @@ class SegmentationNode(Node):
             self._publish(frame.image, result, sw)
             self.stats.add_timings({**result.timings_ms, **sw.laps})
             self.stats.frames_out += 1
-        except Exception as e:  # noqa: BLE001
-            name = type(e).__name__
-            self.stats.drop("cuda_oom" if name == "OutOfMemoryError" else "exception", f"{name}: {e}")
-            self.get_logger().debug(traceback.format_exc())
+        except Exception as e:  # noqa: BLE001 - one bad frame must not stop the node
+            self.stats.drop_exception(e)
 
     def _publish(self, img: Image, result: FrameResult, sw: Stopwatch) -> None:
         header = img.header
@@ -141,24 +136,7 @@ class SegmentationNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point ``segmentation_node`` (ROS arguments: ``--ros-args -p name:=value ...``)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SegmentationNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as e:  # noqa: BLE001 - start-up failure: print a clear message, exit non-zero
-        print(f"segmentation_node: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.stats.publish()
-            node.get_logger().info(f"stats: {node.stats.as_dict()}")
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(SegmentationNode, "segmentation_node", args)
 
 
 if __name__ == "__main__":

@@ -27,15 +27,8 @@ import yaml
 
 from seg_perception.core.costmap import CostmapConfig, load_ontology
 from seg_perception.core.mapper import GridMapper, cloud_arrays
-from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
-from seg_perception.core.render import (
-    draw_robot,
-    grid_to_topdown,
-    hstack_panels,
-    label_panel,
-    render_occupancy,
-    render_points_topdown,
-)
+from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.render import render_panel
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 
@@ -60,36 +53,6 @@ def split_config(cls: type, params: dict[str, Any]) -> tuple[Any, dict[str, Any]
     kwargs = {k: (float(v) if isinstance(cls.__dataclass_fields__[k].default, float) else v)
               for k, v in params.items() if k in names}  # fmt: skip
     return cls(**kwargs), {k: v for k, v in params.items() if k not in names}
-
-
-def render_frame(
-    rgb_overlay: np.ndarray, result: FrameResult, grids: Any, lut: np.ndarray, title: str
-) -> np.ndarray:
-    """One RGB panel: overlay on top; bird's-eye cloud by class, drivable grid and obstacle grid below.
-
-    The top views are cropped to the known cells and the robot, with a 2 m margin.
-    """
-    geo = grids.geometry
-    _, labels, _ = cloud_arrays(result.cloud)
-    scale = 2
-    bev = draw_robot(render_points_topdown(grids.points_base, lut[labels], geo, scale=scale), geo, scale=scale)
-    drivable = draw_robot(render_occupancy(grids.drivable, drivable=True), geo)
-    obstacle = draw_robot(render_occupancy(grids.obstacle), geo)
-    known = np.argwhere(grid_to_topdown((grids.drivable != -1) | (grids.obstacle != -1)))
-    robot = np.array([[geo.width_cells - 1 + geo.origin_x / geo.resolution,
-                       geo.height_cells - 1 + geo.origin_y / geo.resolution]])  # fmt: skip
-    pts = np.concatenate([known, robot]) if known.size else robot
-    m = int(2.0 / geo.resolution)
-    r0, c0 = np.maximum(pts.min(axis=0).astype(int) - m, 0)
-    r1, c1 = pts.max(axis=0).astype(int) + m + 1
-    crop = [drivable[r0:r1, c0:c1], obstacle[r0:r1, c0:c1]]
-    bev = bev[r0 * scale : r1 * scale, c0 * scale : c1 * scale]
-    bottom = hstack_panels(
-        [label_panel(bev, "semantic points (top view)"), label_panel(crop[0], "drivable_grid"),
-         label_panel(crop[1], "obstacle_grid")], 420)  # fmt: skip
-    top = label_panel(rgb_overlay, title)
-    top = cv2.resize(top, (bottom.shape[1], round(top.shape[0] * bottom.shape[1] / top.shape[1])))
-    return np.concatenate([top, np.full((4, bottom.shape[1], 3), 255, np.uint8), bottom], axis=0)
 
 
 class BagOut:
@@ -214,7 +177,9 @@ def process_bag(
                 timings[k].append(v)
             if render_every and frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
-                panel = render_frame(overlay, result, grids, pipe.lut, f"frame {frames_out}  t={t_ns / 1e9:.2f} s")
+                _, labels, _ = cloud_arrays(result.cloud)
+                panel = render_panel(overlay, grids.points_base, pipe.lut[labels], grids.drivable, grids.obstacle,
+                                     geo, f"frame {frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
                 cv2.imwrite(str(renders / f"frame_{frames_out:04d}.png"), panel[:, :, ::-1])
             frames_out += 1
             if limit and frames_in >= limit:

@@ -1,0 +1,320 @@
+"""``seg-perception demo``: real KITTI frames through the two real ROS 2 nodes, end to end, on this machine.
+
+1. ``bag-from-frames``: the KITTI sequence -> ``OUT/input_bag`` (rgb8, 16UC1 mm, CameraInfo; 10 Hz).
+2. ``launch``: the segmentation and costmap nodes as separate processes with ``config/seg_perception.yaml`` +
+   ``config/demo_kitti.yaml`` (logs in ``OUT/logs``).
+3. Records what the nodes publish (this process, ``Recorder``) into ``OUT/output_bag``.
+4. ``replay``: plays the input bag (its own process) at ``--rate`` once the nodes subscribe.
+5. Waits for the outputs to settle, stops the nodes, then renders ``OUT/renders/*.png`` and writes
+   ``OUT/summary.json`` + ``OUT/summary.md`` (frames in/out, drops, per-stage latency, end-to-end latency).
+
+DDS stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``) and uses the shared-memory profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from seg_perception.core.costmap import CostmapConfig, GridGeometry, transform_points
+from seg_perception.core.mapper import GridMapper, cloud_arrays
+from seg_perception.core.models import get_model_spec
+from seg_perception.core.overlay import palette_array
+from seg_perception.core.render import render_panel
+from seg_perception.resources import config_path
+from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
+from seg_perception.tools.process import load_node_params, split_config
+
+OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
+
+
+def _wait(predicate: Any, timeout_s: float, spin: Any, poll_s: float = 0.1) -> bool:  # noqa: ANN401
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        spin(poll_s)
+    return bool(predicate())
+
+
+def run_demo(
+    data: Path,
+    out: Path,
+    weights: str | None = None,
+    rate: float = 0.25,
+    frames: int = 0,
+    params_files: list[Path] | None = None,
+    overrides: list[str] | None = None,
+    domain_id: int | None = None,
+    render_every: int = 10,
+    settle_s: float = 60.0,
+    quiet_s: float = 8.0,
+) -> dict[str, Any]:
+    """Run the demo; returns the summary (also written to ``out/summary.json``).
+
+    Args:
+        data: RGB-D frame folder (KITTI or 7-Scenes layout).
+        out: output folder (created; must not hold a previous run's bags).
+        weights: weights file or folder for the segmentation node (default: its search path).
+        rate: replay speed factor (the CPU path runs at a few Hz, so the default plays 10 Hz KITTI at 2.5 Hz).
+        frames: use only the first N frames (0 = all).
+        params_files: YAML parameter files (default: seg_perception.yaml + demo_kitti.yaml).
+        overrides: extra ``name:=value`` parameters for both nodes.
+        domain_id: ROS_DOMAIN_ID of the run (default: derived from the process id).
+        render_every: render every N-th processed frame (the last one is always rendered).
+        settle_s: longest wait for the nodes to finish after the replay ends [s].
+        quiet_s: the run is over when no output arrived for this long after the replay [s].
+    Raises:
+        RuntimeError: a node failed to start or died (its log is named), or nothing came out.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from seg_perception.core.frames import open_sequence
+    from seg_perception.tools.bag_from_frames import write_bag
+    from seg_perception.tools.record import Recorder
+
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("input_bag", "output_bag"):
+        if (out / sub).exists():
+            raise RuntimeError(f"{out / sub} exists from a previous run; remove it or choose another --output")
+    t_start = time.monotonic()
+    print(f"[demo] 1/5 writing {out / 'input_bag'} from {data}", flush=True)
+    write_bag(open_sequence(data), out / "input_bag", limit=frames or None, progress=False)
+
+    params_files = params_files or [config_path("seg_perception.yaml"), config_path("demo_kitti.yaml")]
+    overrides = list(overrides or [])
+    if weights:
+        overrides.append(f"weights:={weights}")
+    domain_id = domain_id if domain_id is not None else 10 + os.getpid() % 90
+    env = local_ros_env(domain_id=domain_id)
+    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
+                                           "FASTDDS_DEFAULT_PROFILES_FILE", "ROS_LOG_DIR")})  # fmt: skip
+    ns = DEFAULT_NAMESPACE
+    commands = {n: node_command(n, params_files, ns, DEFAULT_REMAPS, overrides) for n in ("segmentation", "costmap")}
+    launcher = Launcher(commands, env, out / "logs")
+    print(f"[demo] 2/5 starting the nodes (ROS_DOMAIN_ID={domain_id}; logs in {out / 'logs'})", flush=True)
+    launcher.start()
+
+    context = rclpy.Context()
+    rclpy.init(args=[], context=context, domain_id=domain_id)
+    node = rclpy.create_node("seg_perception_demo", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
+    topics = [f"{ns}/{t}" for t in OUTPUTS] + [f"{ns}/segmentation/stats", f"{ns}/costmap/stats",
+                                               DEFAULT_REMAPS["camera_info"]]  # fmt: skip
+    recorder = Recorder(node, out / "output_bag", topics, discovery_timeout_s=120.0)
+    replay = None
+    try:
+        output_topics = [f"{ns}/{t}" for t in OUTPUTS]
+
+        def nodes_ready() -> bool:
+            dead = {n: c for n, c in launcher.poll().items() if c is not None}
+            if dead:
+                raise RuntimeError(f"node(s) exited during start-up: {dead}; see {out / 'logs'}")
+            return not any(t in recorder.missing() for t in output_topics)
+
+        if not _wait(nodes_ready, 180.0, spin):
+            raise RuntimeError(f"nodes did not come up within 180 s; see {out / 'logs'}")
+        print(f"[demo] 3/5 nodes up after {time.monotonic() - t_start:.1f} s; recording {len(topics)} topics",
+              flush=True)  # fmt: skip
+        replay_cmd = [sys.executable, "-m", "seg_perception.tools.replay", str(out / "input_bag"), "--rate", str(rate),
+                      "--wait-for-subscribers", "4", "--wait-timeout-s", "30"]  # fmt: skip
+        print(f"[demo] 4/5 replaying at rate {rate}", flush=True)
+        with open(out / "logs" / "replay.log", "wb") as log:
+            replay = subprocess.Popen(replay_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            _wait(lambda: replay.poll() is not None, 3600.0, spin)
+        if replay.returncode != 0:
+            raise RuntimeError(f"replay failed with status {replay.returncode}; see {out / 'logs' / 'replay.log'}")
+        # settle: until no output has arrived for `quiet_s` (a slow CPU may still be working on the last frame)
+        last = [-1, time.monotonic()]
+
+        def settled() -> bool:
+            counts = recorder.counts()
+            n = sum(counts.get(t, 0) for t in output_topics)
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+            return time.monotonic() - last[1] > quiet_s
+
+        _wait(settled, settle_s, spin)
+    finally:
+        codes = launcher.stop()
+        _wait(lambda: False, 0.5, spin)  # take the nodes' final stats
+        rec = recorder.close()
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
+        if replay is not None and replay.poll() is None:
+            replay.kill()
+    print(f"[demo] 5/5 rendering; node exit statuses {codes}", flush=True)
+    summary = summarize(out, params_files, overrides, rec.counts, codes, rate)
+    summary["wall_s"] = round(time.monotonic() - t_start, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(summary_markdown(summary))
+    render_outputs(out, params_files, render_every)
+    return summary
+
+
+def _read_bag(bag: Path) -> dict[str, list[tuple[int, Any]]]:
+    """topic -> [(receive time ns, rclpy message)] for every message of a recorded bag."""
+    from rclpy.serialization import deserialize_message
+
+    from seg_perception.tools.replay import read_messages, resolve_message_class
+
+    out: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+    for m in read_messages(bag):
+        out[m.topic].append((m.t_ns, deserialize_message(m.data, resolve_message_class(m.msgtype))))
+    return out
+
+
+def _stamp(msg: Any) -> int:  # noqa: ANN401
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+def summarize(
+    out: Path, params_files: list[Path], overrides: list[str], counts: dict[str, int], codes: dict, rate: float
+) -> dict[str, Any]:
+    """Frames in/out, drops and latencies from the recorded output bag."""
+    ns = DEFAULT_NAMESPACE
+    msgs = _read_bag(out / "output_bag")
+    stats = {n: json.loads(msgs[f"{ns}/{n}/stats"][-1][1].data) if msgs.get(f"{ns}/{n}/stats") else {}
+             for n in ("segmentation", "costmap")}  # fmt: skip
+    recv_info = {_stamp(m): t for t, m in msgs.get(DEFAULT_REMAPS["camera_info"], [])}
+    e2e = defaultdict(list)
+    for topic in ("labels", "semantic_points", "obstacle_grid"):
+        for t, m in msgs.get(f"{ns}/{topic}", []):
+            t0 = recv_info.get(_stamp(m))
+            if t0 is not None:
+                e2e[topic].append((t - t0) / 1e6)
+    from seg_perception.tools.replay import read_topics
+
+    frames_in = read_topics(out / "input_bag")[DEFAULT_REMAPS["image"]].count
+    return {
+        "replay_rate": rate,
+        "frames_in": frames_in,
+        "frames_out": {t: counts.get(f"{ns}/{t}", 0) for t in OUTPUTS},
+        "segmentation": stats["segmentation"],
+        "costmap": stats["costmap"],
+        "latency_ms_from_camera_info_receipt": {
+            t: {"median": round(statistics.median(v), 1), "p90": round(float(np.percentile(v, 90)), 1), "n": len(v)}
+            for t, v in e2e.items() if v
+        },  # fmt: skip
+        "node_exit_status": codes,
+        "params_files": [str(p) for p in params_files],
+        "overrides": overrides,
+    }
+
+
+def summary_markdown(s: dict[str, Any]) -> str:
+    """A human-readable summary."""
+    lines = ["# seg_perception demo summary", "",
+             f"- frames in (colour images replayed at rate {s['replay_rate']}): {s['frames_in']}",
+             f"- frames out: {s['frames_out']}", ""]  # fmt: skip
+    for node in ("segmentation", "costmap"):
+        st = s.get(node) or {}
+        lines.append(f"## {node} node")
+        lines.append(f"- frames in {st.get('frames_in')}, out {st.get('frames_out')}, drops {st.get('drops')}")
+        lines.append("")
+        lines.append("| stage | mean ms | median ms | p90 ms | n |")
+        lines.append("|---|---|---|---|---|")
+        for stage, v in (st.get("stage_ms") or {}).items():
+            lines.append(f"| {stage} | {v['mean']} | {v['median']} | {v['p90']} | {v['n']} |")
+        lines.append("")
+    lines.append("## latency from camera_info receipt (recorder clock)")
+    for t, v in s.get("latency_ms_from_camera_info_receipt", {}).items():
+        lines.append(f"- {t}: median {v['median']} ms, p90 {v['p90']} ms (n={v['n']})")
+    lines.append("")
+    lines.append(f"Wall time {s.get('wall_s')} s; node exit statuses {s['node_exit_status']}.")
+    return "\n".join(lines) + "\n"
+
+
+def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path]:
+    """Render recorded outputs (overlay + cloud top view + both grids) for every ``every``-th frame and the last."""
+    ns = DEFAULT_NAMESPACE
+    msgs = _read_bag(out / "output_bag")
+    info = json.loads(msgs[f"{ns}/label_info"][0][1].data) if msgs.get(f"{ns}/label_info") else None
+    lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
+        get_model_spec("espnetv2_city").palette)  # fmt: skip
+    cm_params = load_node_params(params_files, "costmap")
+    cm_cfg, extra = split_config(CostmapConfig, cm_params)
+    mapper = GridMapper(cm_cfg, extra.get("camera_translation", [0, 0, 1.65]), extra.get("camera_rpy", [0, 0, 0]))
+    from seg_perception.ros import convert
+
+    overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
+    clouds = {_stamp(m): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
+    grids = defaultdict(dict)
+    for name in ("drivable_grid", "obstacle_grid"):
+        for _, m in msgs.get(f"{ns}/{name}", []):
+            grids[name][_stamp(m)] = m
+    stamps = sorted(set(overlays) & set(clouds) & set(grids["drivable_grid"]) & set(grids["obstacle_grid"]))
+    chosen = [s for i, s in enumerate(stamps) if every and i % every == 0]
+    if stamps and stamps[-1] not in chosen:
+        chosen.append(stamps[-1])
+    (out / "renders").mkdir(exist_ok=True)
+    written = []
+    for st in chosen:
+        xyz, labels, _ = cloud_arrays(convert.msg_to_cloud(clouds[st]))
+        pts = transform_points(mapper.t_base_camera, xyz)
+        g = grids["drivable_grid"][st]
+        geo = GridGeometry(g.info.origin.position.x, g.info.origin.position.y, g.info.resolution,
+                           g.info.width, g.info.height)  # fmt: skip
+        panel = render_panel(
+            convert.image_to_array(overlays[st]), pts, lut[np.minimum(labels, 255)],
+            convert.grid_from_msg(g), convert.grid_from_msg(grids["obstacle_grid"][st]), geo,
+            f"frame stamp {st / 1e9:.1f} s",
+        )  # fmt: skip
+        path = out / "renders" / f"frame_{stamps.index(st):03d}.png"
+        cv2.imwrite(str(path), panel[:, :, ::-1])
+        written.append(path)
+    return written
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``seg-perception demo``."""
+    p.add_argument("--data", type=Path, default=Path("../shared/data/kitti_2011_09_26_seq"),
+                   help="RGB-D frame folder (default: ../shared/data/kitti_2011_09_26_seq)")  # fmt: skip
+    p.add_argument("--weights", help="weights file or folder (default: $SEG_PERCEPTION_MODEL_DIR, then user cache)")
+    p.add_argument("-o", "--output", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
+    p.add_argument("--rate", type=float, default=0.25, help="replay speed factor (default 0.25)")
+    p.add_argument("--frames", type=int, default=0, help="use the first N frames only (default: all)")
+    p.add_argument("--params-file", type=Path, action="append", help="YAML parameter file(s) (default: demo set)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override")
+    p.add_argument("--render-every", type=int, default=10, help="render every N-th frame (default 10)")
+    p.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: from the process id)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo and print where the results are."""
+    try:
+        s = run_demo(args.data, args.output, args.weights, args.rate, args.frames, args.params_file, args.param,
+                     args.domain_id, args.render_every)  # fmt: skip
+    except RuntimeError as e:
+        print(f"demo failed: {e}", file=sys.stderr)
+        return 1
+    print((args.output / "summary.md").read_text())
+    print(f"renders: {args.output / 'renders'}")
+    ok = s["frames_out"]["obstacle_grid"] > 0 and s["frames_out"]["drivable_grid"] > 0
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point."""
+    p = argparse.ArgumentParser(prog="seg-perception demo")
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
