@@ -99,8 +99,10 @@ def run_demo(
         overrides.append(f"weights:={weights}")
     domain_id = domain_id if domain_id is not None else 10 + os.getpid() % 90
     env = local_ros_env(domain_id=domain_id)
-    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "RMW_IMPLEMENTATION",
-                                           "FASTDDS_DEFAULT_PROFILES_FILE", "ROS_LOG_DIR")})  # fmt: skip
+    # this process records: it joins the same local-only, shared-memory graph (the domain id is passed to init)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    for key in ("RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE", "ROS_LOG_DIR"):
+        os.environ.setdefault(key, env[key])
     ns = DEFAULT_NAMESPACE
     commands = {n: node_command(n, params_files, ns, DEFAULT_REMAPS, overrides) for n in ("segmentation", "costmap")}
     launcher = Launcher(commands, env, out / "logs")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install everything seg_perception needs on a fresh Debian 12 / Python 3.11 machine. Idempotent: a second run
+# only checks. Creates .venv (override with SEG_PERCEPTION_VENV) with the pinned requirements and the package.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+# Debian packages: open3d needs libusb at import time.
+apt_pkgs=(libusb-1.0-0)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "[setup] apt-get install ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+venv="${SEG_PERCEPTION_VENV:-$repo/.venv}"
+[ -x "$venv/bin/python" ] || { echo "[setup] creating $venv"; python3 -m venv "$venv"; }
+stamp="$venv/.seg_perception_requirements"
+want="$(sha256sum requirements.txt setup.py | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] pip install -r requirements.txt (torch comes from this machine's local wheel cache; ~2 min)"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$want" > "$stamp"
+fi
+"$venv/bin/python" -c "import rclpy, torch, open3d, rosbags, cv2, seg_perception" \
+  || { echo "[setup] import check failed" >&2; rm -f "$stamp"; exit 1; }
+echo "[setup] ok: $venv"
