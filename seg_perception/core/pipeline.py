@@ -45,10 +45,13 @@ class SegmentationConfig:
     overlay_alpha: float = _param(0.5, "weight of the class colour in the overlay [0-1]", lo=0.0, hi=1.0)
     publish_overlay: bool = _param(True, "publish the colour overlay image")
     publish_cloud: bool = _param(True, "publish semantic_points (needs depth)")
+    cloud_color: str = _param("image", "rgb field of semantic_points: image (camera colour) or class (palette)")
 
     def __post_init__(self) -> None:
         if self.min_depth_m >= self.max_depth_m:
             raise ValueError(f"min_depth_m {self.min_depth_m} must be < max_depth_m {self.max_depth_m}")
+        if self.cloud_color not in ("image", "class"):
+            raise ValueError(f"cloud_color must be 'image' or 'class', got {self.cloud_color!r}")
         if self.cloud_stride < 1:
             raise ValueError(f"cloud_stride must be >= 1, got {self.cloud_stride}")
 
@@ -117,6 +120,7 @@ class SegmentationPipeline:
         cloud = None
         if depth is not None and k is not None and self.cfg.publish_cloud:
             depth_m = depth_to_meters(depth, self.cfg.min_depth_m, self.cfg.max_depth_m)
-            cloud = semantic_cloud(depth_m, k, rgb, seg.labels, seg.confidence, self.cfg.cloud_stride)
+            colors = rgb if self.cfg.cloud_color == "image" else self.lut[seg.labels]
+            cloud = semantic_cloud(depth_m, k, colors, seg.labels, seg.confidence, self.cfg.cloud_stride)
         t["cloud"] = (time.perf_counter() - t2) * 1e3
         return FrameResult(seg.labels, seg.confidence, overlay, cloud, t)

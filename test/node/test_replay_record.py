@@ -15,8 +15,8 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -56,16 +56,18 @@ def by_topic(messages: list[BagMessage]) -> dict[str, list[BagMessage]]:
     return out
 
 
-def assert_same_messages_and_timing(original: Path, recorded: Path, topics: list[str]) -> None:
+def assert_same_messages_and_timing(original: Path, recorded: Path, remap: dict[str, str]) -> None:
+    """Every message of ``original`` arrived byte-identical (bag topic -> recorded topic in ``remap``)."""
     src = by_topic(list(read_messages(original)))
-    got = by_topic(list(read_messages(recorded, topics)))
-    for topic in topics:
-        assert len(got[topic]) == len(src[topic]), topic
-        for a, b in zip(src[topic], got[topic]):
+    got = by_topic(list(read_messages(recorded, list(remap.values()))))
+    for topic, out in remap.items():
+        assert len(got[out]) == len(src[topic]), topic
+        for a, b in zip(src[topic], got[out]):
             assert a.data == b.data, f"{topic}: recorded bytes differ"
     # Timing: receive times keep the bag's spacing (same offset for every message, within 100 ms).
-    t_src = np.array([m.t_ns for m in src[topics[0]]], dtype=np.float64) / 1e9
-    t_got = np.array([m.t_ns for m in got[topics[0]]], dtype=np.float64) / 1e9
+    first = next(iter(remap))
+    t_src = np.array([m.t_ns for m in src[first]], dtype=np.float64) / 1e9
+    t_got = np.array([m.t_ns for m in got[remap[first]]], dtype=np.float64) / 1e9
     offset = (t_got - t_got[0]) - (t_src - t_src[0])
     assert np.max(np.abs(offset - np.median(offset))) < 0.1, offset
     assert (t_got[-1] - t_got[0]) == pytest.approx(t_src[-1] - t_src[0], abs=0.1)
@@ -83,20 +85,21 @@ def test_replay_to_recorder_in_process(small_bag: Path, tmp_path: Path) -> None:
         play_node = rclpy.create_node("player", namespace=ns, context=ctx_play)
         rec_node = rclpy.create_node("recorder", namespace=ns, context=ctx_rec)
         remap = {t: f"{ns}{t}" for t in CAMERA_TOPICS}
-        replayer = Replayer(play_node, small_bag, remap=remap, clock=True)
-        recorder = Recorder(rec_node, tmp_path / "rec", [*remap.values(), "/clock"], storage="mcap",
-                            discovery_timeout_s=5.0)
+        replayer = Replayer(play_node, small_bag, remap=remap, clock=True, clock_topic=f"{ns}/clock")
+        recorder = rec = Recorder(
+            rec_node, tmp_path / "rec", [*remap.values(), f"{ns}/clock"], storage="mcap", discovery_timeout_s=5.0
+        )
         executor.add_node(rec_node)
         thread = threading.Thread(target=executor.spin, daemon=True)
         thread.start()
-        wait_until(lambda: not recorder.missing(), 10.0, "the recorder to discover the topics")
-        subs = recorder.subscribed()
+        wait_until(lambda: not rec.missing(), 10.0, "the recorder to discover the topics")
+        subs = rec.subscribed()
         wait_until(lambda: replayer.subscription_count() >= 4
                    and all(s.get_publisher_count() >= 1 for s in subs.values()), 10.0, "matching")
         stats = replayer.play()
         assert stats.counts == {t: N_FRAMES for t in CAMERA_TOPICS}
         assert max(stats.lateness_s) < 0.1
-        wait_until(lambda: all(recorder.counts()[remap[t]] == N_FRAMES for t in CAMERA_TOPICS), 10.0,
+        wait_until(lambda: all(rec.counts()[remap[t]] == N_FRAMES for t in CAMERA_TOPICS), 10.0,
                    "all messages at the recorder")
         summary = recorder.close()
         recorder = None
@@ -111,7 +114,7 @@ def test_replay_to_recorder_in_process(small_bag: Path, tmp_path: Path) -> None:
         ctx_rec.try_shutdown()
 
     recorded = tmp_path / "rec"
-    renamed = [BagMessage(m.topic[len(ns):] if m.topic.startswith(ns) else m.topic, m.msgtype, m.t_ns, m.data)
+    renamed = [BagMessage(m.topic.removeprefix(ns), m.msgtype, m.t_ns, m.data)
                for m in read_messages(recorded)]
     src = by_topic(list(read_messages(small_bag)))
     got = by_topic(renamed)
@@ -139,7 +142,9 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
     from nav_msgs.msg import OccupancyGrid
 
     out = tmp_path / "rec"
-    grid_topic = f"/latched_grid_{os.getpid()}"
+    ns = f"/cli{os.getpid()}"  # private names: parallel test processes never see each other's topics
+    remap = {t: f"{ns}{t}" for t in CAMERA_TOPICS}
+    grid_topic = f"{ns}/latched_grid"
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     proc = None
@@ -153,9 +158,9 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
         grid.info.width, grid.info.height, grid.info.resolution = 4, 3, 0.1
         grid.data = [0, 100, -1, 50] * 3
         grid_pub.publish(grid)  # before the recorder exists: only a transient-local subscription gets it
-        replayer = Replayer(node, small_bag)
+        replayer = Replayer(node, small_bag, remap=remap)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "seg_perception.tools.record", "-o", str(out), *CAMERA_TOPICS, grid_topic,
+            [sys.executable, "-m", "seg_perception.tools.record", "-o", str(out), *remap.values(), grid_topic,
              "--storage", "sqlite3"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -175,7 +180,7 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
             proc.communicate()
         ctx.try_shutdown()
 
-    assert_same_messages_and_timing(small_bag, out, CAMERA_TOPICS)
+    assert_same_messages_and_timing(small_bag, out, remap)
     topics = read_topics(out)
     assert topics[grid_topic].msgtype == "nav_msgs/msg/OccupancyGrid"
     assert topics[grid_topic].transient_local  # replay will latch it again
@@ -183,3 +188,19 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
 
     (grid_msg,) = [deserialize_message(m.data, OccupancyGrid) for m in read_messages(out, [grid_topic])]
     assert list(grid_msg.data) == [0, 100, -1, 50] * 3
+
+
+def test_cli_argument_errors(tmp_path: Path, small_bag: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from seg_perception.tools import record, replay
+
+    assert record.main(["-o", str(tmp_path / "r"), "/x:=foo_msgs/msg/Bar"]) == 2
+    assert "foo_msgs/msg/Bar is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert record.main(["-o", str(small_bag), "/x"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert replay.main([str(tmp_path / "missing")]) == 2
+    assert "not a readable rosbag2" in capsys.readouterr().err
+    assert replay.main([str(small_bag), "--topics", "/nope"]) == 2
+    assert "has no topic(s) ['/nope']" in capsys.readouterr().err
+    assert replay.main([str(small_bag), "--remap", "/a=/b"]) == 2
+    assert "remap must look like" in capsys.readouterr().err

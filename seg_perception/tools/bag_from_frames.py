@@ -1,0 +1,373 @@
+"""Write an RGB-D frame folder (KITTI or 7-Scenes, see ``core.frames``) into a rosbag2 with ``rosbags`` (no rclpy).
+
+Usage::
+
+    seg-perception bag-from-frames FOLDER -o BAG [--storage mcap|sqlite3] [--start N] [--limit N]
+        [--frame-id camera_color_optical_frame] [--topic-prefix /camera] [--odom-topic /odom]
+    python -m seg_perception.tools.bag_from_frames ...   (same arguments)
+
+Topics (all messages of one frame share one header stamp, ``RGBDFrame.stamp_ns``, which is also the bag's
+receive time; 10 Hz for KITTI, 30 Hz for 7-Scenes):
+
+=====================================  ======================  =============================================
+``<prefix>/color/image_raw``           sensor_msgs/Image       ``rgb8``, step = 3 W, frame ``--frame-id``
+``<prefix>/depth/image_raw``           sensor_msgs/Image       ``16UC1`` little-endian, millimetres, 0 = invalid,
+                                                               registered to the colour image (same size, same
+                                                               intrinsics, same frame id; 7-Scenes is only
+                                                               roughly registered, a few pixels at edges)
+``<prefix>/color/camera_info``         sensor_msgs/CameraInfo  ``plumb_bob`` with D = 0, K from the folder,
+                                                               R = I, P = [K | 0]
+``/odom`` (7-Scenes only)              nav_msgs/Odometry       header.frame_id ``odom`` (the dataset's world
+                                                               frame as-is, NOT REP-103 z-up), child_frame_id
+                                                               the optical frame; pose = camera-to-world
+                                                               (T_world_camera), orientation a unit quaternion
+                                                               from its rotation; twist and covariances are 0
+                                                               (not estimated)
+=====================================  ======================  =============================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seg_perception.core.camera import Intrinsics
+from seg_perception.core.frames import RGBDFrame, RGBDSequence, SequenceError, open_sequence
+
+__all__ = [
+    "BagWriteSummary",
+    "add_arguments",
+    "main",
+    "quaternion_xyzw_from_rotation",
+    "run",
+    "write_bag",
+]
+
+IMAGE = "sensor_msgs/msg/Image"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+ODOMETRY = "nav_msgs/msg/Odometry"
+
+
+@dataclass
+class BagWriteSummary:
+    """What ``write_bag`` wrote.
+
+    Attributes:
+        path: the bag folder.
+        storage: ``"mcap"`` or ``"sqlite3"``.
+        frames: number of frames written.
+        counts: messages per topic.
+        first_stamp_ns, last_stamp_ns: header stamps of the first and last frame [ns].
+        elapsed_s: wall time spent [s].
+    """
+
+    path: Path
+    storage: str
+    frames: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    first_stamp_ns: int = 0
+    last_stamp_ns: int = 0
+    elapsed_s: float = 0.0
+
+    def line(self) -> str:
+        """One-line human summary."""
+        span_s = (self.last_stamp_ns - self.first_stamp_ns) / 1e9
+        topics = ", ".join(f"{t} {n}" for t, n in self.counts.items())
+        return (
+            f"wrote {self.frames} frames ({sum(self.counts.values())} messages, {span_s:.2f} s of data) to "
+            f"{self.path} [{self.storage}] in {self.elapsed_s:.2f} s: {topics}"
+        )
+
+
+def quaternion_xyzw_from_rotation(rotation: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) of a 3x3 rotation matrix (Shepperd's method, largest-pivot branch).
+
+    The input is first projected onto the nearest rotation (SVD) so slightly non-orthonormal matrices, as
+    stored in text pose files, still give a unit quaternion. The sign is chosen so that w >= 0.
+
+    Args:
+        rotation: (3, 3) float rotation matrix (e.g. the upper-left block of a camera-to-world pose).
+    Returns:
+        (4,) float64 quaternion (x, y, z, w) with norm 1 (ROS ``geometry_msgs/Quaternion`` order).
+    Raises:
+        ValueError: if the matrix is not 3x3, not finite, or a reflection (det < 0).
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    if r.shape != (3, 3):
+        raise ValueError(f"rotation must be 3x3, got {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("rotation has non-finite values")
+    u, _, vt = np.linalg.svd(r)
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        raise ValueError("matrix is a reflection (det < 0), not a rotation")
+    trace = np.trace(r)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
+    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
+        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
+    elif r[1, 1] > r[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
+        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
+        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
+    quat = np.asarray(q, dtype=np.float64)
+    quat /= np.linalg.norm(quat)
+    if quat[3] < 0:
+        quat = -quat
+    return quat
+
+
+class _MessageFactory:
+    """Builds rosbags message objects for one frame (kept apart from the writer so it can be tested)."""
+
+    def __init__(self, typestore: Any, intrinsics: Intrinsics, frame_id: str, odom_frame_id: str) -> None:
+        self.ts = typestore
+        self.k = intrinsics
+        self.frame_id = frame_id
+        self.odom_frame_id = odom_frame_id
+        t = typestore.types
+        self._Header = t["std_msgs/msg/Header"]
+        self._Time = t["builtin_interfaces/msg/Time"]
+        self._Image = t[IMAGE]
+        self._CameraInfo = t[CAMERA_INFO]
+        self._Roi = t["sensor_msgs/msg/RegionOfInterest"]
+        self._Odometry = t[ODOMETRY]
+        self._PoseCov = t["geometry_msgs/msg/PoseWithCovariance"]
+        self._TwistCov = t["geometry_msgs/msg/TwistWithCovariance"]
+        self._Pose = t["geometry_msgs/msg/Pose"]
+        self._Twist = t["geometry_msgs/msg/Twist"]
+        self._Point = t["geometry_msgs/msg/Point"]
+        self._Quat = t["geometry_msgs/msg/Quaternion"]
+        self._Vec3 = t["geometry_msgs/msg/Vector3"]
+
+    def header(self, stamp_ns: int, frame_id: str) -> Any:
+        sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+        return self._Header(stamp=self._Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
+
+    def rgb_image(self, frame: RGBDFrame) -> Any:
+        h, w = frame.rgb.shape[:2]
+        data = np.ascontiguousarray(frame.rgb, dtype=np.uint8).reshape(-1)
+        return self._Image(
+            header=self.header(frame.stamp_ns, self.frame_id),
+            height=h, width=w, encoding="rgb8", is_bigendian=0, step=3 * w, data=data,
+        )
+
+    def depth_image(self, frame: RGBDFrame) -> Any:
+        h, w = frame.depth_mm.shape
+        data = np.ascontiguousarray(frame.depth_mm, dtype="<u2").view(np.uint8).reshape(-1)
+        return self._Image(
+            header=self.header(frame.stamp_ns, self.frame_id),
+            height=h, width=w, encoding="16UC1", is_bigendian=0, step=2 * w, data=data,
+        )
+
+    def camera_info(self, frame: RGBDFrame) -> Any:
+        k = self.k
+        kmat = np.array(k.k(), dtype=np.float64)
+        p = np.array([k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0], dtype=np.float64)
+        return self._CameraInfo(
+            header=self.header(frame.stamp_ns, self.frame_id),
+            height=k.height, width=k.width, distortion_model="plumb_bob",
+            d=np.zeros(5, dtype=np.float64), k=kmat, r=np.eye(3, dtype=np.float64).reshape(-1), p=p,
+            binning_x=0, binning_y=0,
+            roi=self._Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+        )
+
+    def odometry(self, frame: RGBDFrame) -> Any:
+        """Odometry from the camera-to-world pose; raises ValueError for a missing or non-finite pose."""
+        if frame.pose is None:
+            raise ValueError(f"frame {frame.index} has no pose")
+        pose = frame.pose
+        if not np.all(np.isfinite(pose)):
+            raise ValueError(f"frame {frame.index} pose is not finite")
+        qx, qy, qz, qw = quaternion_xyzw_from_rotation(pose[:3, :3])
+        tx, ty, tz = (float(v) for v in pose[:3, 3])
+        zero = self._Vec3(x=0.0, y=0.0, z=0.0)
+        return self._Odometry(
+            header=self.header(frame.stamp_ns, self.odom_frame_id),
+            child_frame_id=self.frame_id,
+            pose=self._PoseCov(
+                pose=self._Pose(
+                    position=self._Point(x=tx, y=ty, z=tz),
+                    orientation=self._Quat(x=float(qx), y=float(qy), z=float(qz), w=float(qw)),
+                ),
+                covariance=np.zeros(36, dtype=np.float64),
+            ),
+            twist=self._TwistCov(
+                twist=self._Twist(linear=zero, angular=zero), covariance=np.zeros(36, dtype=np.float64)
+            ),
+        )
+
+
+def _pad4(cdr: Any) -> bytes:
+    """Zero-pad serialized CDR to a multiple of 4 bytes, as Fast DDS puts it on the wire.
+
+    ``rosbags`` writes the unpadded length; a message replayed through DDS and recorded again arrives padded.
+    Writing the padded form makes that round trip byte-identical (CDR readers ignore up to 3 trailing bytes).
+    """
+    data = bytes(cdr)
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _topic(prefix: str, suffix: str) -> str:
+    prefix = prefix.rstrip("/")
+    return f"{prefix}/{suffix}" if prefix else f"/{suffix}"
+
+
+def write_bag(
+    sequence: RGBDSequence,
+    out: str | Path,
+    *,
+    storage: str = "mcap",
+    start: int = 0,
+    limit: int | None = None,
+    frame_id: str = "camera_color_optical_frame",
+    topic_prefix: str = "/camera",
+    odom_topic: str = "/odom",
+    odom_frame_id: str = "odom",
+    progress: bool = True,
+) -> BagWriteSummary:
+    """Write frames ``[start, start + limit)`` of ``sequence`` to a new rosbag2 folder ``out``.
+
+    Args:
+        sequence: an opened frame folder (``core.frames.open_sequence``).
+        out: bag folder to create; must not exist.
+        storage: ``"mcap"`` or ``"sqlite3"``.
+        start: first frame index (its stamp keeps its place in the sequence's timeline).
+        limit: maximum number of frames (None = to the end).
+        frame_id: header frame id of images, camera info and the odometry child frame.
+        topic_prefix: prefix of the camera topics.
+        odom_topic: odometry topic (written only when the sequence has poses).
+        odom_frame_id: odometry header frame id.
+        progress: show a tqdm progress bar on stderr.
+    Returns:
+        A ``BagWriteSummary``.
+    Raises:
+        ValueError: bad storage/start/limit, empty selection, or the output exists.
+    """
+    from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+    from rosbags.typesys import Stores, get_typestore
+    from tqdm import tqdm
+
+    plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+    if storage not in plugins:
+        raise ValueError(f"storage must be one of {sorted(plugins)}, got {storage!r}")
+    if start < 0 or start >= len(sequence):
+        raise ValueError(f"start {start} outside the sequence's {len(sequence)} frames")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    stop = len(sequence) if limit is None else min(len(sequence), start + limit)
+    out = Path(out)
+    if out.exists():
+        raise ValueError(f"{out} exists already; rosbag2 writers never overwrite, choose a new path")
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    factory = _MessageFactory(ts, sequence.intrinsics, frame_id, odom_frame_id)
+    color_topic = _topic(topic_prefix, "color/image_raw")
+    depth_topic = _topic(topic_prefix, "depth/image_raw")
+    info_topic = _topic(topic_prefix, "color/camera_info")
+    summary = BagWriteSummary(path=out, storage=storage)
+    t_start = time.perf_counter()
+    writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=plugins[storage])
+    try:
+        writer.open()
+    except WriterError as exc:
+        raise ValueError(str(exc)) from exc
+    try:
+        conns = {
+            color_topic: (writer.add_connection(color_topic, IMAGE, typestore=ts), IMAGE, factory.rgb_image),
+            depth_topic: (writer.add_connection(depth_topic, IMAGE, typestore=ts), IMAGE, factory.depth_image),
+            info_topic: (
+                writer.add_connection(info_topic, CAMERA_INFO, typestore=ts), CAMERA_INFO, factory.camera_info
+            ),
+        }
+        if sequence.has_poses:
+            conns[odom_topic] = (writer.add_connection(odom_topic, ODOMETRY, typestore=ts), ODOMETRY, factory.odometry)
+        summary.counts = {t: 0 for t in conns}
+        skipped_odom = 0
+        bar = tqdm(range(start, stop), desc=f"bag {out.name}", unit="frame", disable=not progress, leave=False)
+        for i in bar:
+            frame = sequence[i]
+            for topic, (conn, msgtype, build) in conns.items():
+                try:
+                    msg = build(frame)
+                except ValueError:
+                    if topic == odom_topic:  # a frame without a usable pose: no odometry, not a failure
+                        skipped_odom += 1
+                        continue
+                    raise
+                writer.write(conn, frame.stamp_ns, _pad4(ts.serialize_cdr(msg, msgtype)))
+                summary.counts[topic] += 1
+            if summary.frames == 0:
+                summary.first_stamp_ns = frame.stamp_ns
+            summary.last_stamp_ns = frame.stamp_ns
+            summary.frames += 1
+        bar.close()
+    except BaseException:
+        writer.close()  # keep what was written readable (metadata.yaml) before re-raising
+        raise
+    writer.close()
+    summary.elapsed_s = time.perf_counter() - t_start
+    if skipped_odom:
+        print(f"warning: {skipped_odom} frames had no usable pose; no {odom_topic} message for them", file=sys.stderr)
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``bag-from-frames`` arguments to ``parser``."""
+    parser.add_argument("folder", type=Path,
+                        help="frame folder: KITTI (image_02/ depth_02/ intrinsics.json) or 7-Scenes")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="bag folder to create (must not exist)")
+    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage plugin")
+    parser.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+    parser.add_argument("--limit", type=int, default=None, help="maximum number of frames (default: all)")
+    parser.add_argument("--frame-id", default="camera_color_optical_frame", help="header frame id of the camera topics")
+    parser.add_argument("--topic-prefix", default="/camera", help="prefix of the camera topics (default /camera)")
+    parser.add_argument("--odom-topic", default="/odom",
+                        help="odometry topic when the folder has poses (default /odom)")
+    parser.add_argument("--odom-frame-id", default="odom", help="odometry header frame id (default odom)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bag-from-frames`` with parsed arguments; returns the process exit code."""
+    try:
+        sequence = open_sequence(args.folder)
+        summary = write_bag(
+            sequence,
+            args.output,
+            storage=args.storage,
+            start=args.start,
+            limit=args.limit,
+            frame_id=args.frame_id,
+            topic_prefix=args.topic_prefix,
+            odom_topic=args.odom_topic,
+            odom_frame_id=args.odom_frame_id,
+            progress=not args.no_progress,
+        )
+    except (SequenceError, ValueError) as exc:
+        print(f"bag-from-frames: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: ``python -m seg_perception.tools.bag_from_frames FOLDER -o BAG``."""
+    parser = argparse.ArgumentParser(prog="seg-perception bag-from-frames", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,575 @@
+"""Replay a rosbag2 (MCAP or sqlite3) with its original timing, publishing the stored CDR bytes with rclpy.
+
+Usage::
+
+    seg-perception replay BAG [--rate 1.0] [--loop] [--clock] [--topics T [T ...]] [--remap FROM:=TO ...]
+        [--start-delay-s S] [--wait-for-subscribers N] [--wait-timeout-s S]
+    python -m seg_perception.tools.replay ...   (same arguments)
+
+Timing: message ``i`` with bag time ``t_i`` (the bag's receive time, ns) is published at wall time
+``t0 + (t_i - t_bag0) / rate``, where ``t_bag0`` is the first selected message's time and ``t0`` the
+monotonic time playback started (each ``--loop`` pass restarts ``t0``). Messages are never dropped to catch
+up: a late message is published at once and counted in the lateness statistics.
+
+``--clock`` publishes ``rosgraph_msgs/Clock`` on ``/clock`` with the bag time ``t_bag0 + (now - t0) * rate``
+at a steady ~100 Hz, and with exactly ``t_i`` just before each message, so nodes with ``use_sim_time`` see
+the bag's time. During ``--start-delay-s`` the clock holds ``t_bag0``.
+
+QoS: every topic is published reliable, keep-last, depth 10, volatile. Reliable publishers match both
+reliable and best-effort (``qos_profile_sensor_data``) subscribers, and depth 10 absorbs short stalls. A topic
+whose recorded publishers were all transient-local (latched, e.g. Nav2 grids) is replayed reliable +
+transient-local with depth 1, so late subscribers still receive the last message. ``/clock`` is reliable,
+keep-last 10 (compatible with rclpy's best-effort clock subscription).
+
+``--wait-for-subscribers N`` waits (at most ``--wait-timeout-s``) until the replayed topics have at least
+``N`` matched subscriptions in total (summed over topics), then starts; on timeout it warns and starts anyway.
+
+The DDS-free core (``BagTopic``, ``read_topics``, ``read_messages``, ``Schedule``, ``play``) is unit-tested
+with a fake clock; ``Replayer`` adds the rclpy publishers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+__all__ = [
+    "BagMessage",
+    "BagTopic",
+    "PlayStats",
+    "Replayer",
+    "Schedule",
+    "add_arguments",
+    "main",
+    "parse_remaps",
+    "play",
+    "read_messages",
+    "read_topics",
+    "resolve_message_class",
+    "run",
+]
+
+CLOCK_PERIOD_S = 0.01
+"""Period of the steady ``/clock`` ticks [s] (~100 Hz)."""
+
+MAX_IDLE_SLEEP_S = 0.05
+"""Longest single sleep while waiting for a message without ``--clock`` [s] (bounds Ctrl-C latency)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Core: bag reading and the timing schedule (no DDS)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BagTopic:
+    """One topic of a bag.
+
+    Attributes:
+        name: topic name as stored.
+        msgtype: ROS 2 type name, e.g. ``sensor_msgs/msg/Image``.
+        count: number of messages.
+        transient_local: True when every recorded publisher offered transient-local durability (latched).
+    """
+
+    name: str
+    msgtype: str
+    count: int
+    transient_local: bool = False
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    """One stored message: topic, type, bag time [ns] and the serialized CDR bytes."""
+
+    topic: str
+    msgtype: str
+    t_ns: int
+    data: bytes
+
+
+def read_topics(bag: str | Path) -> dict[str, BagTopic]:
+    """Topics of a rosbag2 folder, in the bag's connection order.
+
+    Raises:
+        ValueError: if the path is not a readable rosbag2 or a topic has several types.
+    """
+    from rosbags.interfaces import ConnectionExtRosbag2, QosDurability
+    from rosbags.rosbag2 import Reader, ReaderError
+
+    try:
+        with Reader(_bag_dir(bag)) as reader:
+            topics: dict[str, BagTopic] = {}
+            for conn in reader.connections:
+                latched = False
+                if isinstance(conn.ext, ConnectionExtRosbag2) and conn.ext.offered_qos_profiles:
+                    latched = all(q.durability == QosDurability.TRANSIENT_LOCAL for q in conn.ext.offered_qos_profiles)
+                old = topics.get(conn.topic)
+                if old is not None:
+                    if old.msgtype != conn.msgtype:
+                        raise ValueError(f"{bag}: topic {conn.topic} has two types, {old.msgtype} and {conn.msgtype}")
+                    topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, old.count + conn.msgcount,
+                                                  old.transient_local and latched)
+                else:
+                    topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, conn.msgcount, latched)
+            return topics
+    except (ReaderError, FileNotFoundError) as exc:
+        raise ValueError(f"{bag}: not a readable rosbag2: {exc}") from exc
+
+
+def _bag_dir(bag: str | Path) -> Path:
+    """The bag folder; a storage file inside a bag folder (``bag/bag_0.mcap``) is accepted too."""
+    path = Path(bag)
+    if path.is_file() and (path.parent / "metadata.yaml").is_file():
+        return path.parent
+    return path
+
+
+def read_messages(bag: str | Path, topics: Collection[str] | None = None) -> Iterator[BagMessage]:
+    """Stream a bag's messages in time order, optionally only ``topics``.
+
+    Yields:
+        ``BagMessage`` with ``data`` as ``bytes`` (what ``Publisher.publish`` needs for raw CDR).
+    """
+    from rosbags.rosbag2 import Reader
+
+    with Reader(_bag_dir(bag)) as reader:
+        conns = [c for c in reader.connections if topics is None or c.topic in topics]
+        if not conns:
+            return
+        for conn, t_ns, raw in reader.messages(connections=conns):
+            yield BagMessage(conn.topic, conn.msgtype, int(t_ns), bytes(raw))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Maps bag time to wall (monotonic) time: ``due = t0_s + (t_ns - t_bag0_ns) / 1e9 / rate``.
+
+    Attributes:
+        t_bag0_ns: bag time of the first message [ns].
+        t0_s: monotonic time at which that message is due [s].
+        rate: playback speed factor (> 0; 2.0 = twice as fast).
+    """
+
+    t_bag0_ns: int
+    t0_s: float
+    rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError(f"rate must be > 0, got {self.rate}")
+
+    def due_s(self, t_ns: int) -> float:
+        """Monotonic time [s] at which a message with bag time ``t_ns`` is due."""
+        return self.t0_s + (t_ns - self.t_bag0_ns) / 1e9 / self.rate
+
+    def bag_ns_at(self, now_s: float) -> int:
+        """Bag time [ns] corresponding to monotonic time ``now_s``."""
+        return self.t_bag0_ns + round((now_s - self.t0_s) * self.rate * 1e9)
+
+
+@dataclass
+class PlayStats:
+    """Result of ``play``.
+
+    Attributes:
+        counts: messages published per topic (bag names).
+        lateness_s: per message, wall time the publish started minus its due time [s].
+        loops: completed passes over the bag.
+        clock_ticks: ``/clock`` messages published.
+        elapsed_s: wall time from the first due time to the end [s].
+        bag_span_s: bag time covered by the published messages [s].
+        stopped: True when ``should_stop`` ended playback early.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    lateness_s: list[float] = field(default_factory=list)
+    loops: int = 0
+    clock_ticks: int = 0
+    elapsed_s: float = 0.0
+    bag_span_s: float = 0.0
+    stopped: bool = False
+
+    @property
+    def total(self) -> int:
+        """Messages published on all topics."""
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        """One-line human summary."""
+        late = ""
+        if self.lateness_s:
+            late_ms = sorted(x * 1e3 for x in self.lateness_s)
+            p99 = late_ms[min(len(late_ms) - 1, int(0.99 * len(late_ms)))]
+            late = f"; lateness median {statistics.median(late_ms):.1f} ms, p99 {p99:.1f} ms, max {late_ms[-1]:.1f} ms"
+        topics = ", ".join(f"{t} {n}" for t, n in self.counts.items())
+        end = " (stopped)" if self.stopped else ""
+        return (
+            f"replayed {self.total} messages in {self.elapsed_s:.2f} s (bag {self.bag_span_s:.2f} s, "
+            f"{self.loops} loop{'s' if self.loops != 1 else ''}){end}: {topics}{late}"
+        )
+
+
+def play(
+    messages: Callable[[], Iterable[BagMessage]],
+    publish: Callable[[BagMessage], None],
+    *,
+    rate: float = 1.0,
+    loop: bool = False,
+    clock: Callable[[int], None] | None = None,
+    clock_period_s: float = CLOCK_PERIOD_S,
+    now: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> PlayStats:
+    """Publish messages at their scheduled times (the timing core of ``replay``; no DDS).
+
+    Args:
+        messages: returns a fresh time-ordered iterable of the bag's messages (called once per pass).
+        publish: sends one message.
+        rate: speed factor (> 0).
+        loop: repeat until ``should_stop``; each pass restarts the schedule at the current time.
+        clock: if given, called with the bag time [ns] every ``clock_period_s`` while waiting and with the
+            message's time just before each publish.
+        clock_period_s: steady clock period [s].
+        now, sleep: monotonic clock [s] and sleep function (injectable for tests).
+        should_stop: polled while waiting; True ends playback.
+    Returns:
+        ``PlayStats``.
+    """
+    stats = PlayStats()
+    if not rate > 0:
+        raise ValueError(f"rate must be > 0, got {rate}")
+    start_s: float | None = None
+    span_ns = 0
+    while True:
+        schedule: Schedule | None = None
+        next_tick = 0.0
+        published_this_pass = 0
+        last_t_ns = 0
+        for msg in messages():
+            if schedule is None:
+                schedule = Schedule(t_bag0_ns=msg.t_ns, t0_s=now(), rate=rate)
+                next_tick = schedule.t0_s
+                if start_s is None:
+                    start_s = schedule.t0_s
+            due = schedule.due_s(msg.t_ns)
+            while True:
+                if should_stop():
+                    stats.stopped = True
+                    stats.elapsed_s = now() - (start_s if start_s is not None else now())
+                    stats.bag_span_s = span_ns / 1e9
+                    return stats
+                t = now()
+                if clock is not None and t >= next_tick and t < due:
+                    clock(schedule.bag_ns_at(t))
+                    stats.clock_ticks += 1
+                    next_tick += clock_period_s
+                    if next_tick <= t:  # fell behind (slow publish): restart the tick grid from now
+                        next_tick = t + clock_period_s
+                remaining = due - t
+                if remaining <= 0:
+                    break
+                if clock is not None:
+                    sleep(max(0.0, min(remaining, next_tick - t)))
+                else:
+                    sleep(min(remaining, MAX_IDLE_SLEEP_S))
+            stats.lateness_s.append(now() - due)
+            if clock is not None:
+                clock(msg.t_ns)
+                stats.clock_ticks += 1
+            publish(msg)
+            stats.counts[msg.topic] = stats.counts.get(msg.topic, 0) + 1
+            if published_this_pass:
+                span_ns += msg.t_ns - last_t_ns
+            last_t_ns = msg.t_ns
+            published_this_pass += 1
+        stats.loops += 1
+        if not loop or published_this_pass == 0 or should_stop():
+            break
+    stats.elapsed_s = (now() - start_s) if start_s is not None else 0.0
+    stats.bag_span_s = span_ns / 1e9
+    return stats
+
+
+def parse_remaps(items: Sequence[str]) -> dict[str, str]:
+    """Parse ``from:=to`` pairs.
+
+    Raises:
+        ValueError: for an item without ``:=`` or with an empty side.
+    """
+    remaps: dict[str, str] = {}
+    for item in items:
+        src, sep, dst = item.partition(":=")
+        if not sep or not src or not dst:
+            raise ValueError(f"remap must look like /from:=/to, got {item!r}")
+        remaps[src] = dst
+    return remaps
+
+
+def resolve_message_class(msgtype: str) -> type:
+    """Import the rclpy message class of a type name such as ``sensor_msgs/msg/Image``.
+
+    Raises:
+        ValueError: if the name is malformed or the package/class is not installed.
+    """
+    parts = msgtype.split("/")
+    if len(parts) == 2:  # ROS 1 style "pkg/Type"
+        parts = [parts[0], "msg", parts[1]]
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"message type must look like pkg/msg/Type, got {msgtype!r}")
+    pkg, kind, name = parts
+    try:
+        module = importlib.import_module(f"{pkg}.{kind}")
+        cls: type = getattr(module, name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"message type {msgtype} is not installed ({exc})") from exc
+    return cls
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ROS shell
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Replayer:
+    """Publishers for a bag's topics on an rclpy node, plus ``play`` wired to them.
+
+    Publishes (see the module docstring for QoS): every selected bag topic (renamed by ``remap``) with its
+    stored type, and ``clock_topic`` (``rosgraph_msgs/Clock``, default ``/clock``) when ``clock=True``.
+    Topics whose message package is not installed are skipped with a warning (``skipped``).
+    """
+
+    def __init__(
+        self,
+        node: Any,
+        bag: str | Path,
+        *,
+        topics: Collection[str] | None = None,
+        remap: Mapping[str, str] | None = None,
+        clock: bool = False,
+        clock_topic: str = "/clock",
+        depth: int = 10,
+    ) -> None:
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+        self.node = node
+        self.bag = Path(bag)
+        remap = dict(remap or {})
+        all_topics = read_topics(self.bag)
+        if topics:
+            unknown = sorted(set(topics) - set(all_topics))
+            if unknown:
+                raise ValueError(f"{self.bag} has no topic(s) {unknown}; it has {sorted(all_topics)}")
+            selected = [all_topics[t] for t in all_topics if t in set(topics)]
+        else:
+            selected = list(all_topics.values())
+        self.topics: dict[str, BagTopic] = {}
+        self.publishers: dict[str, Any] = {}
+        self.output_names: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
+        for bt in selected:
+            try:
+                cls = resolve_message_class(bt.msgtype)
+            except ValueError as exc:
+                self.skipped[bt.name] = str(exc)
+                node.get_logger().warning(f"skipping {bt.name}: {exc}")
+                continue
+            qos = QoSProfile(
+                history=HistoryPolicy.KEEP_LAST,
+                depth=1 if bt.transient_local else depth,
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL if bt.transient_local else DurabilityPolicy.VOLATILE,
+            )
+            out = remap.get(bt.name, bt.name)
+            self.topics[bt.name] = bt
+            self.output_names[bt.name] = out
+            self.publishers[bt.name] = node.create_publisher(cls, out, qos)
+        if not self.publishers:
+            raise ValueError(f"{self.bag}: no topic to replay (skipped: {self.skipped or 'none'})")
+        self.clock_publisher = None
+        if clock:
+            from rosgraph_msgs.msg import Clock
+
+            self._Clock = Clock
+            self.clock_publisher = node.create_publisher(
+                Clock, clock_topic, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+            )
+
+    def subscription_count(self) -> int:
+        """Matched subscriptions summed over the replayed topics (``/clock`` excluded)."""
+        return sum(p.get_subscription_count() for p in self.publishers.values())
+
+    def wait_for_subscribers(
+        self, count: int, timeout_s: float, should_stop: Callable[[], bool] = lambda: False
+    ) -> bool:
+        """Wait until ``subscription_count() >= count``; False on timeout or stop. Polls every 20 ms."""
+        deadline = time.monotonic() + timeout_s
+        while self.subscription_count() < count:
+            if should_stop() or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def publish_clock(self, t_ns: int) -> None:
+        """Publish ``/clock`` = ``t_ns`` (no-op without ``clock=True``)."""
+        if self.clock_publisher is None:
+            return
+        msg = self._Clock()
+        msg.clock.sec, msg.clock.nanosec = divmod(int(t_ns), 1_000_000_000)
+        self.clock_publisher.publish(msg)
+
+    def first_time_ns(self) -> int | None:
+        """Bag time of the first selected message [ns], or None for an empty selection."""
+        for msg in read_messages(self.bag, self.publishers.keys()):
+            return msg.t_ns
+        return None
+
+    def hold_clock(self, duration_s: float, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Wait ``duration_s``, publishing ``/clock`` = first message time at ~100 Hz when clock is on."""
+        t0 = self.first_time_ns()
+        deadline = time.monotonic() + duration_s
+        while not should_stop():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if t0 is not None:
+                self.publish_clock(t0)
+            time.sleep(min(remaining, CLOCK_PERIOD_S))
+
+    def play(
+        self, *, rate: float = 1.0, loop: bool = False, should_stop: Callable[[], bool] = lambda: False
+    ) -> PlayStats:
+        """Play the selected topics (blocking); then wait up to 2 s for reliable acknowledgements."""
+        from rclpy.duration import Duration
+
+        def publish(msg: BagMessage) -> None:
+            self.publishers[msg.topic].publish(msg.data)
+
+        stats = play(
+            lambda: read_messages(self.bag, self.publishers.keys()),
+            publish,
+            rate=rate,
+            loop=loop,
+            clock=self.publish_clock if self.clock_publisher is not None else None,
+            should_stop=should_stop,
+        )
+        deadline = time.monotonic() + 2.0
+        for pub in self.publishers.values():
+            remaining = max(0.0, deadline - time.monotonic())
+            pub.wait_for_all_acked(Duration(nanoseconds=int(remaining * 1e9)))
+        return stats
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``replay`` arguments to ``parser``."""
+    parser.add_argument("bag", type=Path, help="rosbag2 folder (mcap or sqlite3)")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
+    parser.add_argument("--loop", action="store_true", help="repeat until interrupted")
+    parser.add_argument("--clock", action="store_true", help="publish /clock (rosgraph_msgs/Clock) with the bag time")
+    parser.add_argument("--topics", nargs="+", default=None, metavar="TOPIC", help="replay only these bag topics")
+    parser.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO", help="rename topics on output")
+    parser.add_argument("--start-delay-s", type=float, default=0.0, help="wait this long before the first message [s]")
+    parser.add_argument("--wait-for-subscribers", type=int, default=0, metavar="N",
+                        help="wait until the topics have N matched subscriptions in total (default 0: don't wait)")
+    parser.add_argument("--wait-timeout-s", type=float, default=10.0,
+                        help="longest wait for --wait-for-subscribers [s] (default 10); then start anyway")
+    parser.add_argument("--node-name", default="seg_perception_replay", help="ROS node name")
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM -> a flag (installed only in the main thread; previous handlers restored on exit)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+
+def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None) -> int:
+    """Run ``replay`` with parsed arguments; returns the exit code (0 also after Ctrl-C / SIGTERM).
+
+    ``should_stop`` (optional) is polled in addition to the SIGINT/SIGTERM flag (for in-process use).
+    """
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    try:
+        if not args.rate > 0:
+            raise ValueError(f"--rate must be > 0, got {args.rate}")
+        remap = parse_remaps(args.remap)
+        read_topics(args.bag)
+    except ValueError as exc:
+        print(f"replay: error: {exc}", file=sys.stderr)
+        return 2
+    context = rclpy.Context()
+    # args=[]: rcl must not parse sys.argv, where our "a:=b" arguments would become global remap rules.
+    rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
+    try:
+        with _StopFlag() as flag:
+            extra = should_stop
+
+            def stop() -> bool:
+                return flag() or (extra is not None and extra())
+
+            node = rclpy.create_node(args.node_name, context=context)
+            try:
+                replayer = Replayer(node, args.bag, topics=args.topics, remap=remap, clock=args.clock)
+            except ValueError as exc:
+                print(f"replay: error: {exc}", file=sys.stderr)
+                return 2
+            wanted = args.wait_for_subscribers
+            if wanted > 0 and not replayer.wait_for_subscribers(wanted, args.wait_timeout_s, stop):
+                if stop():
+                    print("replay: interrupted while waiting for subscribers")
+                    return 0
+                print(
+                    f"replay: warning: {replayer.subscription_count()} of {wanted} "
+                    f"subscriptions after {args.wait_timeout_s:g} s; starting anyway",
+                    file=sys.stderr,
+                )
+            if args.start_delay_s > 0:
+                replayer.hold_clock(args.start_delay_s, stop)
+            stats = replayer.play(rate=args.rate, loop=args.loop, should_stop=stop)
+            print(stats.line())
+            return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        context.try_shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: ``python -m seg_perception.tools.replay BAG``."""
+    parser = argparse.ArgumentParser(prog="seg-perception replay", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""tools.bag_from_frames: 5-frame bags from the real KITTI and 7-Scenes folders, read back with rosbags."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
+
+from seg_perception.core.frames import open_sequence
+from seg_perception.tools import bag_from_frames
+from seg_perception.tools.bag_from_frames import quaternion_xyzw_from_rotation
+
+TS = get_typestore(Stores.ROS2_KILTED)
+FRAME = "camera_color_optical_frame"
+
+
+def _read(bag: Path) -> dict[str, list[tuple[int, Any]]]:
+    out: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+    with Reader(bag) as reader:
+        for conn, t_ns, raw in reader.messages():
+            out[conn.topic].append((t_ns, TS.deserialize_cdr(raw, conn.msgtype)))
+            assert len(raw) % 4 == 0  # padded like DDS wire data
+    return out
+
+
+def _stamp_ns(msg: Any) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("dataset", ["kitti", "kitchen"])
+def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    folder = request.getfixturevalue(f"{dataset}_dir")
+    seq = open_sequence(folder)
+    bag = tmp_path / "bag"
+    rc = bag_from_frames.main([str(folder), "-o", str(bag), "--storage", storage, "--start", "2", "--limit", "5",
+                               "--no-progress"])
+    assert rc == 0
+    assert len(list(bag.glob("*.mcap" if storage == "mcap" else "*.db3"))) == 1
+    msgs = _read(bag)
+    expected = {"/camera/color/image_raw", "/camera/depth/image_raw", "/camera/color/camera_info"}
+    if dataset == "kitchen":
+        expected.add("/odom")
+    assert set(msgs) == expected
+    assert all(len(v) == 5 for v in msgs.values())
+    period_ns = 100_000_000 if dataset == "kitti" else 1e9 / 30
+    k = seq.intrinsics
+    for i in range(5):
+        frame = seq[2 + i]
+        stamps = {topic: _stamp_ns(v[i][1]) for topic, v in msgs.items()}
+        assert set(stamps.values()) == {frame.stamp_ns}
+        assert {v[i][0] for v in msgs.values()} == {frame.stamp_ns}  # bag time = header stamp
+        if i:
+            assert frame.stamp_ns - seq[1 + i].stamp_ns == pytest.approx(period_ns, abs=1)
+        color = msgs["/camera/color/image_raw"][i][1]
+        assert (color.encoding, color.height, color.width, color.step, color.is_bigendian) == (
+            "rgb8", k.height, k.width, 3 * k.width, 0)
+        assert color.header.frame_id == FRAME
+        np.testing.assert_array_equal(color.data.reshape(k.height, k.width, 3), frame.rgb)
+        depth = msgs["/camera/depth/image_raw"][i][1]
+        assert (depth.encoding, depth.height, depth.width, depth.step, depth.is_bigendian) == (
+            "16UC1", k.height, k.width, 2 * k.width, 0)
+        assert depth.header.frame_id == FRAME
+        np.testing.assert_array_equal(depth.data.view("<u2").reshape(k.height, k.width), frame.depth_mm)
+        info = msgs["/camera/color/camera_info"][i][1]
+        assert (info.height, info.width, info.distortion_model) == (k.height, k.width, "plumb_bob")
+        np.testing.assert_array_equal(info.k, k.k())
+        np.testing.assert_array_equal(info.d, np.zeros(5))
+        np.testing.assert_array_equal(info.r, np.eye(3).ravel())
+        np.testing.assert_array_equal(info.p, [k.fx, 0, k.cx, 0, 0, k.fy, k.cy, 0, 0, 0, 1, 0])
+        assert info.header.frame_id == FRAME
+        if dataset == "kitchen":
+            assert frame.pose is not None
+            odom = msgs["/odom"][i][1]
+            assert (odom.header.frame_id, odom.child_frame_id) == ("odom", FRAME)
+            p, q = odom.pose.pose.position, odom.pose.pose.orientation
+            np.testing.assert_allclose([p.x, p.y, p.z], frame.pose[:3, 3])
+            quat = np.array([q.x, q.y, q.z, q.w])
+            assert np.linalg.norm(quat) == pytest.approx(1.0, abs=1e-12)
+            np.testing.assert_allclose(_rotation(quat), frame.pose[:3, :3], atol=1e-3)  # file is orthonormal to ~2e-4
+    if dataset == "kitti":
+        np.testing.assert_array_equal(msgs["/camera/color/camera_info"][0][1].k,
+                                      [721.5377, 0, 609.5593, 0, 721.5377, 172.854, 0, 0, 1])
+    else:
+        np.testing.assert_array_equal(msgs["/camera/color/camera_info"][0][1].k, [585, 0, 320, 0, 585, 240, 0, 0, 1])
+
+
+def _rotation(q: np.ndarray) -> np.ndarray:
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+@pytest.mark.parametrize(
+    "rotation",
+    [np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])],
+    ids=["identity", "pi-about-x", "pi-about-y", "pi-about-z"],
+)
+def test_quaternion_branches(rotation: np.ndarray) -> None:
+    q = quaternion_xyzw_from_rotation(rotation)
+    assert np.linalg.norm(q) == pytest.approx(1.0)
+    np.testing.assert_allclose(_rotation(q), rotation, atol=1e-12)
+
+
+def test_quaternion_random_rotations() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        u, _, vt = np.linalg.svd(rng.normal(size=(3, 3)))
+        r = u @ vt
+        if np.linalg.det(r) < 0:
+            r[:, 0] *= -1
+        q = quaternion_xyzw_from_rotation(r)
+        assert q[3] >= 0
+        np.testing.assert_allclose(_rotation(q), r, atol=1e-12)
+    with pytest.raises(ValueError, match="reflection"):
+        quaternion_xyzw_from_rotation(np.diag([1.0, 1.0, -1.0]))
+
+
+def test_errors(tmp_path: Path, kitti_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bag_from_frames.main([str(tmp_path), "-o", str(tmp_path / "bag")]) == 2
+    assert "no known RGB-D layout" in capsys.readouterr().err
+    (tmp_path / "exists").mkdir()
+    assert bag_from_frames.main([str(kitti_dir), "-o", str(tmp_path / "exists")]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert bag_from_frames.main([str(kitti_dir), "-o", str(tmp_path / "b2"), "--start", "60"]) == 2
+    assert "outside" in capsys.readouterr().err
