@@ -90,13 +90,13 @@ def label_panel(img: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([bar, img], axis=0)
 
 
-def hstack_panels(panels: list[np.ndarray], height: int) -> np.ndarray:
-    """Resize (nearest) panels to a common height and stack them side by side with a thin gap."""
+def hstack_panels(panels: list[tuple[np.ndarray, str]], height: int) -> np.ndarray:
+    """Resize (nearest) captioned panels to a common image height, caption each, and stack them with a thin gap."""
     out = []
-    for p in panels:
-        w = max(1, round(p.shape[1] * height / p.shape[0]))
-        out.append(cv2.resize(p, (w, height), interpolation=cv2.INTER_NEAREST))
-        out.append(np.full((height, 4, 3), 255, dtype=np.uint8))
+    for img, caption in panels:
+        w = max(1, round(img.shape[1] * height / img.shape[0]))
+        out.append(label_panel(cv2.resize(img, (w, height), interpolation=cv2.INTER_NEAREST), caption))
+        out.append(np.full((height + 24, 4, 3), 255, dtype=np.uint8))
     return np.concatenate(out[:-1], axis=1)
 
 
@@ -134,11 +134,13 @@ def render_panel(
     m = int(2.0 / geometry.resolution)
     r0, c0 = np.maximum(pts.min(axis=0).astype(int) - m, 0)
     r1, c1 = pts.max(axis=0).astype(int) + m + 1
+    grow = max(0, int(0.8 * (r1 - r0)) - (c1 - c0))  # keep panels at least 0.8 as wide as tall
+    c0, c1 = max(0, c0 - grow // 2), min(drv.shape[1], c1 + grow - grow // 2)
     bottom = hstack_panels(
         [
-            label_panel(bev[r0 * scale : r1 * scale, c0 * scale : c1 * scale], "semantic points (top view)"),
-            label_panel(drv[r0:r1, c0:c1], "drivable_grid"),
-            label_panel(obs[r0:r1, c0:c1], "obstacle_grid"),
+            (bev[r0 * scale : r1 * scale, c0 * scale : c1 * scale], "semantic points (top view)"),
+            (drv[r0:r1, c0:c1], "drivable_grid"),
+            (obs[r0:r1, c0:c1], "obstacle_grid"),
         ],
         420,
     )
