@@ -22,8 +22,10 @@ stamp="$venv/.seg_perception_requirements"
 want="$(sha256sum requirements.txt setup.py | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] pip install -r requirements.txt (torch comes from this machine's local wheel cache; ~2 min)"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+  # (this machine's pip config names local wheel folders that may not exist: drop pip's warnings about them)
+  quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+  quiet "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
+  quiet "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi
 "$venv/bin/python" -c "import rclpy, torch, open3d, rosbags, cv2, seg_perception" \

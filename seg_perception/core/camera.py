@@ -37,7 +37,7 @@ class Intrinsics:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
 
     @classmethod
-    def from_k(cls, k: np.ndarray | list[float], width: int, height: int) -> "Intrinsics":
+    def from_k(cls, k: np.ndarray | list[float], width: int, height: int) -> Intrinsics:
         """Build from a row-major 3x3 K (9 values, as ``CameraInfo.k``).
 
         Raises:
@@ -52,7 +52,7 @@ class Intrinsics:
         """Row-major 3x3 K as 9 floats."""
         return [self.fx, 0.0, self.cx, 0.0, self.fy, self.cy, 0.0, 0.0, 1.0]
 
-    def scaled(self, stride: int) -> "Intrinsics":
+    def scaled(self, stride: int) -> Intrinsics:
         """Intrinsics of the image subsampled as ``img[::stride, ::stride]`` (pixel centres kept).
 
         Pixel ``(u', v')`` of the subsampled image is pixel ``(stride*u', stride*v')`` of the full one, so

@@ -39,7 +39,7 @@ class SegmentationConfig:
     input_height: int = _param(0, "network input height [px], rounded to the model's multiple; 0 = model default",
                                read_only=True, lo=0, hi=4096)  # fmt: skip
     cloud_stride: int = _param(2, "keep every N-th row and column in semantic_points [px]", lo=1, hi=32)
-    sync_slop_s: float = _param(0.0, "max stamp difference to pair colour and depth [s]; 0 = exact match", lo=0.0, hi=1.0)
+    sync_slop_s: float = _param(0.0, "max stamp difference to pair colour and depth [s]; 0 = exact", lo=0.0, hi=1.0)
     min_depth_m: float = _param(0.1, "depth below this is invalid [m]", lo=0.0, hi=100.0)
     max_depth_m: float = _param(80.0, "depth above this is invalid [m]", lo=0.0, hi=1000.0)
     overlay_alpha: float = _param(0.5, "weight of the class colour in the overlay [0-1]", lo=0.0, hi=1.0)

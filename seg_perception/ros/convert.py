@@ -149,7 +149,8 @@ def cloud_to_msg(cloud: np.ndarray, header: Header) -> PointCloud2:
     fields = []
     for name in cloud.dtype.names:
         dt, offset = cloud.dtype.fields[name][:2]
-        fields.append(PointField(name=name, offset=int(offset), datatype=_POINTFIELD_TYPES[dt.base.newbyteorder("=")], count=1))
+        datatype = _POINTFIELD_TYPES[dt.base.newbyteorder("=")]
+        fields.append(PointField(name=name, offset=int(offset), datatype=datatype, count=1))
     msg.fields = fields
     msg.is_bigendian = False
     msg.point_step = int(cloud.dtype.itemsize)
@@ -225,6 +226,6 @@ def label_info_json(model: str, ontology: str, categories: Sequence[str], palett
     """
     classes = [
         {"id": i, "name": name, "color": [int(c) for c in color]}
-        for i, (name, color) in enumerate(zip(categories, palette))
+        for i, (name, color) in enumerate(zip(categories, palette, strict=True))
     ]
     return json.dumps({"model": model, "ontology": ontology, "ignore_label": 255, "classes": classes})

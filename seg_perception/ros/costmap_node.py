@@ -27,9 +27,9 @@ from __future__ import annotations
 import json
 import sys
 
+from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 
@@ -72,7 +72,8 @@ class CostmapNode(Node):
         self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
         self.get_logger().info(
-            f"grid {self.mapper.geometry.width_cells}x{self.mapper.geometry.height_cells} cells at {self.cfg.resolution} m in "
+            f"grid {self.mapper.geometry.width_cells}x{self.mapper.geometry.height_cells} cells at "
+            f"{self.cfg.resolution} m in "
             f"{self.base_frame}; camera at {list(translation)} m, rpy {list(rpy)} rad"
         )
 

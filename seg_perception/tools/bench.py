@@ -81,7 +81,7 @@ def bench(
         _, lap["overlay"] = _timed(lambda: blend(rgb, result.labels, lut), dev)  # noqa: B023
         cloud, lap["cloud"] = _timed(
             lambda: semantic_cloud(depth_to_meters(f.depth_mm), seq.intrinsics, rgb, result.labels,  # noqa: B023
-                                   result.confidence, cloud_stride), dev)  # fmt: skip
+                                   result.confidence, cloud_stride), dev)  # fmt: skip  # noqa: B023
         _, lap["serialize"] = _timed(lambda: convert.cloud_to_msg(cloud, hdr), dev)  # noqa: B023
         _, lap["grids"] = _timed(lambda: mapper.update(*cloud_arrays(cloud)), dev)  # noqa: B023
         lap["total"] = sum(lap.values())

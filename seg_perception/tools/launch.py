@@ -137,7 +137,7 @@ class Launcher:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``seg-perception launch``."""
     p.add_argument("--params-file", action="append", default=None,
-                   help="YAML parameter file (repeatable; default: the package's config/seg_perception.yaml)")  # fmt: skip
+                   help="YAML parameter file (repeatable; default: config/seg_perception.yaml)")  # fmt: skip
     p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="namespace of both nodes")
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="extra topic remapping")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
@@ -146,7 +146,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", choices=sorted(NODES), help="start just one of the nodes")
     p.add_argument("--log-dir", type=Path, help="write each node's output to <dir>/<node>.log")
     p.add_argument("--local", action="store_true",
-                   help="confine DDS to this machine and use the shared-memory profile (see local_ros_env)")  # fmt: skip
+                   help="confine DDS to this host and use the shared-memory profile (local_ros_env)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

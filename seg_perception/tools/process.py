@@ -161,13 +161,14 @@ def process_bag(
             h = img.header
             if frames_out == 0:
                 writer.write(f"{ns}/label_info", "std_msgs/msg/String", label_info, t_ns)
-            writer.write(f"{ns}/labels", "sensor_msgs/msg/Image", convert.array_to_image(result.labels, "mono8", h), t_ns)
+            image_type, cloud_type = "sensor_msgs/msg/Image", "sensor_msgs/msg/PointCloud2"
+            writer.write(f"{ns}/labels", image_type, convert.array_to_image(result.labels, "mono8", h), t_ns)
             conf = np.rint(result.confidence * 255).astype(np.uint8)
             writer.write(f"{ns}/confidence", "sensor_msgs/msg/Image", convert.array_to_image(conf, "mono8", h), t_ns)
             if result.overlay is not None:
                 writer.write(f"{ns}/overlay", "sensor_msgs/msg/Image",
                              convert.array_to_image(result.overlay, "rgb8", h), t_ns)  # fmt: skip
-            writer.write(f"{ns}/semantic_points", "sensor_msgs/msg/PointCloud2", convert.cloud_to_msg(result.cloud, h), t_ns)
+            writer.write(f"{ns}/semantic_points", cloud_type, convert.cloud_to_msg(result.cloud, h), t_ns)
             geo = grids.geometry
             gh = Header(stamp=h.stamp, frame_id=base_frame)
             for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):

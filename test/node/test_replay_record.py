@@ -62,7 +62,7 @@ def assert_same_messages_and_timing(original: Path, recorded: Path, remap: dict[
     got = by_topic(list(read_messages(recorded, list(remap.values()))))
     for topic, out in remap.items():
         assert len(got[out]) == len(src[topic]), topic
-        for a, b in zip(src[topic], got[out]):
+        for a, b in zip(src[topic], got[out], strict=True):
             assert a.data == b.data, f"{topic}: recorded bytes differ"
     # Timing: receive times keep the bag's spacing (same offset for every message, within 100 ms).
     first = next(iter(remap))

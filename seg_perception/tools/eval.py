@@ -1,0 +1,526 @@
+r"""``seg-perception eval``: mIoU, pixel accuracy and Dice of a registered model on a labelled image set.
+
+Protocol (shared/models/README.md, "Reference results"): each image is resized (PIL bilinear, ``--resize pil``)
+to the network input size, the argmax of the logits is resized (PIL nearest, pixel centres) to the evaluation
+size, optionally mapped to the data set's class ids through a class map, and accumulated into one
+``core.metrics.ConfusionMatrix`` over the whole set; pixels whose ground truth is the ignore id are skipped.
+Labels are compared at their own size unless ``--eval-size`` is given (then they are nearest-resized too).
+
+Supported layouts:
+  camvid      ``images/<name>.png`` <-> ``labels/<name>.png`` (8-bit ids; CamVid: 0-10, 11 = ignore)
+  cityscapes  ``<city>/<stem>_leftImg8bit.png`` <-> ``<city>/<stem>_gtFine_labelTrainIds.png`` (255 = ignore)
+
+Examples::
+
+    seg-perception eval --model cgnet_camvid --dataset ../shared/data/camvid --prefix 0001TP_ \
+        --weights ../shared/models --output out/cgnet_0001TP
+    seg-perception eval --model espnetv2_city --dataset ../shared/data/camvid --prefix 0016E5_ \
+        --input-size 960x720 --class-map config/class_maps/cityscapes_to_camvid.yaml --weights ../shared/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit"
+CITYSCAPES_LABEL_SUFFIX = "_gtFine_labelTrainIds"
+DEFAULT_IGNORE = {"camvid": 11, "cityscapes": 255}
+
+
+class DatasetError(ValueError):
+    """The image/label folders are missing, empty, or hold a missing or mismatched label file."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and its ground-truth label file."""
+
+    image: Path
+    label: Path
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``"WxH"`` into ``(width, height)`` pixels.
+
+    Raises:
+        argparse.ArgumentTypeError: if the text is not two positive integers joined by ``x``.
+    """
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 480x360, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def detect_layout(images_dir: Path) -> str:
+    """``"cityscapes"`` if any image is named ``*_leftImg8bit.*`` (searched recursively), else ``"camvid"``."""
+    for path in images_dir.rglob(f"*{CITYSCAPES_IMAGE_SUFFIX}.*"):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return "cityscapes"
+    return "camvid"
+
+
+def _label_path(image: Path, images_dir: Path, labels_dir: Path, layout: str) -> Path:
+    rel = image.relative_to(images_dir)
+    if layout == "cityscapes":
+        stem = image.stem.removesuffix(CITYSCAPES_IMAGE_SUFFIX)
+        return labels_dir / rel.parent / f"{stem}{CITYSCAPES_LABEL_SUFFIX}.png"
+    return labels_dir / rel.parent / f"{image.stem}.png"
+
+
+def find_samples(
+    images_dir: Path,
+    labels_dir: Path,
+    layout: str = "auto",
+    pattern: str | None = None,
+    prefix: str | None = None,
+    limit: int | None = None,
+) -> list[Sample]:
+    """List image/label pairs, sorted by image path, and check that every label file exists.
+
+    Args:
+        images_dir: folder of images (searched recursively, for Cityscapes' per-city folders).
+        labels_dir: folder of label images, mirroring ``images_dir``.
+        layout: ``"camvid"``, ``"cityscapes"`` or ``"auto"`` (``detect_layout``).
+        pattern: shell glob on the image file name (e.g. ``"0016E5_*"``).
+        prefix: keep image file names starting with this.
+        limit: keep the first N pairs after filtering (``None`` = all).
+    Returns:
+        The pairs.
+    Raises:
+        DatasetError: a folder is missing, no image matches, or label files are missing (the message names them).
+    """
+    for what, folder in (("images", images_dir), ("labels", labels_dir)):
+        if not folder.is_dir():
+            raise DatasetError(f"{what} folder {folder} does not exist")
+    if layout == "auto":
+        layout = detect_layout(images_dir)
+    images = sorted(p for p in images_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if layout == "cityscapes":
+        images = [p for p in images if p.stem.endswith(CITYSCAPES_IMAGE_SUFFIX)]
+    if pattern:
+        images = [p for p in images if fnmatch.fnmatch(p.name, pattern)]
+    if prefix:
+        images = [p for p in images if p.name.startswith(prefix)]
+    if limit is not None:
+        images = images[: max(0, limit)]
+    if not images:
+        raise DatasetError(
+            f"no {layout} images in {images_dir}" + (f" matching glob {pattern!r}" if pattern else "")
+            + (f" with prefix {prefix!r}" if prefix else "")
+        )
+    samples = [Sample(p, _label_path(p, images_dir, labels_dir, layout)) for p in images]
+    missing = [s for s in samples if not s.label.is_file()]
+    if missing:
+        shown = "; ".join(f"{s.label} (for image {s.image})" for s in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise DatasetError(f"{len(missing)} label file(s) missing: {shown}{more}")
+    return samples
+
+
+def check_sizes(samples: Iterable[Sample]) -> None:
+    """Check that every label is an 8-bit single-channel image of its image's size (headers only, fast).
+
+    Raises:
+        DatasetError: naming the label file, its size and mode, and the expected size.
+    """
+    from PIL import Image
+
+    for s in samples:
+        with Image.open(s.image) as im:
+            expected = im.size
+        with Image.open(s.label) as lab:
+            actual, mode = lab.size, lab.mode
+        if actual != expected:
+            raise DatasetError(
+                f"label {s.label} is {actual[0]}x{actual[1]}, expected {expected[0]}x{expected[1]} "
+                f"(the size of image {s.image})"
+            )
+        if mode not in ("L", "P"):
+            raise DatasetError(f"label {s.label} has PIL mode {mode!r}, expected 8-bit class ids ('L' or 'P')")
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image file (writable copy)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.array(im.convert("RGB"))
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """(H, W) uint8 class ids of a label image (palette images give their indices)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.array(im)
+
+
+def resize_rgb_pil(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (H, W, 3) uint8 RGB to ``size`` = (width, height) with PIL's BILINEAR filter (uint8 result).
+
+    This is the resize of the reference protocol and of the golden runs (README, "Golden outputs"). It differs
+    from a float ``torch`` bilinear resize by up to one grey level (PIL rounds to uint8 in fixed point), which is
+    enough to flip about 4 % of ESPNetv2's argmax pixels at 960x720.
+    """
+    if rgb.shape[:2] == (size[1], size[0]):
+        return rgb
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR)).copy()
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of (H, W) uint8 ids to ``size`` = (width, height), sampling pixel centres.
+
+    PIL's NEAREST (output pixel ``i`` takes source ``floor((i + 0.5) * scale)``), as in the reference protocol:
+    a 2x reduction keeps the odd rows and columns. ``torch``'s legacy "nearest" and ``cv2.INTER_NEAREST`` keep
+    the even ones, which moved per-class IoU of ESPNetv2 on CamVid by up to 0.5 points. Same-size input is
+    returned as is.
+    """
+    if labels.shape[:2] == (size[1], size[0]):
+        return labels
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST)).copy()
+
+
+def render_confusion(cm_normalized: np.ndarray, class_names: Sequence[str], cell_px: int = 44) -> np.ndarray:
+    """Draw a row-normalised confusion matrix as an image (no matplotlib; OpenCV + numpy).
+
+    Args:
+        cm_normalized: (C, C) or (C, C + 1) fractions in [0, 1], rows = truth; an extra last column is drawn as
+            "none" (predictions without a class).
+        class_names: C names for the rows (and the first C columns).
+        cell_px: side of one cell in pixels.
+    Returns:
+        (H, W, 3) uint8 BGR image (``cv2.imwrite`` order).
+    """
+    import cv2
+
+    rows, cols = cm_normalized.shape
+    col_names = list(class_names) + ["none"] * (cols - rows)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.42
+    text_w = max(cv2.getTextSize(n, font, scale, 1)[0][0] for n in col_names) + 12
+    left, top = text_w, text_w
+    height, width = top + rows * cell_px + 30, left + cols * cell_px + 10
+    img = np.full((height, width, 3), 255, np.uint8)
+    values = np.clip(cm_normalized, 0.0, 1.0)
+    colours = cv2.applyColorMap((values * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
+    for r in range(rows):
+        for c in range(cols):
+            y0, x0 = top + r * cell_px, left + c * cell_px
+            img[y0 : y0 + cell_px, x0 : x0 + cell_px] = colours[r, c]
+            pct = 100.0 * values[r, c]
+            if pct >= 0.5:
+                txt = f"{pct:.0f}"
+                (tw, th), _ = cv2.getTextSize(txt, font, scale, 1)
+                ink = (0, 0, 0) if values[r, c] > 0.6 else (255, 255, 255)
+                cv2.putText(img, txt, (x0 + (cell_px - tw) // 2, y0 + (cell_px + th) // 2), font, scale, ink, 1,
+                            cv2.LINE_AA)
+        cv2.putText(img, class_names[r], (4, top + r * cell_px + cell_px // 2 + 4), font, scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    # Column names: draw horizontally on a strip, rotate it by 90 degrees to read bottom-up.
+    strip = np.full((cols * cell_px, top, 3), 255, np.uint8)
+    for c, name in enumerate(col_names):
+        cv2.putText(strip, name, (4, c * cell_px + cell_px // 2 + 4), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    img[:top, left : left + cols * cell_px] = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    cv2.putText(img, "rows: truth, columns: prediction, % of row", (4, height - 10), font, scale, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    return img
+
+
+def reference_metrics(metrics: dict[str, float], subset: str | None, input_size: tuple[int, int], mapped: bool
+                      ) -> dict[str, float]:
+    """Pick the spec's reference numbers for this run: keys ``"<dataset>_<subset>@WxH[->target]/<metric>"``.
+
+    Args:
+        metrics: ``ModelSpec.metrics``.
+        subset: subset tag (e.g. ``"0001TP"``); ``None`` matches nothing (no subset, no reference).
+        input_size: network input (width, height).
+        mapped: whether a class map is applied (keys containing ``->``).
+    Returns:
+        ``{"mIoU": ..., "pixel_acc": ...}`` for the matching keys (possibly empty).
+    """
+    if not subset:
+        return {}
+    out = {}
+    for key, value in metrics.items():
+        where, _, name = key.rpartition("/")
+        dataset, _, protocol = where.partition("@")
+        if subset in dataset.split("_") and protocol.split("->")[0] == f"{input_size[0]}x{input_size[1]}" and (
+            ("->" in protocol) == mapped
+        ):
+            out[name] = value
+    return out
+
+
+def format_table(summary: dict[str, Any], reference: dict[str, float]) -> str:
+    """Plain-text per-class table (IoU, Dice, accuracy, truth pixels) and the means beside the reference."""
+
+    def f(v: float | None) -> str:
+        return "   n/a" if v is None else f"{v:6.2f}"
+
+    lines = [f"{'class':<16} {'IoU':>6} {'Dice':>6} {'acc':>6} {'pixels':>10}"]
+    for name in summary["class_names"]:
+        lines.append(
+            f"{name:<16} {f(summary['per_class_IoU'][name])} {f(summary['per_class_dice'][name])} "
+            f"{f(summary['per_class_acc'][name])} {summary['support'][name]:>10d}"
+        )
+    lines.append("-" * 48)
+    for key, label in (("mIoU", "mIoU"), ("pixel_acc", "pixel acc"), ("mean_class_acc", "mean class acc"),
+                       ("mean_dice", "mean Dice")):
+        ref = reference.get(key)
+        extra = ""
+        if ref is not None and summary[key] is not None:
+            extra = f"   reference {ref:6.2f}  (diff {summary[key] - ref:+.2f})"
+        lines.append(f"{label:<16} {f(summary[key])}{extra}")
+    return "\n".join(lines)
+
+
+def resolve_class_map(value: Path) -> Path:
+    """Find a class-map YAML: an existing path, else a bare name such as ``cityscapes_to_camvid``.
+
+    Names are looked up in the source tree's ``config/class_maps`` and in the installed
+    ``share/seg_perception/config/class_maps``.
+
+    Raises:
+        FileNotFoundError: naming the places searched.
+    """
+    if value.is_file():
+        return value
+    name = value.name if value.suffix == ".yaml" else f"{value.name}.yaml"
+    places = [
+        Path(__file__).resolve().parents[2] / "config" / "class_maps",
+        Path(sys.prefix) / "share" / "seg_perception" / "config" / "class_maps",
+    ]
+    for folder in places:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"class map {value} not found (also looked for {name} in {', '.join(map(str, places))})")
+
+
+def load_class_map(path: Path, source_classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Read a class-map YAML (``config/class_maps``) into a lookup table for the model's ids.
+
+    Returns:
+        ``(lut, target_classes)``; see ``core.metrics.class_map_lut``.
+    Raises:
+        ValueError: malformed file, or ``source_classes`` in the file differ from the model's categories.
+    """
+    import yaml
+
+    from seg_perception.core.metrics import class_map_lut
+
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict) or "mapping" not in data or "target_classes" not in data:
+        raise ValueError(f"class map {path}: expected keys 'mapping' and 'target_classes'")
+    declared = data.get("source_classes")
+    if declared is not None and list(declared) != list(source_classes):
+        raise ValueError(f"class map {path} is for classes {declared}, the model has {list(source_classes)}")
+    target = [str(n) for n in data["target_classes"]]
+    try:
+        lut = class_map_lut(data["mapping"], source_classes, target)
+    except ValueError as e:
+        raise ValueError(f"class map {path}: {e}") from e
+    return lut, target
+
+
+def evaluate(
+    predict: Callable[[np.ndarray, tuple[int, int]], np.ndarray],
+    samples: Sequence[Sample],
+    num_classes: int,
+    ignore_index: int | None,
+    eval_size: tuple[int, int] | None = None,
+    lut: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[Any, float]:
+    """Run ``predict`` on every sample and accumulate a confusion matrix.
+
+    Args:
+        predict: ``predict(rgb, (H, W)) -> (H, W)`` integer predicted ids at the evaluation size.
+        samples: image/label pairs.
+        num_classes: classes of the ground truth (after the class map, if any).
+        ignore_index: ground-truth id that is skipped.
+        eval_size: (width, height) for the comparison; ``None`` = each label's own size.
+        lut: optional lookup table applied to the predicted ids (``core.metrics.map_labels``).
+        progress: show a tqdm bar on stderr.
+    Returns:
+        ``(ConfusionMatrix, mean seconds per image for predict)``.
+    Raises:
+        ValueError: from the metrics on out-of-range ids (the message names the file).
+    """
+    from tqdm import tqdm
+
+    from seg_perception.core.metrics import ConfusionMatrix, map_labels
+
+    cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+    seconds = 0.0
+    for s in tqdm(samples, desc="eval", unit="img", disable=not progress, file=sys.stderr):
+        rgb = read_rgb(s.image)
+        truth = read_labels(s.label)
+        if eval_size is not None:
+            truth = resize_labels(truth, eval_size)
+        t0 = time.perf_counter()
+        pred = predict(rgb, truth.shape[:2])
+        seconds += time.perf_counter() - t0
+        if lut is not None:
+            pred = map_labels(pred, lut)
+        try:
+            cm.update(truth, pred)
+        except ValueError as e:
+            raise ValueError(f"{s.label}: {e}") from e
+    return cm, seconds / max(1, len(samples))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``eval`` options on ``parser``."""
+    parser.add_argument("--model", required=True, help="registered model name (seg_perception.core.zoo)")
+    parser.add_argument("--weights", default=None,
+                        help="weights file or folder; default $SEG_PERCEPTION_MODEL_DIR, then the user cache")
+    parser.add_argument("--dataset", type=Path, default=None,
+                        help="folder with images/ and labels/ (or Cityscapes' leftImg8bit/ and gtFine/)")
+    parser.add_argument("--images", type=Path, default=None, help="image folder (instead of --dataset)")
+    parser.add_argument("--labels", type=Path, default=None, help="label folder (instead of --dataset)")
+    parser.add_argument("--layout", choices=("auto", "camvid", "cityscapes"), default="auto",
+                        help="file pairing: camvid = same names, cityscapes = *_leftImg8bit <-> "
+                        "*_gtFine_labelTrainIds (default: auto-detect)")
+    subset = parser.add_mutually_exclusive_group()
+    subset.add_argument("--glob", default=None, help="shell pattern on image file names, e.g. '0016E5_*'")
+    subset.add_argument("--prefix", default=None, help="image file-name prefix, e.g. 0001TP_")
+    parser.add_argument("--input-size", type=parse_size, default=None,
+                        help="network input WxH (default: the model's; the ESPNetv2 city CamVid protocol uses 960x720)")
+    parser.add_argument("--resize", choices=("pil", "torch"), default="pil",
+                        help="image resize to the network input: pil = PIL bilinear to uint8, as the reference "
+                        "protocol and golden runs (default); torch = the node's float resize (core.segment)")
+    parser.add_argument("--eval-size", type=parse_size, default=None,
+                        help="compare at WxH (labels and predictions nearest-resized; default: label size)")
+    parser.add_argument("--class-map", type=Path, default=None,
+                        help="YAML mapping model classes to label classes: a path, or a name in config/class_maps/ "
+                        "such as cityscapes_to_camvid")
+    parser.add_argument("--ignore-index", type=int, default=None,
+                        help="ground-truth id not evaluated (default: 11 for the camvid layout, 255 for cityscapes)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--output", type=Path, default=None, help="write metrics.json and confusion.png here")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``eval`` with parsed ``args``; prints the table, returns the exit code (0 ok, 2 bad input)."""
+    try:
+        return _run(args)
+    except (DatasetError, ValueError, KeyError, FileNotFoundError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"seg-perception eval: error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from seg_perception.core.models import WeightsError, get_model_spec, load_model
+    from seg_perception.core.segment import Segmenter
+
+    if args.dataset is not None:
+        if args.images is not None or args.labels is not None:
+            raise ValueError("give either --dataset or --images/--labels, not both")
+        images_dir, labels_dir = args.dataset / "images", args.dataset / "labels"
+        if not images_dir.is_dir() and (args.dataset / "leftImg8bit").is_dir():
+            images_dir, labels_dir = args.dataset / "leftImg8bit", args.dataset / "gtFine"  # Cityscapes tree
+    elif args.images is not None and args.labels is not None:
+        images_dir, labels_dir = args.images, args.labels
+    else:
+        raise ValueError("give --dataset DIR, or both --images DIR and --labels DIR")
+    layout = detect_layout(images_dir) if args.layout == "auto" and images_dir.is_dir() else args.layout
+    ignore_index = args.ignore_index if args.ignore_index is not None else DEFAULT_IGNORE.get(layout, 255)
+
+    spec = get_model_spec(args.model)
+    samples = find_samples(images_dir, labels_dir, layout, args.glob, args.prefix, args.limit)
+    check_sizes(samples)
+    lut: np.ndarray | None
+    if args.class_map is not None:
+        args.class_map = resolve_class_map(args.class_map)
+        lut, class_names = load_class_map(args.class_map, spec.categories)
+    else:
+        # Scored in the model's own ids (channels in spec.ignore_classes are excluded from the argmax).
+        lut = None
+        class_names = list(spec.categories)
+
+    try:
+        model = load_model(spec, args.weights)
+    except WeightsError as e:
+        raise ValueError(str(e)) from e
+    segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size)
+
+    def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+        if args.resize == "pil":
+            rgb = resize_rgb_pil(rgb, segmenter.input_size)  # then preprocess sees the network size: no resize
+        logits = segmenter.logits(rgb)
+        if spec.ignore_classes:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
+            logits[:, list(spec.ignore_classes)] = float("-inf")
+        labels = logits[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
+        return resize_labels(labels, (out_hw[1], out_hw[0]))
+
+    w, h = segmenter.input_size
+    print(f"model {spec.name} @{w}x{h} on {len(samples)} {layout} images from {images_dir} "
+          f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''})")
+    with torch.inference_mode():
+        cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, args.eval_size, lut,
+                                     progress=not args.no_progress)
+
+    summary = cm.summary(class_names)
+    subset = (args.prefix or args.glob or "").strip("_*") or None
+    reference = reference_metrics(spec.metrics, subset, segmenter.input_size, args.class_map is not None)
+    print(format_table(summary, reference))
+    print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device})")
+
+    if args.output is not None:
+        import cv2
+
+        args.output.mkdir(parents=True, exist_ok=True)
+        report = {
+            "model": spec.name,
+            "input_size": [w, h],
+            "eval_size": list(args.eval_size) if args.eval_size else None,
+            "resize": args.resize,
+            "images": len(samples),
+            "images_dir": str(images_dir),
+            "labels_dir": str(labels_dir),
+            "layout": layout,
+            "subset": {"glob": args.glob, "prefix": args.prefix, "limit": args.limit},
+            "class_map": str(args.class_map) if args.class_map else None,
+            "device": str(segmenter.device),
+            "seconds_per_image": sec_per_image,
+            "reference": reference,
+            **summary,
+        }
+        (args.output / "metrics.json").write_text(json.dumps(report, indent=1))
+        cv2.imwrite(str(args.output / "confusion.png"), render_confusion(cm.normalized(), class_names))
+        print(f"wrote {args.output / 'metrics.json'} and {args.output / 'confusion.png'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: ``python -m seg_perception.tools.eval ...``."""
+    parser = argparse.ArgumentParser(prog="seg-perception eval", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
