@@ -45,6 +45,7 @@ class ModelSpec:
         sha256: hex digest of that file.
         url: upstream download URL (a pinned commit).
         state_dict_key: key of the state_dict inside the checkpoint, or ``None`` for a plain state_dict.
+        classifier_key: state_dict key of the last layer's weight, whose first dimension is the class count.
         ignore_classes: class ids the network outputs but that are never a valid prediction (e.g. Cityscapes'
             "background" channel, trained with loss weight 0); they are excluded from the argmax.
         ontology: name of the costmap ontology YAML in ``config/ontology`` for this class list.
@@ -65,6 +66,7 @@ class ModelSpec:
     sha256: str
     url: str
     state_dict_key: str | None = None
+    classifier_key: str = ""
     ignore_classes: tuple[int, ...] = ()
     ontology: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -214,8 +216,15 @@ def load_model(
         if not isinstance(state, dict):
             raise WeightsError(f"{path}: expected a state_dict, got {type(state).__name__}")
         state = {k.removeprefix("module."): v for k, v in state.items()}
+        if spec.classifier_key in state and state[spec.classifier_key].shape[0] != spec.num_classes:
+            raise WeightsError(
+                f"{path} has {state[spec.classifier_key].shape[0]} output classes but model {spec.name!r} has "
+                f"{spec.num_classes} ({spec.classifier_key} {tuple(state[spec.classifier_key].shape)})"
+            )
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            raise WeightsError(f"{path} does not fit model {spec.name!r} ({spec.num_classes} classes): {e}") from e
+            lines = str(e).splitlines()
+            more = f" (+{len(lines) - 4} more lines)" if len(lines) > 4 else ""
+            raise WeightsError(f"{path} does not fit model {spec.name!r}: " + " ".join(lines[:4]) + more) from e
     return model.eval()

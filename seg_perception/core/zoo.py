@@ -78,6 +78,7 @@ ESPNETV2_CITY = register_model(
         weights_file="espnetv2_s_2.0_city_1024x512.pth",
         sha256="a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8",
         url=f"{_EDGENETS}/espnetv2_s_2.0_city_1024x512.pth",
+        classifier_key="bu_dec_l4.merge_layer.3.weight",
         ignore_classes=(19,),
         ontology="cityscapes",
         metrics={
@@ -104,6 +105,7 @@ ESPNETV2_PASCAL = register_model(
         weights_file="espnetv2_s_2.0_pascal_384x384.pth",
         sha256="bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6",
         url=f"{_EDGENETS}/espnetv2_s_2.0_pascal_384x384.pth",
+        classifier_key="bu_dec_l4.merge_layer.3.weight",
         ontology="voc",
         paper=_ESPNETV2_PAPER,
     )
@@ -127,6 +129,7 @@ CGNET_CAMVID = register_model(
             "checkpoint/camvid/CGNet_M3N21bs8gpu1_ontrainval/model_800.pth"
         ),
         state_dict_key="model",
+        classifier_key="classifier.0.conv.weight",
         ontology="camvid",
         metrics={
             "camvid_test_0001TP@480x360/mIoU": 66.54,
