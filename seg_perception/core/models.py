@@ -193,6 +193,27 @@ def find_weights(spec: ModelSpec, explicit: str | os.PathLike[str] | None = None
     )
 
 
+def _state_dict_mismatch(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> str:
+    """A short description of how ``got`` differs from ``expected`` (keys and shapes); empty when they fit."""
+
+    def some(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(got) if tuple(expected[k].shape) != tuple(got[k].shape))
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key(s) ({some(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s) ({some(unexpected)})")
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} shape mismatch(es) (e.g. {k}: checkpoint {tuple(got[k].shape)}, "
+                     f"model {tuple(expected[k].shape)})")  # fmt: skip
+    return "; ".join(parts)
+
+
 def load_model(
     spec: ModelSpec, weights: str | os.PathLike[str] | None = None, pretrained: bool = True
 ) -> nn.Module:
@@ -221,10 +242,8 @@ def load_model(
                 f"{path} has {state[spec.classifier_key].shape[0]} output classes but model {spec.name!r} has "
                 f"{spec.num_classes} ({spec.classifier_key} {tuple(state[spec.classifier_key].shape)})"
             )
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            lines = str(e).splitlines()
-            more = f" (+{len(lines) - 4} more lines)" if len(lines) > 4 else ""
-            raise WeightsError(f"{path} does not fit model {spec.name!r}: " + " ".join(lines[:4]) + more) from e
+        problems = _state_dict_mismatch(model.state_dict(), state)
+        if problems:
+            raise WeightsError(f"{path} does not fit model {spec.name!r}: {problems}")
+        model.load_state_dict(state, strict=True)
     return model.eval()
