@@ -17,12 +17,14 @@ receive time; 10 Hz for KITTI, 30 Hz for 7-Scenes):
                                                                roughly registered, a few pixels at edges)
 ``<prefix>/color/camera_info``         sensor_msgs/CameraInfo  ``plumb_bob`` with D = 0, K from the folder,
                                                                R = I, P = [K | 0]
-``/odom`` (7-Scenes only)              nav_msgs/Odometry       header.frame_id ``odom`` (the dataset's world
-                                                               frame as-is, NOT REP-103 z-up), child_frame_id
-                                                               the optical frame; pose = camera-to-world
-                                                               (T_world_camera), orientation a unit quaternion
-                                                               from its rotation; twist and covariances are 0
-                                                               (not estimated)
+``/odom`` (7-Scenes only)              nav_msgs/Odometry       header.frame_id ``odom``: REP-105, z up, the
+                                                               floor at z = 0 below the first camera, x along
+                                                               its heading (the dataset's tilted KinectFusion
+                                                               world is re-aligned on the floor plane found by
+                                                               ``core.gravity.floor_alignment``);
+                                                               child_frame_id the optical frame; pose =
+                                                               T_odom_camera, orientation a unit quaternion;
+                                                               twist and covariances are 0 (not estimated)
 =====================================  ======================  =============================================
 """
 
@@ -136,6 +138,7 @@ class _MessageFactory:
         self.k = intrinsics
         self.frame_id = frame_id
         self.odom_frame_id = odom_frame_id
+        self.t_odom_world = np.eye(4)  # dataset world -> REP-105 odom (set by write_bag for posed sequences)
         t = typestore.types
         self._Header = t["std_msgs/msg/Header"]
         self._Time = t["builtin_interfaces/msg/Time"]
@@ -187,7 +190,7 @@ class _MessageFactory:
         """Odometry from the camera-to-world pose; raises ValueError for a missing or non-finite pose."""
         if frame.pose is None:
             raise ValueError(f"frame {frame.index} has no pose")
-        pose = frame.pose
+        pose = self.t_odom_world @ frame.pose
         if not np.all(np.isfinite(pose)):
             raise ValueError(f"frame {frame.index} pose is not finite")
         qx, qy, qz, qw = quaternion_xyzw_from_rotation(pose[:3, :3])
@@ -207,6 +210,21 @@ class _MessageFactory:
                 twist=self._Twist(linear=zero, angular=zero), covariance=np.zeros(36, dtype=np.float64)
             ),
         )
+
+
+def gravity_aligned_odom(sequence: RGBDSequence, samples: int = 12) -> np.ndarray:
+    """(4, 4) transform from the sequence's world frame into a z-up ``odom`` frame on the floor.
+
+    Uses ``core.gravity.floor_alignment`` on ``samples`` frames spread over the sequence. Raises ValueError when no
+    floor is found (the odometry would not be usable for a costmap).
+    """
+    from seg_perception.core.gravity import floor_alignment
+
+    idx = sorted({round(i * (len(sequence) - 1) / max(1, samples - 1)) for i in range(samples)})
+    frames = [sequence[i] for i in idx]
+    frames = [f for f in frames if f.pose is not None]
+    alignment = floor_alignment([f.depth_mm for f in frames], [f.pose for f in frames], sequence.intrinsics)
+    return alignment.t_odom_world
 
 
 def _pad4(cdr: Any) -> bytes:
@@ -273,6 +291,8 @@ def write_bag(
 
     ts = get_typestore(Stores.ROS2_KILTED)
     factory = _MessageFactory(ts, sequence.intrinsics, frame_id, odom_frame_id)
+    if sequence.has_poses:
+        factory.t_odom_world = gravity_aligned_odom(sequence)
     color_topic = _topic(topic_prefix, "color/image_raw")
     depth_topic = _topic(topic_prefix, "depth/image_raw")
     info_topic = _topic(topic_prefix, "color/camera_info")

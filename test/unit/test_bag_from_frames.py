@@ -79,10 +79,19 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
             odom = msgs["/odom"][i][1]
             assert (odom.header.frame_id, odom.child_frame_id) == ("odom", FRAME)
             p, q = odom.pose.pose.position, odom.pose.pose.orientation
-            np.testing.assert_allclose([p.x, p.y, p.z], frame.pose[:3, 3])
             quat = np.array([q.x, q.y, q.z, q.w])
             assert np.linalg.norm(quat) == pytest.approx(1.0, abs=1e-12)
-            np.testing.assert_allclose(_rotation(quat), frame.pose[:3, :3], atol=1e-3)  # file is orthonormal to ~2e-4
+            t_odom_cam = np.eye(4)
+            t_odom_cam[:3, :3], t_odom_cam[:3, 3] = _rotation(quat), [p.x, p.y, p.z]
+            # odom is z-up on the floor: a hand-held Kinect 1.2-1.7 m above it, looking down (optical z has z < 0)
+            assert 1.2 < p.z < 1.7 and t_odom_cam[2, 2] < -0.2
+            if i == 0:
+                assert abs(p.x) < 0.05 and abs(p.y) < 0.05  # origin below the sequence's first camera (frame 0)
+                first = (t_odom_cam, frame.pose)
+            else:  # a rigid re-alignment: relative motion between frames is the dataset's
+                rel_odom = np.linalg.inv(first[0]) @ t_odom_cam
+                rel_world = np.linalg.inv(first[1]) @ frame.pose
+                np.testing.assert_allclose(rel_odom, rel_world, atol=2e-3)  # pose files orthonormal to ~2e-4
     if dataset == "kitti":
         np.testing.assert_array_equal(msgs["/camera/color/camera_info"][0][1].k,
                                       [721.5377, 0, 609.5593, 0, 721.5377, 172.854, 0, 0, 1])
