@@ -17,6 +17,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/config/ontology", glob("config/ontology/*.yaml")),
+        (f"share/{PACKAGE}/config/class_maps", glob("config/class_maps/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -63,9 +63,9 @@ def preprocess(rgb: np.ndarray, spec: ModelSpec, size: tuple[int, int], device: 
         raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
     width, height = size
     if (height, width) != rgb.shape[:2]:
-        rgb = np.asarray(PILImage.fromarray(rgb).resize((width, height), PILImage.BILINEAR))
+        rgb = np.asarray(PILImage.fromarray(rgb).resize((width, height), PILImage.Resampling.BILINEAR))
     x = torch.from_numpy(np.array(rgb, copy=True)).to(device, non_blocking=True)
-    x = x.permute(2, 0, 1).unsqueeze(0).float()
+    x = x.permute(2, 0, 1).unsqueeze(0).float().contiguous()
     mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
     return (x * spec.input_scale - mean) / std
@@ -108,7 +108,7 @@ def postprocess(
     conf, labels = probs.max(dim=1, keepdim=True)
     stacked = torch.cat([labels.float(), conf], dim=1)
     if tuple(stacked.shape[-2:]) != tuple(out_hw):
-        stacked = F.interpolate(stacked, size=out_hw, mode="nearest")
+        stacked = F.interpolate(stacked, size=out_hw, mode="nearest-exact")  # pixel centres, as PIL NEAREST
     arr = stacked[0].cpu().numpy()
     return Segmentation(labels=arr[0].astype(np.uint8), confidence=arr[1].astype(np.float32))
 

@@ -1,10 +1,11 @@
 r"""``seg-perception eval``: mIoU, pixel accuracy and Dice of a registered model on a labelled image set.
 
-Protocol (shared/models/README.md, "Reference results"): each image is resized (PIL bilinear, ``--resize pil``)
-to the network input size, the argmax of the logits is resized (PIL nearest, pixel centres) to the evaluation
-size, optionally mapped to the data set's class ids through a class map, and accumulated into one
-``core.metrics.ConfusionMatrix`` over the whole set; pixels whose ground truth is the ignore id are skipped.
-Labels are compared at their own size unless ``--eval-size`` is given (then they are nearest-resized too).
+Protocol (shared/models/README.md, "Reference results"): each image is resized to the network input size by
+``core.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the argmax of the logits is
+resized (PIL nearest, pixel centres) to the evaluation size, optionally mapped to the data set's class ids
+through a class map, and accumulated into one ``core.metrics.ConfusionMatrix`` over the whole set; pixels whose
+ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given
+(then they are nearest-resized too).
 
 Supported layouts:
   camvid      ``images/<name>.png`` <-> ``labels/<name>.png`` (8-bit ids; CamVid: 0-10, 11 = ignore)
@@ -167,20 +168,6 @@ def read_labels(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         return np.array(im)
-
-
-def resize_rgb_pil(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize (H, W, 3) uint8 RGB to ``size`` = (width, height) with PIL's BILINEAR filter (uint8 result).
-
-    This is the resize of the reference protocol and of the golden runs (README, "Golden outputs"). It differs
-    from a float ``torch`` bilinear resize by up to one grey level (PIL rounds to uint8 in fixed point), which is
-    enough to flip about 4 % of ESPNetv2's argmax pixels at 960x720.
-    """
-    if rgb.shape[:2] == (size[1], size[0]):
-        return rgb
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR)).copy()
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -404,9 +391,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     subset.add_argument("--prefix", default=None, help="image file-name prefix, e.g. 0001TP_")
     parser.add_argument("--input-size", type=parse_size, default=None,
                         help="network input WxH (default: the model's; the ESPNetv2 city CamVid protocol uses 960x720)")
-    parser.add_argument("--resize", choices=("pil", "torch"), default="pil",
-                        help="image resize to the network input: pil = PIL bilinear to uint8, as the reference "
-                        "protocol and golden runs (default); torch = the node's float resize (core.segment)")
     parser.add_argument("--eval-size", type=parse_size, default=None,
                         help="compare at WxH (labels and predictions nearest-resized; default: label size)")
     parser.add_argument("--class-map", type=Path, default=None,
@@ -468,8 +452,6 @@ def _run(args: argparse.Namespace) -> int:
     segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size)
 
     def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        if args.resize == "pil":
-            rgb = resize_rgb_pil(rgb, segmenter.input_size)  # then preprocess sees the network size: no resize
         logits = segmenter.logits(rgb)
         if spec.ignore_classes:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
             logits[:, list(spec.ignore_classes)] = float("-inf")
@@ -497,7 +479,6 @@ def _run(args: argparse.Namespace) -> int:
             "model": spec.name,
             "input_size": [w, h],
             "eval_size": list(args.eval_size) if args.eval_size else None,
-            "resize": args.resize,
             "images": len(samples),
             "images_dir": str(images_dir),
             "labels_dir": str(labels_dir),

@@ -4,8 +4,10 @@ Reference: T. Wu, S. Tang, R. Zhang, J. Cao, Y. Zhang, "CGNet: A Light-weight Co
 Segmentation", IEEE Transactions on Image Processing 30:1169-1179, 2020, arXiv:1811.08201.
 
 This is an independent implementation written from the paper. Module attribute names follow the authors' released
-checkpoints (e.g. ``level3.7.F_sur.conv.weight``) so that those weights load with ``strict=True``; the structure
-was checked against the description in the paper (Sec. III) and the published weights.
+checkpoints (e.g. ``level3.7.F_sur.conv.weight``) so that those weights load with ``strict=True``. Details the
+paper leaves open (BatchNorm eps, concatenation orders, the f_glo reductions, the pooling used for input
+injection) were checked against the checkpoint and the authors' public code (wutianyiRosun/CGNet, MIT), which
+was read for facts only.
 
 Layout for ``m`` blocks in stage 2 and ``n`` in stage 3 (the paper's CGNet_M3N21 has m=3, n=21), stride 8 overall:
 
