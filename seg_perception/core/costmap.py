@@ -4,10 +4,12 @@ Pipeline (every step is vectorised numpy; OpenCV only for the Euclidean distance
 
 1. ``camera_to_base`` / ``transform_points``: points from the camera optical frame (z forward, x right, y down) into
    ``base_frame`` (REP-103: x forward, y left, z up).
-2. ``classify_points``: class role from the ontology (``Ontology.roles_lut``) + height band above the ground plane ->
-   one ``PointRole`` per point.
+2. ``classify_points``: class role from the ontology (``Ontology.roles_lut``) + height band above the ground plane
+   (the flat ``ground_height_m``, or a per-frame ``ground.GroundPlane`` from ``ground.fit_ground_plane``) -> one
+   ``PointRole`` per point.
 3. ``build_grids``: per-cell evidence counts (``np.bincount``) -> a drivable grid and an obstacle grid inflated with
-   Nav2's exponential decay (``nav2_costmap_2d::InflationLayer::computeCost``).
+   Nav2's exponential decay (``nav2_costmap_2d::InflationLayer::computeCost``), with optional per-class obstacle cost
+   and inflation radius (``Ontology.cost_lut`` / ``Ontology.inflation_lut``).
 4. ``to_occupancy``: internal uint8 costs -> ``nav_msgs/OccupancyGrid`` values through Nav2's
    ``Costmap2DPublisher::cost_translation_table_``.
 
@@ -30,6 +32,8 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
+
+from seg_perception.core.ground import GroundPlane
 
 __all__ = [
     "FREE_SPACE",
@@ -54,6 +58,7 @@ __all__ = [
     "classify_points",
     "inflation_cost",
     "inflate",
+    "cell_class_rules",
     "build_grids",
     "COST_TRANSLATION_TABLE",
     "to_occupancy",
@@ -112,10 +117,10 @@ class ClassRule:
 
     Attributes:
         role: the class role.
-        cost: optional uint8 cost (0..254) for this class's cells; None = the layer default (LETHAL_OBSTACLE for
-            obstacles). Parsed and validated; not used by ``build_grids`` yet.
+        cost: optional uint8 cost (0..254) of an obstacle cell of this class; None = LETHAL_OBSTACLE. Applied by
+            ``build_grids`` through ``Ontology.cost_lut`` (see ``inflate`` for how it caps the inflation).
         inflation_radius: optional per-class inflation radius [m] (>= 0); None = ``CostmapConfig.inflation_radius``.
-            Parsed and validated; not used by ``build_grids`` yet (it inflates every obstacle with the global radius).
+            Applied by ``build_grids`` through ``Ontology.inflation_lut``.
     """
 
     role: Role
@@ -210,6 +215,40 @@ class Ontology:
         """
         self.check_categories(categories)
         return np.array([int(self.rule(c).role) for c in categories], dtype=np.uint8)
+
+    def cost_lut(self, categories: Sequence[str], default: int = LETHAL_OBSTACLE) -> np.ndarray:
+        """Obstacle cost lookup table indexed by class id (for ``build_grids(cost_lut=...)``).
+
+        Args:
+            categories: class names in model output order.
+            default: cost of classes whose rule has no ``cost`` (0..254; default LETHAL_OBSTACLE).
+        Returns:
+            (C,) uint8 Nav2 costs.
+        Raises:
+            ValueError: as ``check_categories``, or ``default`` outside 0..254.
+        """
+        if not 0 <= int(default) <= LETHAL_OBSTACLE:
+            raise ValueError(f"default cost must be in 0..{LETHAL_OBSTACLE}, got {default}")
+        self.check_categories(categories)
+        costs = [self.rule(c).cost for c in categories]
+        return np.array([int(default) if v is None else v for v in costs], dtype=np.uint8)
+
+    def inflation_lut(self, categories: Sequence[str], default: float) -> np.ndarray:
+        """Inflation radius lookup table indexed by class id (for ``build_grids(inflation_lut=...)``).
+
+        Args:
+            categories: class names in model output order.
+            default: radius [m] of classes whose rule has no ``inflation_radius`` (``CostmapConfig.inflation_radius``).
+        Returns:
+            (C,) float64 radii [m].
+        Raises:
+            ValueError: as ``check_categories``, or ``default`` negative / non-finite.
+        """
+        if not (math.isfinite(default) and default >= 0):
+            raise ValueError(f"default inflation radius must be a finite number >= 0 [m], got {default}")
+        self.check_categories(categories)
+        radii = [self.rule(c).inflation_radius for c in categories]
+        return np.array([float(default) if v is None else v for v in radii], dtype=np.float64)
 
 
 def _parse_rule(value: Any, where: str) -> ClassRule:
@@ -537,10 +576,12 @@ def classify_points(
     confidence: np.ndarray | None,
     roles_lut: np.ndarray,
     cfg: CostmapConfig,
+    ground: GroundPlane | None = None,
 ) -> np.ndarray:
     """Combine each point's class role with its height above the ground plane.
 
-    With h = z - ground_height_m, the rules are applied in order:
+    With h = ``ground.height(p)`` (signed distance above a fitted plane, ``ground.fit_ground_plane``) or, when
+    ``ground`` is None, h = z - ``cfg.ground_height_m``, the rules are applied in order:
 
     1. IGNORE if the point is NaN, its label is out of range (255 = ignore), its confidence < min_confidence (NaN
        confidence fails too), its planar range sqrt(x^2 + y^2) > max_range_m, or its class role is IGNORE (sky is
@@ -560,6 +601,7 @@ def classify_points(
         confidence: (N,) or (H, W) float in [0, 1], or None to accept every point.
         roles_lut: (C,) uint8 ``Role`` per class id (``Ontology.roles_lut``).
         cfg: thresholds.
+        ground: ground plane in base_frame, or None for the flat plane z = ``cfg.ground_height_m``.
     Returns:
         (N,) uint8 ``PointRole`` values (flattened in C order for organized input).
     Raises:
@@ -579,7 +621,10 @@ def classify_points(
 
     x = pts[:, 0].astype(np.float32, copy=False)
     y = pts[:, 1].astype(np.float32, copy=False)
-    h = pts[:, 2].astype(np.float32, copy=False) - np.float32(cfg.ground_height_m)
+    if ground is None:
+        h = pts[:, 2].astype(np.float32, copy=False) - np.float32(cfg.ground_height_m)
+    else:
+        h = ground.height(pts)
     valid = cls_role != Role.IGNORE
     valid &= np.isfinite(x) & np.isfinite(y) & np.isfinite(h)
     if conf is not None:
@@ -620,37 +665,82 @@ def inflation_cost(distance_m: np.ndarray | float, cfg: CostmapConfig) -> np.nda
     return np.clip(cost, 0, LETHAL_OBSTACLE).astype(np.uint8)
 
 
-def inflate(cost_u8: np.ndarray, obstacle_mask: np.ndarray, cfg: CostmapConfig) -> np.ndarray:
+def inflate(
+    cost_u8: np.ndarray,
+    obstacle_mask: np.ndarray,
+    cfg: CostmapConfig,
+    obstacle_cost: np.ndarray | None = None,
+    obstacle_radius_m: np.ndarray | None = None,
+) -> np.ndarray:
     """Inflate obstacles into a cost grid as Nav2's InflationLayer does, with an exact Euclidean distance transform.
 
-    Each cell within ``ceil(inflation_radius / resolution)`` cells (Nav2's ``cellDistance``) of the nearest obstacle
-    cell gets ``c = inflation_cost(distance)``, merged as in ``InflationLayer::updateCosts``: a known cell keeps
+    Each cell within ``ceil(radius / resolution)`` cells (Nav2's ``cellDistance``) of an obstacle cell gets
+    ``c = inflation_cost(distance)``, merged as in ``InflationLayer::updateCosts``: a known cell keeps
     ``max(old, c)``; a NO_INFORMATION cell takes ``c`` if ``inflate_unknown`` and ``c > FREE_SPACE``, or if
     ``c >= INSCRIBED_INFLATED_OBSTACLE``, and stays unknown otherwise. Nav2 propagates a wavefront from obstacle cells;
     the exact transform (``cv2.DIST_L2`` + ``DIST_MASK_PRECISE``) gives the true nearest obstacle instead.
+
+    Per-class rules (optional; without them every obstacle cell is LETHAL and uses ``cfg.inflation_radius``, which is
+    Nav2's behaviour): obstacle cells are grouped by (radius in cells, cost); each group gets its own distance
+    transform, its inflation ``min(cost, inflation_cost(d))`` is cut at its radius, and the groups are merged with
+    ``max``. So a class's inflation never exceeds the class's own cost (a soft obstacle with cost 120 makes no cell
+    costlier than 120), a cost-0 class neither blocks nor inflates, and the final value of an obstacle cell is
+    ``max(its cost, inflation from other groups)``. Distinct groups are few (one per distinct class rule), so the
+    cost is one distance transform per group.
 
     Args:
         cost_u8: (H, W) uint8 costs (not modified).
         obstacle_mask: (H, W) bool, True at obstacle cells (their distance is 0).
         cfg: inflation_radius, inscribed_radius, cost_scaling_factor, resolution, inflate_unknown.
+        obstacle_cost: optional (H, W) uint8 cost of each obstacle cell (read where ``obstacle_mask``; default
+            LETHAL_OBSTACLE).
+        obstacle_radius_m: optional (H, W) float inflation radius [m] of each obstacle cell (read where
+            ``obstacle_mask``; default ``cfg.inflation_radius``; must be finite and >= 0 there).
     Returns:
         (H, W) uint8 inflated costs.
     Raises:
-        ValueError: if the shapes differ.
+        ValueError: if the shapes differ or an obstacle radius is negative or not finite.
     """
     if cost_u8.shape != obstacle_mask.shape or cost_u8.ndim != 2:
         raise ValueError(f"cost {cost_u8.shape} and obstacle_mask {obstacle_mask.shape} must be the same (H, W)")
+    for name, arr in (("obstacle_cost", obstacle_cost), ("obstacle_radius_m", obstacle_radius_m)):
+        if arr is not None and arr.shape != cost_u8.shape:
+            raise ValueError(f"{name} {arr.shape} must match cost {cost_u8.shape}")
     out = cost_u8.copy()
     if not obstacle_mask.any():
         return out
-    radius_cells = max(0, math.ceil(cfg.inflation_radius / cfg.resolution - 1e-9))
-    src = np.where(obstacle_mask, 0, 255).astype(np.uint8)
-    dist = cv2.distanceTransform(src, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    # Exact distances between cell centres are sqrt(integer); snap to it so float32 error cannot flip a threshold.
-    dist_cells = np.sqrt(np.rint(dist.astype(np.float64) ** 2))
-    near = dist_cells <= radius_cells
+    n_obs = int(np.count_nonzero(obstacle_mask))
+    cell_cost = (np.full(n_obs, LETHAL_OBSTACLE, np.uint8) if obstacle_cost is None
+                 else np.asarray(obstacle_cost)[obstacle_mask].astype(np.uint8))
+    if obstacle_radius_m is None:
+        cell_radius = np.full(n_obs, cfg.inflation_radius, np.float64)
+    else:
+        cell_radius = np.asarray(obstacle_radius_m, dtype=np.float64)[obstacle_mask]
+        bad = ~(np.isfinite(cell_radius) & (cell_radius >= 0))
+        if bad.any():
+            raise ValueError("obstacle_radius_m must be finite and >= 0 [m] at obstacle cells, got "
+                             f"{cell_radius[bad][:3].tolist()}")
+    # 1e-4 cells of slack so a float32 radius (0.3 -> 0.30000001) still gives ceil(0.3 / 0.1) = 3 cells.
+    radius_cells = np.maximum(0, np.ceil(cell_radius / cfg.resolution - 1e-4)).astype(np.int64)
+    obs_rows, obs_cols = np.nonzero(obstacle_mask)
+
+    infl = np.zeros(out.shape, dtype=np.uint8)  # max inflation over groups (0 = none)
+    group_key = radius_cells * 256 + cell_cost
+    for key in np.unique(group_key[(radius_cells > 0) & (cell_cost > FREE_SPACE)]):
+        rc, cap = divmod(int(key), 256)
+        sel = group_key == key
+        src = np.full(out.shape, 255, dtype=np.uint8)
+        src[obs_rows[sel], obs_cols[sel]] = 0
+        dist = cv2.distanceTransform(src, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        # Exact distances between cell centres are sqrt(integer); snap to it so float32 error cannot flip a threshold.
+        dist_cells = np.sqrt(np.rint(dist.astype(np.float64) ** 2))
+        near = (dist_cells <= rc) & (dist_cells > 0)
+        c = np.minimum(inflation_cost(dist_cells[near] * cfg.resolution, cfg), np.uint8(cap))
+        infl[near] = np.maximum(infl[near], c)
+
+    near = infl > FREE_SPACE
     near &= ~obstacle_mask
-    c = inflation_cost(dist_cells[near] * cfg.resolution, cfg)
+    c = infl[near]
     old = out[near]
     unknown = old == NO_INFORMATION
     threshold = FREE_SPACE + 1 if cfg.inflate_unknown else INSCRIBED_INFLATED_OBSTACLE
@@ -658,11 +748,56 @@ def inflate(cost_u8: np.ndarray, obstacle_mask: np.ndarray, cfg: CostmapConfig) 
     take = unknown & (c >= threshold)
     new[take] = c[take]
     out[near] = new
-    out[obstacle_mask] = LETHAL_OBSTACLE
+    out[obs_rows, obs_cols] = np.maximum(cell_cost, infl[obs_rows, obs_cols])
     return out
 
 
 # --- Grids ------------------------------------------------------------------------------------------------------------
+def cell_class_rules(
+    flat_cells: np.ndarray,
+    labels: np.ndarray,
+    n_cells: int,
+    cost_lut: np.ndarray | None,
+    inflation_lut: np.ndarray | None,
+    default_radius_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell obstacle cost and inflation radius from the classes of the obstacle points in each cell.
+
+    A cell takes the MAX cost and the MAX radius over the classes of its points (conservative: one car point in a
+    cell of soft vegetation makes it a car cell). Cells without points get cost 0 and radius ``default_radius_m``.
+
+    Args:
+        flat_cells: (M,) int64 flat cell index (row * width + col) of each obstacle point, in [0, n_cells).
+        labels: (M,) integer class ids of the same points, in [0, C).
+        n_cells: number of cells.
+        cost_lut: (C,) uint8 cost per class (``Ontology.cost_lut``), or None = LETHAL_OBSTACLE for all.
+        inflation_lut: (C,) float radius per class [m] (``Ontology.inflation_lut``), or None = ``default_radius_m``.
+        default_radius_m: radius of cells without points and of every class when ``inflation_lut`` is None [m].
+    Returns:
+        (cost, radius): (n_cells,) uint8 and (n_cells,) float64 [m].
+    Raises:
+        ValueError: if the lengths differ.
+    """
+    flat_cells = np.asarray(flat_cells, dtype=np.int64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    if flat_cells.size != labels.size:
+        raise ValueError(f"flat_cells has {flat_cells.size} values but labels has {labels.size}")
+    cost = np.zeros(n_cells, dtype=np.uint8)
+    radius = np.full(n_cells, default_radius_m, dtype=np.float64)
+    if flat_cells.size == 0:
+        return cost, radius
+    if cost_lut is None:
+        cost[flat_cells] = LETHAL_OBSTACLE
+    else:
+        np.maximum.at(cost, flat_cells, np.asarray(cost_lut, dtype=np.uint8)[labels])
+    if inflation_lut is not None:
+        r = np.full(n_cells, -np.inf, dtype=np.float64)
+        np.maximum.at(r, flat_cells, np.asarray(inflation_lut, dtype=np.float64)[labels])
+        seen = np.isfinite(r)
+        radius[seen] = r[seen]
+    return cost, radius
+
+
 def build_grids(
     points_base: np.ndarray,
     labels: np.ndarray,
@@ -670,6 +805,9 @@ def build_grids(
     roles_lut: np.ndarray,
     cfg: CostmapConfig,
     geometry: GridGeometry | None = None,
+    ground: GroundPlane | None = None,
+    cost_lut: np.ndarray | None = None,
+    inflation_lut: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Build the drivable grid and the inflated obstacle grid from one semantic point cloud.
 
@@ -681,10 +819,13 @@ def build_grids(
       NOT_DRIVABLE points, else LETHAL_OBSTACLE (ties are not drivable). The majority keeps sparse label noise at
       class borders from punching holes into a road; NO_INFORMATION where there is neither ground evidence nor an
       obstacle.
-    - Obstacle grid: LETHAL_OBSTACLE at obstacle cells, FREE_SPACE at every other cell with a counted point,
+    - Obstacle grid: obstacle cells get their class cost, FREE_SPACE at every other cell with a counted point,
       NO_INFORMATION elsewhere; then ``inflate`` (Nav2 decay; inflation also reaches unknown cells when
-      ``cfg.inflate_unknown``). Per-class ``cost``/``inflation_radius`` from the ontology are not applied yet: every
-      obstacle is LETHAL and inflated with ``cfg.inflation_radius``.
+      ``cfg.inflate_unknown``). Per-class rules: an obstacle cell's cost is the max ``cost_lut`` value and its
+      inflation radius the max ``inflation_lut`` value over the classes of its OBSTACLE points
+      (``cell_class_rules``); without the tables every obstacle is LETHAL and inflated with ``cfg.inflation_radius``.
+      ``inflate`` caps a class's inflation at its cost. The drivable grid ignores class costs (any obstacle is
+      LETHAL there: a soft obstacle is still not a driving surface).
 
     Args:
         points_base: (N, 3) or (H, W, 3) float points in base_frame [m]; NaN = invalid; N may be 0.
@@ -693,6 +834,10 @@ def build_grids(
         roles_lut: (C,) uint8 ``Role`` per class (``Ontology.roles_lut``).
         cfg: costmap parameters.
         geometry: grid placement in base_frame; default ``GridGeometry.from_config(cfg)`` (robot-centred).
+        ground: ground plane for the heights (``classify_points``); None = flat ``cfg.ground_height_m``.
+        cost_lut: (C,) uint8 obstacle cost per class (``Ontology.cost_lut``), or None = LETHAL_OBSTACLE.
+        inflation_lut: (C,) float inflation radius per class [m] (``Ontology.inflation_lut``), or None =
+            ``cfg.inflation_radius``.
     Returns:
         (drivable_cost, obstacle_cost): two (height_cells, width_cells) uint8 grids with Nav2 cost values, row = y,
         column = x, cell (0, 0) at ``geometry.origin``.
@@ -701,7 +846,7 @@ def build_grids(
     """
     geo = GridGeometry.from_config(cfg) if geometry is None else geometry
     pts, lab, conf = _flatten_inputs(points_base, labels, confidence)
-    roles = classify_points(pts, lab, conf, roles_lut, cfg)
+    roles = classify_points(pts, lab, conf, roles_lut, cfg, ground)
     n_cells = geo.width_cells * geo.height_cells
 
     used = roles != PointRole.IGNORE
@@ -722,9 +867,18 @@ def build_grids(
 
     obstacle_cost = np.full(n_cells, NO_INFORMATION, dtype=np.uint8)
     obstacle_cost[seen] = FREE_SPACE
-    obstacle_cost[obstacle] = LETHAL_OBSTACLE
     shape = geo.shape
-    obstacle_cost = inflate(obstacle_cost.reshape(shape), obstacle.reshape(shape), cfg)
+    if cost_lut is None and inflation_lut is None:
+        obstacle_cost[obstacle] = LETHAL_OBSTACLE
+        obstacle_cost = inflate(obstacle_cost.reshape(shape), obstacle.reshape(shape), cfg)
+    else:
+        is_obs = r == PointRole.OBSTACLE
+        cell_cost, cell_radius = cell_class_rules(
+            flat[is_obs], lab[used][keep][is_obs], n_cells, cost_lut, inflation_lut, cfg.inflation_radius
+        )
+        obstacle_cost[obstacle] = cell_cost[obstacle]
+        obstacle_cost = inflate(obstacle_cost.reshape(shape), obstacle.reshape(shape), cfg,
+                                cell_cost.reshape(shape), cell_radius.reshape(shape))
     return drivable.reshape(shape), obstacle_cost
 
 

@@ -21,6 +21,7 @@ from seg_perception.core.costmap import (
     Role,
     build_grids,
     camera_to_base,
+    cell_class_rules,
     classify_points,
     inflate,
     inflation_cost,
@@ -28,6 +29,7 @@ from seg_perception.core.costmap import (
     to_occupancy,
     transform_points,
 )
+from seg_perception.core.ground import GroundPlane
 
 CITYSCAPES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
@@ -420,6 +422,145 @@ def test_build_grids_end_to_end_from_camera() -> None:
     drivable, obstacle = build_grids(base, np.array([ROAD, CAR], np.uint8), None, TOY_LUT, cfg, geometry=geo)
     assert drivable[9, 50] == FREE_SPACE  # x = 5.05, y = -0.05
     assert obstacle[9, 80] == LETHAL_OBSTACLE and drivable[9, 80] == LETHAL_OBSTACLE
+
+
+# --- ground plane heights --------------------------------------------------------------------------------------------
+# A road rising 5 % along x (pitch 2.86 deg): at x = 5 m the road surface is 0.25 m above z = 0.
+SLOPE = GroundPlane(normal=(-0.05, 0.0, 1.0), offset=0.0)
+
+
+@pytest.mark.parametrize(
+    ("label", "x", "z", "flat", "sloped"),
+    [
+        (ROAD, 5.0, 0.25, PointRole.OBSTACLE, PointRole.DRIVABLE),  # the flat model sees the slope as a wall
+        (CAR, 5.0, 0.25 + 0.5, PointRole.OBSTACLE, PointRole.OBSTACLE),  # 0.5 m above the sloped road
+        (CAR, 5.0, 0.25 + 0.1, PointRole.OBSTACLE, PointRole.NOT_DRIVABLE),  # 0.1 m: below min_obstacle_height
+        (BACKGROUND, 5.0, 0.25 + 0.1, PointRole.OBSTACLE, PointRole.DRIVABLE),  # flat within 0.15 m
+        (ROAD, -4.0, -0.2, PointRole.NOT_DRIVABLE, PointRole.DRIVABLE),  # downhill behind: a "ditch" when flat
+        (CAR, 5.0, 0.25 + 1.9, PointRole.IGNORE, PointRole.OBSTACLE),  # 2.15 m > max height flat; 1.9 m sloped
+    ],
+    ids=["road-on-slope", "car-on-slope", "low-step", "bg-flat", "road-downhill", "max-height"],
+)
+def test_classify_points_with_ground_plane(label: int, x: float, z: float, flat: PointRole, sloped: PointRole) -> None:
+    cfg = CostmapConfig()
+    pts = np.array([[x, 0.0, z]], np.float32)
+    lab = np.array([label], np.uint8)
+    assert classify_points(pts, lab, None, TOY_LUT, cfg).tolist() == [flat]
+    assert classify_points(pts, lab, None, TOY_LUT, cfg, ground=SLOPE).tolist() == [sloped]
+
+
+def test_flat_ground_plane_equals_ground_height() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.uniform([-10, -10, -2.5], [10, 10, 1.0], size=(2000, 3)).astype(np.float32)
+    labels = rng.integers(0, 5, 2000).astype(np.uint8)
+    cfg = CostmapConfig(ground_height_m=-1.65)
+    a = classify_points(pts, labels, None, TOY_LUT, cfg)
+    b = classify_points(pts, labels, None, TOY_LUT, CostmapConfig(), ground=GroundPlane.from_height(-1.65))
+    np.testing.assert_array_equal(a, b)
+    assert len(set(a.tolist())) == 4  # every role occurs, so the comparison means something
+
+
+def test_build_grids_with_ground_plane() -> None:
+    cfg = CostmapConfig(**SMALL)
+    pts = np.array([[*GEO.cell_center(10, 15), 0.05 * GEO.cell_center(10, 15)[0]]], np.float32)  # on the slope
+    pts = np.vstack([pts, pts])
+    pts[1, 2] += 0.5  # and an obstacle 0.5 m above it, one row up
+    pts[1, 1] += 0.1
+    labels = np.array([ROAD, CAR], np.uint8)
+    drivable, obstacle = build_grids(pts, labels, None, TOY_LUT, cfg, ground=SLOPE)
+    assert drivable[10, 15] == FREE_SPACE and obstacle[11, 15] == LETHAL_OBSTACLE
+    steep = GroundPlane(normal=(-0.5, 0.0, 1.0), offset=0.0)  # 27 deg: the road point is now 0.2 m "below" it
+    drivable, _ = build_grids(pts, labels, None, TOY_LUT, cfg, ground=steep)
+    assert drivable[10, 15] == LETHAL_OBSTACLE  # a ditch
+
+
+# --- per-class cost and inflation ------------------------------------------------------------------------------------
+def test_ontology_cost_and_inflation_luts() -> None:
+    onto = Ontology.from_dict({"default": "obstacle", "classes": {
+        "road": "drivable", "car": {"role": "obstacle", "inflation_radius": 1.0},
+        "tree": {"role": "obstacle", "cost": 120, "inflation_radius": 0.2}}})
+    cats = ("road", "car", "tree", "pole")
+    np.testing.assert_array_equal(onto.cost_lut(cats), [LETHAL_OBSTACLE, LETHAL_OBSTACLE, 120, LETHAL_OBSTACLE])
+    assert onto.cost_lut(cats).dtype == np.uint8
+    np.testing.assert_allclose(onto.inflation_lut(cats, 0.55), [0.55, 1.0, 0.2, 0.55])
+    assert onto.inflation_lut(cats, 0.55).dtype == np.float64
+    with pytest.raises(ValueError, match="default inflation radius"):
+        onto.inflation_lut(cats, -1.0)
+    with pytest.raises(ValueError, match="unknown class names"):
+        onto.cost_lut(("road", "car"))  # 'tree' is listed in the file but not a category
+
+
+def test_shipped_ontology_luts_keep_default_behaviour() -> None:
+    """The shipped files set no cost or radius: the tables reproduce the table-less grids exactly."""
+    onto = load_ontology("cityscapes", CITYSCAPES)
+    rng = np.random.default_rng(1)
+    pts = rng.uniform([-1, -1, -0.1], [1, 1, 1.5], size=(300, 3)).astype(np.float32)
+    labels = rng.integers(0, len(CITYSCAPES), 300).astype(np.uint8)
+    cfg = CostmapConfig(**SMALL)
+    lut = onto.roles_lut(CITYSCAPES)
+    plain = build_grids(pts, labels, None, lut, cfg)
+    tabled = build_grids(pts, labels, None, lut, cfg, cost_lut=onto.cost_lut(CITYSCAPES),
+                         inflation_lut=onto.inflation_lut(CITYSCAPES, cfg.inflation_radius))
+    np.testing.assert_array_equal(plain[0], tabled[0])
+    np.testing.assert_array_equal(plain[1], tabled[1])
+    assert (plain[1] == LETHAL_OBSTACLE).sum() > 10
+
+
+# Toy rules: sidewalk-class obstacles (a bollard) are soft (cost 120, radius 0.2 m); cars are lethal with 0.3 m.
+TOY_COST = np.array([LETHAL_OBSTACLE, 120, LETHAL_OBSTACLE, LETHAL_OBSTACLE, 0], np.uint8)
+TOY_RADIUS = np.array([0.55, 0.2, 0.3, 0.55, 0.55], np.float32)
+
+
+def test_build_grids_per_class_cost_and_radius() -> None:
+    cells = [(10, 9, 1.0, CAR), (5, 5, 1.0, SIDEWALK), (15, 15, 1.0, BACKGROUND), (15, 12, 0.0, ROAD)]
+    cfg = CostmapConfig(**SMALL)
+    drivable, obstacle = build_grids(*cloud(cells), TOY_LUT, cfg, cost_lut=TOY_COST, inflation_lut=TOY_RADIUS)
+    # Car: lethal, inflated out to ceil(0.3 / 0.1) = 3 cells.
+    assert obstacle[10, 9] == LETHAL_OBSTACLE
+    assert obstacle[10, 10] == nav2_cost(0.1) == 186 and obstacle[10, 12] == nav2_cost(0.3) == 102
+    assert obstacle[10, 13] == NO_INFORMATION  # 4 cells: beyond the car's radius (the global 0.55 would reach it)
+    # Bollard: its own cost, inflation capped at it, out to 2 cells.
+    assert obstacle[5, 5] == 120
+    assert obstacle[5, 6] == 120  # min(120, 186)
+    assert obstacle[5, 7] == 120  # min(120, 138)
+    assert obstacle[6, 6] == 120  # min(120, 164) at sqrt(2) cells
+    assert obstacle[6, 7] == NO_INFORMATION  # sqrt(5) = 2.24 cells > ceil(0.2 / 0.1) = 2
+    assert obstacle[5, 8] == NO_INFORMATION
+    # Cost-0 class: seen, free, not inflated.
+    assert obstacle[15, 15] == FREE_SPACE and obstacle[15, 14] == NO_INFORMATION
+    assert obstacle[15, 12] == FREE_SPACE  # road cell 3 cells away: no inflation from a cost-0 obstacle
+    # The drivable grid ignores class costs: every obstacle cell is not drivable.
+    assert drivable[10, 9] == drivable[5, 5] == drivable[15, 15] == LETHAL_OBSTACLE
+
+
+def test_mixed_cell_takes_max_cost_and_radius() -> None:
+    cells = [(10, 10, 1.0, SIDEWALK), (10, 10, 1.0, CAR)]
+    cost, radius = cell_class_rules(np.array([210, 210]), np.array([SIDEWALK, CAR]), 400, TOY_COST, TOY_RADIUS, 0.55)
+    assert cost[210] == LETHAL_OBSTACLE and radius[210] == pytest.approx(0.3)
+    assert cost[0] == 0 and radius[0] == pytest.approx(0.55)
+    _, obstacle = build_grids(*cloud(cells), TOY_LUT, CostmapConfig(**SMALL), cost_lut=TOY_COST,
+                              inflation_lut=TOY_RADIUS)
+    assert obstacle[10, 10] == LETHAL_OBSTACLE and obstacle[10, 13] == nav2_cost(0.3)
+
+
+def test_soft_obstacle_does_not_inflate_unknown_with_nav2_default() -> None:
+    cfg = CostmapConfig(**SMALL, inflate_unknown=False)
+    _, obstacle = build_grids(*cloud([(5, 5, 1.0, SIDEWALK)]), TOY_LUT, cfg, cost_lut=TOY_COST,
+                              inflation_lut=TOY_RADIUS)
+    assert obstacle[5, 5] == 120 and obstacle[5, 6] == NO_INFORMATION  # 120 < INSCRIBED: unknown stays unknown
+
+
+def test_inflate_uniform_rules_match_default() -> None:
+    rng = np.random.default_rng(2)
+    cost = rng.choice(np.array([FREE_SPACE, NO_INFORMATION], np.uint8), size=(30, 40))
+    mask = rng.random((30, 40)) < 0.03
+    cfg = CostmapConfig(**SMALL)
+    a = inflate(cost, mask, cfg)
+    b = inflate(cost, mask, cfg, np.full(cost.shape, LETHAL_OBSTACLE, np.uint8),
+                np.full(cost.shape, cfg.inflation_radius, np.float32))
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="obstacle_radius_m must be finite and >= 0"):
+        inflate(cost, mask, cfg, None, np.full(cost.shape, -1.0))
 
 
 # --- publishing ------------------------------------------------------------------------------------------------------

@@ -1,0 +1,215 @@
+"""Per-frame ground-plane fitting in ``base_frame`` with RANSAC (Open3D), and a flat fallback (no ROS imports).
+
+The costmap measures obstacle heights above the ground. A fixed ``ground_height_m`` assumes a flat world and a perfect
+extrinsic; on a slope, or when the vehicle pitches under braking, a 1 deg error is 0.17 m at 10 m, enough to turn the
+road into an obstacle band. ``fit_ground_plane`` fits the plane of the current frame instead:
+
+1. Candidates: finite points within ``height_window_m`` of the expected ground height (and ``max_range_m``), seeded
+   random subsample of at most ``max_candidates``.
+2. RANSAC (``open3d.geometry.PointCloud.segment_plane``; Fischler & Bolles 1981) for the plane with most inliers,
+   then a least-squares refinement on its inliers (smallest singular vector of the centred inliers).
+3. Acceptance: at least ``min_inliers`` inliers (counted over all candidates, not the subsample) and a normal within
+   ``max_tilt_deg`` of base_frame +z. Otherwise the flat plane ``z = expected_height_m`` is returned with
+   ``fitted=False``, so a frame that sees no ground (a wall, a close-up of a car) keeps the configured geometry.
+
+Frames: everything is in ``base_frame`` (REP-103: x forward, y left, z up, metres).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["GroundConfig", "GroundPlane", "fit_ground_plane"]
+
+
+@dataclass(frozen=True)
+class GroundConfig:
+    """Parameters of ``fit_ground_plane``.
+
+    Attributes:
+        distance_threshold_m: RANSAC inlier distance to the plane [m], > 0.
+        max_tilt_deg: the fitted normal must be within this angle of base_frame +z [deg], in [0, 90).
+        expected_height_m: z of the ground in base_frame when the extrinsic is right [m] (0 when base_frame is on
+            the ground, as REP-105's base_footprint); also the height of the fallback plane.
+        height_window_m: only points with |z - expected_height_m| < this are candidates [m], > 0.
+        max_range_m: only points with sqrt(x^2 + y^2) <= this are candidates [m], > 0 (inf = no limit).
+        min_inliers: a fit needs at least this many inliers among all candidates, >= ransac_n.
+        ransac_n: points per RANSAC hypothesis (3 for a plane), >= 3.
+        iterations: RANSAC iterations, >= 1.
+        max_candidates: candidates are randomly subsampled to at most this many before RANSAC, >= ransac_n.
+        seed: seed of the subsampling and of Open3D's RANSAC (``open3d.utility.random.seed``).
+    """
+
+    distance_threshold_m: float = 0.05
+    max_tilt_deg: float = 15.0
+    expected_height_m: float = 0.0
+    height_window_m: float = 0.5
+    max_range_m: float = math.inf
+    min_inliers: int = 200
+    ransac_n: int = 3
+    iterations: int = 100
+    max_candidates: int = 20_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, what: str, value: object) -> None:
+            if not ok:
+                raise ValueError(f"GroundConfig.{what}, got {value!r}")
+
+        need(math.isfinite(self.distance_threshold_m) and self.distance_threshold_m > 0,
+             "distance_threshold_m must be finite and > 0 [m]", self.distance_threshold_m)
+        need(0 <= self.max_tilt_deg < 90, "max_tilt_deg must be in [0, 90) [deg]", self.max_tilt_deg)
+        need(math.isfinite(self.expected_height_m), "expected_height_m must be finite [m]", self.expected_height_m)
+        need(math.isfinite(self.height_window_m) and self.height_window_m > 0,
+             "height_window_m must be finite and > 0 [m]", self.height_window_m)
+        need(not math.isnan(self.max_range_m) and self.max_range_m > 0, "max_range_m must be > 0 [m] (inf allowed)",
+             self.max_range_m)
+        need(isinstance(self.ransac_n, int) and self.ransac_n >= 3, "ransac_n must be an integer >= 3", self.ransac_n)
+        need(isinstance(self.iterations, int) and self.iterations >= 1, "iterations must be an integer >= 1",
+             self.iterations)
+        need(isinstance(self.min_inliers, int) and self.min_inliers >= self.ransac_n,
+             f"min_inliers must be an integer >= ransac_n={self.ransac_n}", self.min_inliers)
+        need(isinstance(self.max_candidates, int) and self.max_candidates >= self.ransac_n,
+             f"max_candidates must be an integer >= ransac_n={self.ransac_n}", self.max_candidates)
+
+
+@dataclass(frozen=True)
+class GroundPlane:
+    """A ground plane ``n . p + d = 0`` in base_frame, with ``n`` a unit vector pointing up (n_z > 0).
+
+    Attributes:
+        normal: (nx, ny, nz) unit normal in base_frame, nz > 0.
+        offset: d [m]; the plane's signed distance from the base_frame origin is ``-d`` (d < 0: origin above ground).
+        inliers: number of candidate points within the inlier distance (0 for a fallback plane).
+    Raises:
+        ValueError: if the normal is not finite and non-zero with nz > 0, or the offset is not finite. The normal is
+            normalised on construction.
+    """
+
+    normal: tuple[float, float, float]
+    offset: float
+    inliers: int = 0
+
+    def __post_init__(self) -> None:
+        n = np.asarray(self.normal, dtype=np.float64).reshape(-1)
+        norm = float(np.linalg.norm(n)) if n.size == 3 else 0.0
+        if n.size != 3 or not np.isfinite(n).all() or norm == 0 or n[2] <= 0 or not math.isfinite(self.offset):
+            raise ValueError(f"GroundPlane needs a finite upward normal (nz > 0) and a finite offset, got "
+                             f"normal={tuple(n.tolist())} offset={self.offset}")
+        object.__setattr__(self, "normal", tuple(float(v) for v in n / norm))
+        object.__setattr__(self, "offset", float(self.offset) / norm)
+
+    @classmethod
+    def from_height(cls, z: float) -> GroundPlane:
+        """The flat plane ``z = z`` [m] (normal +z, offset -z, no inliers): the fallback when no fit is accepted."""
+        return cls(normal=(0.0, 0.0, 1.0), offset=-float(z), inliers=0)
+
+    def height(self, points: np.ndarray) -> np.ndarray:
+        """Signed height of points above the plane, ``n . p + d`` [m] (positive above, along the normal).
+
+        Args:
+            points: (..., 3) points in base_frame [m]; NaN = invalid.
+        Returns:
+            (...) float32 heights; NaN where the point is NaN.
+        Raises:
+            ValueError: if the last axis is not 3.
+        """
+        p = np.asarray(points)
+        if p.shape[-1:] != (3,):
+            raise ValueError(f"points must be (..., 3), got {p.shape}")
+        p = p.astype(np.float32, copy=False)
+        nx, ny, nz = (np.float32(v) for v in self.normal)
+        h = p[..., 0] * nx
+        h += p[..., 1] * ny
+        h += p[..., 2] * nz
+        h += np.float32(self.offset)
+        return h
+
+    @property
+    def tilt_rad(self) -> float:
+        """Angle between the normal and base_frame +z [rad], in [0, pi/2)."""
+        return math.acos(min(1.0, self.normal[2]))
+
+    @property
+    def roll_rad(self) -> float:
+        """Roll of base_frame relative to the ground [rad] (REP-103, about +x): ``atan2(ny, nz)``.
+
+        A base_frame rolled by r (pitch p) sees the up direction as n = (-sin p, cos p sin r, cos p cos r).
+        """
+        return math.atan2(self.normal[1], self.normal[2])
+
+    @property
+    def pitch_rad(self) -> float:
+        """Pitch of base_frame relative to the ground [rad] (REP-103, about +y; positive = nose down, the ground
+        appears to rise ahead): ``atan2(-nx, sqrt(ny^2 + nz^2))``. For a camera extrinsic this is the pitch error
+        to add to the configured pitch."""
+        nx, ny, nz = self.normal
+        return math.atan2(-nx, math.hypot(ny, nz))
+
+    @property
+    def height_at_origin_m(self) -> float:
+        """z of the plane under the base_frame origin, ``-d / nz`` [m] (independent of where the camera is)."""
+        return -self.offset / self.normal[2]
+
+
+def fit_ground_plane(points_base: np.ndarray, cfg: GroundConfig = GroundConfig()) -> tuple[GroundPlane, bool]:
+    """Fit the ground plane of one frame with RANSAC, or fall back to the flat plane ``z = expected_height_m``.
+
+    See the module docstring for the steps. Deterministic for a given input and ``cfg.seed`` up to Open3D's
+    multi-threaded RANSAC (the least-squares refinement makes the result stable to ~1e-6 anyway).
+
+    Args:
+        points_base: (N, 3) or (H, W, 3) float points in base_frame [m]; rows with any NaN/inf are ignored.
+        cfg: thresholds.
+    Returns:
+        (plane, fitted): the fitted plane and True, or ``GroundPlane.from_height(cfg.expected_height_m)`` and False
+        when there are fewer than ``min_inliers`` candidates or inliers, or the best plane is tilted more than
+        ``max_tilt_deg``.
+    Raises:
+        ValueError: if the last axis is not 3.
+    """
+    pts = np.asarray(points_base)
+    if pts.shape[-1:] != (3,):
+        raise ValueError(f"points_base must be (N, 3) or (H, W, 3), got {pts.shape}")
+    pts = pts.reshape(-1, 3).astype(np.float32, copy=False)
+    fallback = GroundPlane.from_height(cfg.expected_height_m)
+    z = pts[:, 2]
+    keep = np.abs(z - np.float32(cfg.expected_height_m)) < np.float32(cfg.height_window_m)  # NaN -> False
+    keep &= np.isfinite(pts[:, 0]) & np.isfinite(pts[:, 1])
+    if math.isfinite(cfg.max_range_m):
+        keep &= pts[:, 0] ** 2 + pts[:, 1] ** 2 <= np.float32(cfg.max_range_m) ** 2
+    cand = pts[keep].astype(np.float64)
+    if cand.shape[0] < cfg.min_inliers:
+        return fallback, False
+    sample = cand
+    if cand.shape[0] > cfg.max_candidates:
+        rng = np.random.default_rng(cfg.seed)
+        sample = cand[rng.choice(cand.shape[0], cfg.max_candidates, replace=False)]
+
+    import open3d as o3d  # deferred: importing Open3D costs ~0.3 s and only this function needs it
+
+    o3d.utility.random.seed(cfg.seed)
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(sample))
+    model, idx = pc.segment_plane(
+        distance_threshold=cfg.distance_threshold_m, ransac_n=cfg.ransac_n, num_iterations=cfg.iterations
+    )
+    if len(idx) < cfg.ransac_n:
+        return fallback, False
+    # Least-squares refinement on the RANSAC inliers: normal = smallest right singular vector of the centred points.
+    inl = sample[np.asarray(idx, dtype=np.int64)]
+    centroid = inl.mean(axis=0)
+    n = np.linalg.svd(inl - centroid, full_matrices=False)[2][2]
+    if np.dot(n, model[:3]) < 0:
+        n = -n
+    if n[2] < 0:
+        n = -n
+    if n[2] <= 0 or math.degrees(math.acos(min(1.0, float(n[2])))) > cfg.max_tilt_deg:
+        return fallback, False
+    d = -float(np.dot(n, centroid))
+    n_inliers = int(np.count_nonzero(np.abs(cand @ n + d) <= cfg.distance_threshold_m))
+    if n_inliers < cfg.min_inliers:
+        return fallback, False
+    return GroundPlane(normal=(float(n[0]), float(n[1]), float(n[2])), offset=d, inliers=n_inliers), True
