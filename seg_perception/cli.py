@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "end-to-end demo on real KITTI frames: bag, nodes, replay, record, renders, summary"),
     "eval": ("eval", "mIoU / pixel accuracy / Dice of a model on a labelled image folder"),
     "bench": ("bench", "time each pipeline stage on real frames and print the figures"),
+    "stability": ("stability", "label / grid flicker with and without temporal fusion, and map agreement"),
 }
 
 
@@ -53,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e:  # WeightsError is a RuntimeError
+        print(f"seg-perception {name}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

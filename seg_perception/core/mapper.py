@@ -1,53 +1,153 @@
-"""The costmap node's work on one semantic cloud, without ROS: transform, classify, rasterize, inflate.
+"""The costmap node's work on one semantic cloud, without ROS: transform, ground fit, classify, grids, fusion, map.
 
-Shared by ``ros/costmap_node.py`` and the offline tools so both compute the same grids.
+Shared by ``ros/costmap_node.py`` and the offline tools (``process``, ``demo`` renders) so all compute the same grids.
+
+Two modes:
+
+* single frame (``fusion_cfg`` None): each cloud gives robot-centred grids on its own (``costmap.build_grids``);
+* fused (``fusion_cfg`` set): clouds are fused over time in a rolling log-odds window (``fusion.RollingLogOddsGrid``)
+  in the global frame (``odom``), with ray-cast clearing and optional decay.
+
+Points go from the camera optical frame into the grid frame with ``t_global_camera`` (from odometry) or, without
+odometry, with the static extrinsic ``t_base_camera`` (grids in ``base_frame``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from seg_perception.core.config import from_params, param
 from seg_perception.core.costmap import (
     CostmapConfig,
     GridGeometry,
+    Ontology,
+    PointRole,
     build_grids,
     camera_to_base,
+    classify_points,
     to_occupancy,
     transform_points,
 )
+from seg_perception.core.fusion import FusionConfig, RollingLogOddsGrid
+from seg_perception.core.ground import GroundConfig, GroundPlane, fit_ground_plane
+from seg_perception.core.voxel_map import SemanticVoxelMap
+
+
+@dataclass(frozen=True)
+class CostmapSettings:
+    """Costmap node parameters beside ``CostmapConfig``, ``GroundConfig`` (``ground.*``) and ``FusionConfig``
+    (``fusion.*``); the field names are the ROS parameter names."""
+
+    base_frame: str = param("base_link", "robot frame (REP-105)")
+    camera_translation: list = param([0.0, 0.0, 1.65], "camera origin in base_frame [m]")  # type: ignore[type-arg]
+    camera_rpy: list = param(  # type: ignore[type-arg]
+        [0.0, 0.0, 0.0], "roll, pitch, yaw of the camera body frame (x fwd, y left, z up) in base_frame [rad]"
+    )
+    ontology: str = param("", "ontology name (config/ontology) or YAML path; empty = the one label_info names")
+    odom_topic: str = param("", "nav_msgs/Odometry topic; empty = no odometry (grids in base_frame)")
+    transform_tolerance_s: float = param(0.3, "max age of a cloud vs the newest odometry [s]", lo=0.0, hi=10.0)
+    max_jump_m: float = param(1.0, "odometry jump that resets the fused window [m]", lo=0.0, hi=1000.0)
+    fit_ground: bool = param(True, "fit the ground plane per cloud (RANSAC); false = flat at ground_height_m")
+    use_fusion: bool = param(False, "fuse clouds over time (log-odds, ray-cast clearing); false = single frames")
+    voxel_resolution: float = param(0.1, "semantic voxel map resolution [m]; 0 = no map", lo=0.0, hi=10.0)
+    fused_points_period_s: float = param(1.0, "fused_points publishing period [s]", lo=0.0, hi=60.0)
+
+
+def build_mapper(params: Mapping[str, Any], num_classes: int = 256) -> tuple[GridMapper, CostmapSettings]:
+    """A ``GridMapper`` and the node settings from a costmap parameter dictionary (YAML ``ros__parameters``)."""
+    settings = from_params(CostmapSettings, params)
+    mapper = GridMapper.from_settings(
+        from_params(CostmapConfig, params), settings, from_params(GroundConfig, params, "ground."),
+        from_params(FusionConfig, params, "fusion."), num_classes,
+    )  # fmt: skip
+    return mapper, settings
+
+
+@dataclass(frozen=True)
+class ClassRules:
+    """Per-class lookups from an ontology for one model's class list.
+
+    Attributes:
+        roles: (C,) uint8 ``Role`` per class id.
+        costs: (C,) uint8 obstacle cost per class id (LETHAL by default).
+        inflation: (C,) float64 inflation radius [m] per class id.
+    """
+
+    roles: np.ndarray
+    costs: np.ndarray
+    inflation: np.ndarray
+
+    @classmethod
+    def from_ontology(cls, ontology: Ontology, categories: Sequence[str], cfg: CostmapConfig) -> ClassRules:
+        """Lookups for ``categories``; classes without a radius use ``cfg.inflation_radius``."""
+        return cls(
+            roles=ontology.roles_lut(categories),
+            costs=ontology.cost_lut(categories),
+            inflation=ontology.inflation_lut(categories, cfg.inflation_radius),
+        )
 
 
 @dataclass
 class GridResult:
-    """Grids of one cloud in ``base_frame``.
+    """Grids of one cloud.
 
     Attributes:
         drivable: (H, W) int8 OccupancyGrid values: 0 seen drivable, 100 seen not drivable, -1 unknown.
-        obstacle: (H, W) int8 OccupancyGrid values: 100 lethal, 1-99 inflation, 0 seen free, -1 unknown.
-        points_base: (N, 3) float32 points in base_frame [m] (NaN rows for invalid points).
-        geometry: placement of both grids (origin = outer corner of cell (0, 0)).
+        obstacle: (H, W) int8 OccupancyGrid values: 100 lethal, 1-99 inflation / class costs, 0 free, -1 unknown.
+        points: (N, 3) float32 points in the grid frame [m] (NaN rows for invalid points).
+        roles: (N,) uint8 ``PointRole`` of each point.
+        geometry: placement of both grids in the grid frame (origin = outer corner of cell (0, 0)).
+        ground: the ground plane used (fitted, or the flat fallback).
+        ground_fitted: True when the plane came from RANSAC on this cloud.
         timings_ms: stage -> wall time [ms].
     """
 
     drivable: np.ndarray
     obstacle: np.ndarray
-    points_base: np.ndarray
+    points: np.ndarray
+    roles: np.ndarray
     geometry: GridGeometry
+    ground: GroundPlane | None
+    ground_fitted: bool
     timings_ms: dict[str, float]
 
 
+def camera_pose_in_global(
+    t_global_child: np.ndarray, child_frame: str, camera_frame: str, base_frame: str, t_base_camera: np.ndarray
+) -> np.ndarray:
+    """``T_global_camera`` from an odometry pose whose child is the camera itself or the robot's base.
+
+    Raises:
+        ValueError: if the child frame is neither (the message names all three frames).
+    """
+    if child_frame == camera_frame:
+        return t_global_child
+    if child_frame == base_frame:
+        return t_global_child @ t_base_camera
+    raise ValueError(
+        f"odometry child frame {child_frame!r} is neither the cloud's frame {camera_frame!r} nor {base_frame!r}"
+    )
+
+
 class GridMapper:
-    """Robot-centred drivable and obstacle grids from semantic clouds of one camera.
+    """Drivable and obstacle grids (single-frame or fused) and a semantic voxel map from semantic clouds.
 
     Args:
-        cfg: grid and height-band parameters.
+        cfg: grid, height band and inflation parameters.
         camera_translation: camera origin in base_frame [m].
-        camera_rpy: roll, pitch, yaw of the camera body frame in base_frame [rad] (see ``costmap.camera_to_base``).
-        roles_lut: (C,) uint8 role per class id (``Ontology.roles_lut``).
+        camera_rpy: roll, pitch, yaw of the camera body frame in base_frame [rad] (``costmap.camera_to_base``).
+        rules: per-class lookups (set later with ``rules = ...`` once the class list is known).
+        ground_cfg: fit the ground plane per cloud (RANSAC); None = flat ground at ``cfg.ground_height_m``.
+        fusion_cfg: fuse clouds over time; None = single-frame grids. Its resolution/width/height are replaced by
+            ``cfg``'s so both modes share one grid definition.
+        voxel_resolution_m: > 0 keeps a ``SemanticVoxelMap`` of the classified points at this resolution.
+        num_classes: class count for the voxel map.
     Raises:
         ValueError: bad extrinsic or configuration.
     """
@@ -57,32 +157,126 @@ class GridMapper:
         cfg: CostmapConfig,
         camera_translation: Sequence[float],
         camera_rpy: Sequence[float],
-        roles_lut: np.ndarray | None = None,
+        rules: ClassRules | None = None,
+        ground_cfg: GroundConfig | None = None,
+        fusion_cfg: FusionConfig | None = None,
+        voxel_resolution_m: float = 0.0,
+        num_classes: int = 256,
     ) -> None:
         self.cfg = cfg
         self.t_base_camera = camera_to_base(camera_translation, camera_rpy)
-        self.geometry = GridGeometry.from_config(cfg)
-        self.roles_lut = roles_lut
+        self.rules = rules
+        self.ground_cfg = ground_cfg
+        self.fusion: RollingLogOddsGrid | None = None
+        if fusion_cfg is not None:
+            fusion_cfg = dataclasses.replace(fusion_cfg, resolution=cfg.resolution, width=cfg.width, height=cfg.height)
+            self.fusion = RollingLogOddsGrid(fusion_cfg)
+        self.voxels = SemanticVoxelMap(voxel_resolution_m, num_classes) if voxel_resolution_m > 0 else None
 
-    def update(self, xyz: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None) -> GridResult:
+    @classmethod
+    def from_settings(
+        cls, cfg: CostmapConfig, settings: CostmapSettings, ground_cfg: GroundConfig, fusion_cfg: FusionConfig,
+        num_classes: int = 256,
+    ) -> GridMapper:  # fmt: skip
+        """The mapper the costmap node's parameters describe (ground fit and fusion switched by ``settings``)."""
+        return cls(cfg, settings.camera_translation, settings.camera_rpy, None,
+                   ground_cfg if settings.fit_ground else None, fusion_cfg if settings.use_fusion else None,
+                   settings.voxel_resolution, num_classes)  # fmt: skip
+
+    @property
+    def geometry(self) -> GridGeometry:
+        """Current grid placement (robot-centred at the origin before the first update)."""
+        return self.fusion.geometry if self.fusion is not None else GridGeometry.from_config(self.cfg)
+
+    def reset(self) -> None:
+        """Forget fused state (after an odometry jump); the voxel map too."""
+        if self.fusion is not None:
+            self.fusion.reset()
+        if self.voxels is not None:
+            self.voxels.clear()
+
+    def frame_pose(
+        self, t_global_child: np.ndarray, child_frame: str, camera_frame: str, base_frame: str
+    ) -> tuple[np.ndarray, tuple[float, float], float]:
+        """Camera pose, robot position and expected ground height in the global frame for one cloud.
+
+        Args:
+            t_global_child: (4, 4) odometry pose of ``child_frame`` in the global frame.
+            child_frame: the odometry's child frame: the camera's optical frame or ``base_frame``.
+            camera_frame: the cloud's frame.
+            base_frame: the robot frame.
+        Returns:
+            (T_global_camera, robot (x, y) [m], ground z [m]): the robot's base sits below the camera by the mounting
+            extrinsic, and the ground lies ``cfg.ground_height_m`` above the base origin (usually 0).
+        Raises:
+            ValueError: if the child frame is neither the camera's nor the base's.
+        """
+        t_cam = camera_pose_in_global(t_global_child, child_frame, camera_frame, base_frame, self.t_base_camera)
+        t_base = t_cam @ np.linalg.inv(self.t_base_camera)
+        return t_cam, (float(t_base[0, 3]), float(t_base[1, 3])), float(t_base[2, 3]) + self.cfg.ground_height_m
+
+    def update(
+        self,
+        xyz: np.ndarray,
+        labels: np.ndarray,
+        confidence: np.ndarray | None,
+        t_global_camera: np.ndarray | None = None,
+        robot_xy: Sequence[float] = (0.0, 0.0),
+        ground_z: float | None = None,
+        stamp_s: float = 0.0,
+    ) -> GridResult:
         """Grids for one cloud.
 
         Args:
             xyz: (N, 3) float32 points in the camera optical frame [m]; NaN = invalid.
             labels: (N,) integer class ids.
             confidence: (N,) float32 in [0, 1], or None.
+            t_global_camera: (4, 4) camera pose in the global frame; None = ``t_base_camera`` (grids in base_frame).
+            robot_xy: robot position in the grid frame [m] (the window's centre).
+            ground_z: expected ground height in the grid frame [m] (default ``cfg.ground_height_m``).
+            stamp_s: the cloud's time [s] (fusion decay; no clock is read).
         Raises:
-            RuntimeError: if no ``roles_lut`` is set yet.
+            RuntimeError: if no ``rules`` are set yet.
             ValueError: on mismatched lengths.
         """
-        if self.roles_lut is None:
-            raise RuntimeError("class roles unknown: set roles_lut (from label_info) first")
+        if self.rules is None:
+            raise RuntimeError("class roles unknown: set rules (from label_info) first")
+        t: dict[str, float] = {}
         t0 = time.perf_counter()
-        points_base = transform_points(self.t_base_camera, xyz)
+        tf = self.t_base_camera if t_global_camera is None else t_global_camera
+        points = transform_points(tf, xyz)
         t1 = time.perf_counter()
-        drivable, obstacle = build_grids(points_base, labels, confidence, self.roles_lut, self.cfg, self.geometry)
-        timings = {"transform": (t1 - t0) * 1e3, "grids": (time.perf_counter() - t1) * 1e3}
-        return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points_base, self.geometry, timings)
+        t["transform"] = (t1 - t0) * 1e3
+        z0 = self.cfg.ground_height_m if ground_z is None else float(ground_z)
+        ground, fitted = None, False
+        if self.ground_cfg is not None:
+            ground, fitted = fit_ground_plane(points, dataclasses.replace(self.ground_cfg, expected_height_m=z0))
+        elif ground_z is not None:
+            ground = GroundPlane.from_height(z0)
+        t2 = time.perf_counter()
+        t["ground"] = (t2 - t1) * 1e3
+        r = self.rules
+        roles = classify_points(points, labels, confidence, r.roles, self.cfg, ground)
+        if self.fusion is None:
+            res = self.cfg.resolution  # centre snapped to whole cells: consecutive grids share one lattice
+            geometry = GridGeometry.from_config(self.cfg, center_xy=[round(v / res) * res for v in robot_xy])
+            drivable, obstacle = build_grids(points, labels, confidence, r.roles, self.cfg, geometry, ground,
+                                             r.costs, r.inflation)  # fmt: skip
+        else:
+            self.fusion.recenter(robot_xy)
+            self.fusion.update_roles(tf[:2, 3], points, roles, confidence, stamp_s)
+            geometry = self.fusion.geometry
+            obstacle = self.fusion.obstacle_cost(self.cfg)
+            drivable = self.fusion.drivable_cost()
+        t3 = time.perf_counter()
+        t["grids"] = (t3 - t2) * 1e3
+        if self.voxels is not None:
+            keep = roles != PointRole.IGNORE
+            self.voxels.insert(points[keep], np.asarray(labels)[keep],
+                               None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
+            self.voxels.crop((*robot_xy, z0), 0.75 * max(self.cfg.width, self.cfg.height))
+            t["voxels"] = (time.perf_counter() - t3) * 1e3
+        return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, geometry, ground, fitted, t)
 
 
 def cloud_arrays(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -124,6 +124,8 @@ def render_panel(
         (H', W', 3) uint8 RGB image.
     """
     scale = 2
+    black = (point_colors == 0).all(axis=-1, keepdims=True)  # e.g. VOC "background": draw it grey on black
+    point_colors = np.where(black, np.uint8(170), point_colors).astype(np.uint8)
     bev = draw_robot(render_points_topdown(points_base, point_colors, geometry, scale=scale), geometry, scale=scale)
     drv = draw_robot(render_occupancy(drivable, drivable=True), geometry)
     obs = draw_robot(render_occupancy(obstacle), geometry)

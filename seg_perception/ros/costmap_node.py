@@ -4,42 +4,76 @@ Subscribed topics (relative; remap in launch):
     semantic_points (sensor_msgs/PointCloud2): fields x, y, z float32 [m] in the camera optical frame, label
         uint32 class id, optional confidence float32 (as published by the segmentation node).
     label_info (std_msgs/String, transient local): the segmentation node's class list (JSON, see README.md); it
-        names the model's ontology and class names, which give each class its role (drivable / obstacle / ignore).
+        names the model's ontology and class names, which give each class its role, cost and inflation radius.
+    odom (nav_msgs/Odometry, only when ``odom_topic`` is set): pose of the robot's base (child ``base_frame``) or
+        of the camera itself (child = the cloud's frame) in the global frame (``header.frame_id``, e.g. ``odom``).
 
-Published topics (reliable + transient local, depth 1; frame ``base_frame``; stamp of the cloud):
+Published topics (grids reliable + transient local, depth 1; stamp of the cloud):
     drivable_grid (nav_msgs/OccupancyGrid): 0 = seen drivable, 100 = seen not drivable, -1 = unknown.
     obstacle_grid (nav_msgs/OccupancyGrid): 100 at obstacle cells, Nav2's exponential inflation (1-99) around them,
         0 = seen free, -1 = unknown (Nav2's cost translation table).
+        Frame: the odometry's global frame with odometry (a rolling window centred on the robot, as Nav2's local
+        costmap), else ``base_frame`` (robot-centred).
+    obstacle_points (sensor_msgs/PointCloud2): this cloud's obstacle points (x, y, z, label) in the grid frame, for
+        Nav2's obstacle / voxel layers.
+    fused_points (sensor_msgs/PointCloud2): the semantic voxel map (x, y, z, rgb, label, confidence), every
+        ``fused_points_period_s``.
+    ground_plane (visualization_msgs/Marker): the ground plane used for the last cloud (green = fitted, orange =
+        fallback), for RViz.
     ~/stats (std_msgs/String, transient local): frames in/out, drops per reason, stage timings [ms] as JSON.
 
 Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
-``cost_scaling_factor`` [1/m], ...; see the descriptors), plus
-    base_frame (string, "base_link"): frame of the grids (REP-105), robot-centred.
+``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
+(``core.fusion.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
+``raytrace_max_range_m`` [m], ...), plus
+    base_frame (string, "base_link"): the robot frame (REP-105).
     camera_translation (double[3], [0, 0, 1.65]): camera origin in base_frame [m].
     camera_rpy (double[3], [0, 0, 0]): roll, pitch, yaw [rad] of the camera BODY frame (x forward, y left, z up)
         in base_frame, URDF convention; the optical rotation is applied on top (REP-103). Pitch > 0 looks down.
     ontology (string, ""): ontology name (config/ontology/<name>.yaml) or YAML path; "" = the one label_info names.
+    odom_topic (string, ""): odometry topic; "" = no odometry (grids in base_frame, each cloud on its own unless
+        use_fusion, which then assumes a static robot).
+    transform_tolerance_s (double, 0.3 s): a cloud older than the newest odometry by more than this is dropped.
+    max_jump_m (double, 1.0 m): an odometry jump larger than this resets the fused window.
+    fit_ground (bool, true): fit the ground plane per cloud (RANSAC); false = flat ground at ``ground_height_m``.
+    use_fusion (bool, false): fuse clouds over time (log-odds with ray-cast clearing); false = single-frame grids.
+    voxel_resolution (double, 0.1 m): resolution of the fused semantic voxel map; 0 = no map.
+    fused_points_period_s (double, 1.0 s): publishing period of fused_points.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 
+import numpy as np
 from nav_msgs.msg import OccupancyGrid
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
+from visualization_msgs.msg import Marker
 
-from seg_perception.core.costmap import CostmapConfig, load_ontology
-from seg_perception.core.mapper import GridMapper, cloud_arrays
+from seg_perception.core.cloud import CLOUD_DTYPE
+from seg_perception.core.costmap import CostmapConfig, PointRole, load_ontology
+from seg_perception.core.fusion import FusionConfig
+from seg_perception.core.ground import GroundConfig, GroundPlane
+from seg_perception.core.mapper import (
+    ClassRules,
+    CostmapSettings,
+    GridMapper,
+    cloud_arrays,
+)
+from seg_perception.core.overlay import palette_array
 from seg_perception.ros import convert
 from seg_perception.ros.node_utils import NodeStats, Stopwatch, run_node
 from seg_perception.ros.params import declare_config
-from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS
+from seg_perception.ros.pose_source import OdometryPoseSource
+from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.ros.validate import reason, validate_cloud
+
+OBSTACLE_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("label", "<u4")])
 
 
 class CostmapNode(Node):
@@ -51,69 +85,155 @@ class CostmapNode(Node):
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("costmap", **kwargs)
         self.cfg = declare_config(self, CostmapConfig)
-        self.base_frame = self.declare_parameter(
-            "base_frame", "base_link", ParameterDescriptor(description="frame of the grids (REP-105)")
-        ).value
-        translation = self.declare_parameter(
-            "camera_translation", [0.0, 0.0, 1.65], ParameterDescriptor(description="camera origin in base_frame [m]")
-        ).value
-        rpy = self.declare_parameter(
-            "camera_rpy",
-            [0.0, 0.0, 0.0],
-            ParameterDescriptor(description="roll, pitch, yaw of the camera body frame in base_frame [rad]"),
-        ).value
-        self.ontology_param = self.declare_parameter(
-            "ontology", "", ParameterDescriptor(description="ontology name or YAML path; empty = from label_info")
-        ).value
-        self.mapper = GridMapper(self.cfg, translation, rpy)
+
+        s = declare_config(self, CostmapSettings)
+        self.settings = s
+        self.base_frame = s.base_frame
+        ground_cfg = declare_config(self, GroundConfig, "ground.", exclude=("expected_height_m",))
+        fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"))
+        self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
         self.stats = NodeStats(self)
+        self.mapper = GridMapper.from_settings(self.cfg, s, ground_cfg, fusion_cfg)
+        self.palette: np.ndarray | None = None
+        self.pose_source: OdometryPoseSource | None = None
+        if s.odom_topic:
+            self.pose_source = OdometryPoseSource(self, s.odom_topic, SENSOR_QOS, self.stats.drop, self._on_jump,
+                                                  s.max_jump_m)  # fmt: skip
         self.pub_drivable = self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS)
         self.pub_obstacle = self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS)
+        self.pub_obstacle_points = self.create_publisher(PointCloud2, "obstacle_points", OUTPUT_QOS)
+        self.pub_fused = self.create_publisher(PointCloud2, "fused_points", OUTPUT_QOS)
+        self.pub_ground = self.create_publisher(Marker, "ground_plane", OUTPUT_QOS)
         self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
+        self._last_header: Header | None = None
+        if self.mapper.voxels is not None and s.fused_points_period_s > 0:
+            self.create_timer(s.fused_points_period_s, self._publish_fused)
+        g = self.mapper.geometry
         self.get_logger().info(
-            f"grid {self.mapper.geometry.width_cells}x{self.mapper.geometry.height_cells} cells at "
-            f"{self.cfg.resolution} m in "
-            f"{self.base_frame}; camera at {list(translation)} m, rpy {list(rpy)} rad"
+            f"grid {g.width_cells}x{g.height_cells} cells at {self.cfg.resolution} m; camera at "
+            f"{list(s.camera_translation)} m, rpy {list(s.camera_rpy)} rad in {s.base_frame}; odometry "
+            f"{s.odom_topic or 'off'}; fusion {s.use_fusion}; ground fit {s.fit_ground}"
         )
+
+    def _on_jump(self, distance_m: float) -> None:
+        self.mapper.reset()
+        self.get_logger().warning(f"odometry jumped {distance_m:.2f} m: fused window reset")
 
     def _on_label_info(self, msg: String) -> None:
         try:
             info = json.loads(msg.data)
-            categories = [c["name"] for c in sorted(info["classes"], key=lambda c: c["id"])]
-            name = self.ontology_param or info["ontology"]
-            self.mapper.roles_lut = load_ontology(name, categories).roles_lut(categories)
+            classes = sorted(info["classes"], key=lambda c: c["id"])
+            categories = [c["name"] for c in classes]
+            name = self.settings.ontology or info["ontology"]
+            self.mapper.rules = ClassRules.from_ontology(load_ontology(name, categories), categories, self.cfg)
+            self.palette = palette_array([c["color"] for c in classes])
             self.get_logger().info(f"ontology {name!r} for model {info.get('model')!r} ({len(categories)} classes)")
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
             self.stats.drop("label_info", f"cannot use label_info: {type(e).__name__}: {e}")
 
+    def _pose(self, msg: PointCloud2) -> tuple[np.ndarray | None, tuple[float, float], float, str] | None:
+        """(T_global_camera or None, robot xy, ground z, grid frame) for a cloud, or None after a counted drop."""
+        if self.pose_source is None:
+            return None, (0.0, 0.0), self.cfg.ground_height_m, self.base_frame
+        src = self.pose_source
+        stamp = convert.stamp_to_ns(msg.header.stamp)
+        latest = src.latest_stamp_ns()
+        if latest is None:
+            self.stats.drop("no_odometry", "no odometry received yet")
+            return None
+        if latest - stamp > self.tolerance_ns:
+            self.stats.drop("stale_cloud", f"cloud is {(latest - stamp) / 1e9:.3f} s older than the newest odometry "
+                                           f"(transform_tolerance_s {self.tolerance_ns / 1e9})")  # fmt: skip
+            return None
+        t_global_child = src.lookup(stamp, self.tolerance_ns)
+        if t_global_child is None:
+            self.stats.drop("no_pose", f"no odometry within {self.tolerance_ns / 1e9} s of the cloud's stamp")
+            return None
+        t_cam, robot_xy, ground_z = self.mapper.frame_pose(t_global_child, src.child_frame, msg.header.frame_id,
+                                                           self.base_frame)  # fmt: skip
+        return t_cam, robot_xy, ground_z, src.global_frame
+
     def _on_cloud(self, msg: PointCloud2) -> None:
-        """validate -> convert -> core (transform, classify, rasterize, inflate) -> convert -> publish."""
+        """validate -> convert -> core (pose, ground, classify, grids/fusion) -> convert -> publish."""
         self.stats.frames_in += 1
         problems = validate_cloud(msg, ("x", "y", "z", "label"))
         if problems:
             self.stats.drop(reason(problems[0]), "semantic_points: " + "; ".join(problems))
             return
-        if self.mapper.roles_lut is None:
+        if self.mapper.rules is None:
             self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
             return
         sw = Stopwatch()
         try:
+            pose = self._pose(msg)
+            if pose is None:
+                return
+            t_cam, robot_xy, ground_z, frame = pose
             has_conf = any(f.name == "confidence" for f in msg.fields)
             cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))
+            xyz, labels, conf = cloud_arrays(cloud)
+            if not np.isfinite(xyz).all(axis=1).any():
+                self.stats.drop("empty_cloud", "the cloud has no valid point")
+                return
             sw.lap("decode")
-            grids = self.mapper.update(*cloud_arrays(cloud))
+            stamp_s = convert.stamp_to_ns(msg.header.stamp) * 1e-9
+            grids = self.mapper.update(xyz, labels, conf, t_cam, robot_xy, ground_z, stamp_s)
             sw.skip()
-            header = Header(stamp=msg.header.stamp, frame_id=self.base_frame)
+            header = Header(stamp=msg.header.stamp, frame_id=frame)
+            self._last_header = header
             geo = grids.geometry
             for pub, occ in ((self.pub_drivable, grids.drivable), (self.pub_obstacle, grids.obstacle)):
                 pub.publish(convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), header))
+            self._publish_obstacle_points(grids.points, labels, grids.roles, header)
+            if grids.ground is not None:
+                self.pub_ground.publish(ground_marker(grids.ground, grids.ground_fitted, robot_xy, header))
             sw.lap("publish")
             sw.laps.update(grids.timings_ms)
             self.stats.add_timings(sw.laps)
             self.stats.frames_out += 1
         except Exception as e:  # noqa: BLE001 - one bad cloud must not stop the node
             self.stats.drop_exception(e)
+
+    def _publish_obstacle_points(
+        self, points: np.ndarray, labels: np.ndarray, roles: np.ndarray, header: Header
+    ) -> None:
+        keep = roles == PointRole.OBSTACLE
+        out = np.empty(int(keep.sum()), dtype=OBSTACLE_DTYPE)
+        out["x"], out["y"], out["z"] = points[keep, 0], points[keep, 1], points[keep, 2]
+        out["label"] = labels[keep]
+        self.pub_obstacle_points.publish(convert.cloud_to_msg(out, header))
+
+    def _publish_fused(self) -> None:
+        if self.mapper.voxels is None or self._last_header is None or self.palette is None:
+            return
+        cloud = self.mapper.voxels.to_cloud(self.palette)
+        if cloud.dtype != CLOUD_DTYPE:
+            cloud = cloud.astype(CLOUD_DTYPE)
+        self.pub_fused.publish(convert.cloud_to_msg(cloud, self._last_header))
+
+
+def ground_marker(plane: GroundPlane, fitted: bool, center_xy: tuple[float, float], header: Header) -> Marker:
+    """A thin square (10 m) on the ground plane under ``center_xy`` for RViz; green when fitted, orange otherwise."""
+    m = Marker(header=header, ns="ground_plane", id=0, type=Marker.CUBE, action=Marker.ADD)
+    n = plane.normal
+    x, y = center_xy
+    z = float(-(plane.offset + n[0] * x + n[1] * y) / n[2])
+    m.pose.position.x, m.pose.position.y, m.pose.position.z = x, y, z
+    # rotation taking +z to the normal: axis z x n, angle acos(n_z)
+    axis = np.cross([0.0, 0.0, 1.0], n)
+    s = float(np.linalg.norm(axis))
+    angle = math.atan2(s, float(n[2]))
+    if s > 1e-12:
+        axis = axis / s
+        q = [float(v) * math.sin(angle / 2) for v in axis]
+        m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z = q
+    m.pose.orientation.w = math.cos(angle / 2)
+    m.scale.x = m.scale.y = 10.0
+    m.scale.z = 0.01
+    m.color.a = 0.4
+    m.color.r, m.color.g, m.color.b = (0.1, 0.8, 0.2) if fitted else (1.0, 0.5, 0.0)
+    return m
 
 
 def main(args: list[str] | None = None) -> int:

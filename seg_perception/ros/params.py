@@ -61,13 +61,14 @@ def _descriptor(f: dataclasses.Field, doc: dict[str, str]) -> ParameterDescripto
     return d
 
 
-def declare_config(node: Node, cls: type[C], prefix: str = "") -> C:
+def declare_config(node: Node, cls: type[C], prefix: str = "", exclude: tuple[str, ...] = ()) -> C:
     """Declare every field of ``cls`` on ``node`` and build a ``cls`` from the resulting values.
 
     Args:
         node: the node.
         cls: a frozen dataclass whose fields have scalar or list defaults.
-        prefix: parameter namespace (``"obstacle."``) for nested configs.
+        prefix: parameter namespace (``"fusion."``) for nested configs.
+        exclude: fields not declared (they keep their dataclass defaults; the caller sets them from elsewhere).
     Returns:
         An instance built from the declared (override-aware) parameter values.
     Raises:
@@ -76,6 +77,8 @@ def declare_config(node: Node, cls: type[C], prefix: str = "") -> C:
     values: dict[str, Any] = {}
     doc = docstring_attributes(cls)
     for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         if isinstance(default, tuple):
             default = list(default)
@@ -87,14 +90,3 @@ def declare_config(node: Node, cls: type[C], prefix: str = "") -> C:
             value = float(value)
         values[f.name] = value
     return cls(**values)
-
-
-def config_from_parameters(node: Node, cls: type[C], current: C, prefix: str = "") -> C:
-    """Rebuild ``cls`` from the node's current parameter values (after a dynamic change)."""
-    values = {}
-    for f in dataclasses.fields(cls):
-        value = node.get_parameter(prefix + f.name).value
-        if isinstance(f.default, tuple):
-            value = tuple(value)
-        values[f.name] = value
-    return dataclasses.replace(current, **values)

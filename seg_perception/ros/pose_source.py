@@ -87,3 +87,24 @@ class OdometryPoseSource:
         """See ``PoseSource.latest_stamp_ns``."""
         latest = self.buffer.latest()
         return latest[0] if latest else None
+
+
+def odometry_from_bag(bag: object, topic: str) -> tuple[PoseBuffer, str, str] | None:
+    """Every valid Odometry message of ``topic`` in a rosbag2 as (PoseBuffer, child frame, global frame), or None.
+
+    Invalid poses (NaN, non-unit quaternion) are skipped, as the node drops them.
+    """
+    from rclpy.serialization import deserialize_message
+
+    from seg_perception.tools.replay import read_messages
+
+    buffer = PoseBuffer(max_age_ns=2**62)
+    child = frame = ""
+    for m in read_messages(bag, {topic}):  # type: ignore[arg-type]
+        msg = deserialize_message(m.data, Odometry)
+        p, q = msg.pose.pose.position, msg.pose.pose.orientation
+        if validate_pose((p.x, p.y, p.z), (q.x, q.y, q.z, q.w)):
+            continue
+        buffer.add(stamp_to_ns(msg.header.stamp), matrix_from_pose((p.x, p.y, p.z), (q.x, q.y, q.z, q.w)))
+        child, frame = msg.child_frame_id, msg.header.frame_id
+    return (buffer, child, frame) if len(buffer) else None

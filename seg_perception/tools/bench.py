@@ -23,12 +23,14 @@ import torch
 
 from seg_perception.core.camera import depth_to_meters
 from seg_perception.core.cloud import semantic_cloud
-from seg_perception.core.costmap import CostmapConfig, load_ontology
+from seg_perception.core.costmap import load_ontology
 from seg_perception.core.frames import open_sequence
-from seg_perception.core.mapper import GridMapper, cloud_arrays
+from seg_perception.core.mapper import ClassRules, build_mapper, cloud_arrays
 from seg_perception.core.models import find_weights, get_model_spec, load_model, sha256_of
 from seg_perception.core.overlay import blend, palette_array
 from seg_perception.core.segment import Segmenter, postprocess, preprocess
+from seg_perception.resources import config_path
+from seg_perception.tools.process import load_node_params
 
 
 def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
@@ -60,9 +62,8 @@ def bench(
     cold_ms = (time.perf_counter() - t0) * 1e3
     dev = seg.device
     lut = palette_array(spec.palette)
-    roles = load_ontology(spec.ontology, spec.categories).roles_lut(spec.categories)
-    mapper = GridMapper(CostmapConfig(resolution=0.2, width=40.0, height=40.0, max_range_m=20.0),
-                        (0.0, 0.0, 1.65), (0.0, 0.0, 0.0), roles)  # fmt: skip
+    mapper, _ = build_mapper(load_node_params([config_path("seg_perception.yaml")], "costmap"), spec.num_classes)
+    mapper.rules = ClassRules.from_ontology(load_ontology(spec.ontology, spec.categories), spec.categories, mapper.cfg)
     times: dict[str, list[float]] = {}
     hdr = Header(frame_id="camera_color_optical_frame")
     for i in range(warmup + repeats):

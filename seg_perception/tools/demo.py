@@ -27,14 +27,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from seg_perception.core.costmap import CostmapConfig, GridGeometry, transform_points
-from seg_perception.core.mapper import GridMapper, cloud_arrays
+from seg_perception.core.costmap import GridGeometry, transform_points
+from seg_perception.core.mapper import build_mapper, cloud_arrays
 from seg_perception.core.models import get_model_spec
 from seg_perception.core.overlay import palette_array
 from seg_perception.core.render import render_panel
 from seg_perception.resources import config_path
+from seg_perception.ros import convert
+from seg_perception.ros.pose_source import odometry_from_bag
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
-from seg_perception.tools.process import load_node_params, split_config
+from seg_perception.tools.process import load_node_params
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
 
@@ -249,10 +251,8 @@ def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path
     info = json.loads(msgs[f"{ns}/label_info"][0][1].data) if msgs.get(f"{ns}/label_info") else None
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
-    cm_params = load_node_params(params_files, "costmap")
-    cm_cfg, extra = split_config(CostmapConfig, cm_params)
-    mapper = GridMapper(cm_cfg, extra.get("camera_translation", [0, 0, 1.65]), extra.get("camera_rpy", [0, 0, 0]))
-    from seg_perception.ros import convert
+    mapper, settings = build_mapper(load_node_params(params_files, "costmap"))
+    odometry = odometry_from_bag(out / "output_bag", settings.odom_topic) if settings.odom_topic else None
 
     overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
     clouds = {_stamp(m): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
@@ -268,7 +268,13 @@ def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path
     written = []
     for st in chosen:
         xyz, labels, _ = cloud_arrays(convert.msg_to_cloud(clouds[st]))
-        pts = transform_points(mapper.t_base_camera, xyz)
+        t_cam = mapper.t_base_camera
+        if odometry is not None:
+            t_child = odometry[0].lookup(st, int(settings.transform_tolerance_s * 1e9))
+            if t_child is None:
+                continue
+            t_cam = mapper.frame_pose(t_child, odometry[1], clouds[st].header.frame_id, settings.base_frame)[0]
+        pts = transform_points(t_cam, xyz)
         g = grids["drivable_grid"][st]
         geo = GridGeometry(g.info.origin.position.x, g.info.origin.position.y, g.info.resolution,
                            g.info.width, g.info.height)  # fmt: skip

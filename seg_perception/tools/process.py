@@ -18,6 +18,8 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,12 @@ import cv2
 import numpy as np
 import yaml
 
-from seg_perception.core.costmap import CostmapConfig, load_ontology
-from seg_perception.core.mapper import GridMapper, cloud_arrays
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.config import from_params
+from seg_perception.core.costmap import GridGeometry, load_ontology
+from seg_perception.core.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
+from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.core.render import render_panel
+from seg_perception.core.stability import grid_flicker
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 
@@ -47,12 +51,104 @@ def load_node_params(files: list[Path], node: str, overrides: dict[str, Any] | N
     return params
 
 
-def split_config(cls: type, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """Build dataclass ``cls`` from the matching keys of ``params``; return it and the remaining keys."""
-    names = set(cls.__dataclass_fields__)
-    kwargs = {k: (float(v) if isinstance(cls.__dataclass_fields__[k].default, float) else v)
-              for k, v in params.items() if k in names}  # fmt: skip
-    return cls(**kwargs), {k: v for k, v in params.items() if k not in names}
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``name:=value`` strings -> dict, values parsed as YAML (``true``, ``0.5``, ``[1, 2]``)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep:
+            raise ValueError(f"expected name:=value, got {item!r}")
+        out[name] = yaml.safe_load(value)
+    return out
+
+
+@dataclass
+class FrameStats:
+    """Counters of an offline run."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    drops: Counter[str] = field(default_factory=Counter)
+    timings: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready figures: frames, drops and per-stage median / mean [ms]."""
+        return {
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "drops": dict(self.drops),
+            "stage_ms_median": {k: round(statistics.median(v), 2) for k, v in self.timings.items()},
+            "stage_ms_mean": {k: round(statistics.fmean(v), 2) for k, v in self.timings.items()},
+        }
+
+
+def segmented_frames(
+    bag: Path, pipe: SegmentationPipeline, topics: dict[str, str], stats: FrameStats, limit: int = 0,
+    progress: bool = True,
+) -> Iterator[tuple[Any, FrameResult]]:  # fmt: skip
+    """Yield (``RGBDInput``, ``FrameResult``) for every colour/depth pair of a bag, as the segmentation node would.
+
+    Raises:
+        ValueError: unreadable bag, or the input topics are missing from it.
+    """
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import CameraInfo, Image
+    from tqdm import tqdm
+
+    from seg_perception.ros.assembler import RGBDAssembler
+    from seg_perception.tools.replay import read_messages, read_topics
+
+    available = read_topics(bag)
+    missing = [t for t in (topics["image"], topics["camera_info"]) if t not in available]
+    if missing:
+        raise ValueError(f"{bag}: topic(s) {missing} not in the bag; it has {sorted(available)}")
+    assembler = RGBDAssembler(lambda r, _detail: stats.drops.update([r]),
+                              slop_ns=int(pipe.cfg.sync_slop_s * 1e9), queue_depth=30)  # fmt: skip
+    wanted = {topics["image"]: "image", topics["depth"]: "depth", topics["camera_info"]: "camera_info"}
+    n_images = available[topics["image"]].count
+    with tqdm(total=min(n_images, limit) if limit else n_images, unit="frame", disable=not progress) as bar:
+        for m in read_messages(bag, wanted):
+            kind = wanted[m.topic]
+            if kind == "camera_info":
+                frame = assembler.add_camera_info(deserialize_message(m.data, CameraInfo))
+            elif kind == "image":
+                if limit and stats.frames_in >= limit:
+                    break
+                stats.frames_in += 1
+                bar.update(1)
+                frame = assembler.add_image(deserialize_message(m.data, Image))
+            else:
+                frame = assembler.add_depth(deserialize_message(m.data, Image))
+            if frame is not None:
+                result = pipe.process(frame.rgb, frame.depth, frame.k)
+                for k, v in result.timings_ms.items():
+                    stats.timings[k].append(v)
+                yield frame, result
+
+
+class OfflineMapper:
+    """The costmap node's per-cloud logic for bags: odometry from the bag, pose lookup, ``GridMapper.update``."""
+
+    def __init__(self, bag: Path, params: dict[str, Any], spec: Any) -> None:  # noqa: ANN401
+        from seg_perception.ros.pose_source import odometry_from_bag
+
+        self.mapper, self.settings = build_mapper(params, spec.num_classes)
+        onto = load_ontology(self.settings.ontology or spec.ontology, spec.categories)
+        self.mapper.rules = ClassRules.from_ontology(onto, spec.categories, self.mapper.cfg)
+        self.odometry = odometry_from_bag(bag, self.settings.odom_topic) if self.settings.odom_topic else None
+        self.tolerance_ns = int(self.settings.transform_tolerance_s * 1e9)
+
+    def update(self, cloud: np.ndarray, stamp_ns: int, frame_id: str) -> tuple[GridResult, str] | str:
+        """(grids, grid frame) for one cloud, or the drop reason (no pose for its stamp)."""
+        t_cam, robot_xy, ground_z, frame = None, (0.0, 0.0), None, self.settings.base_frame
+        if self.odometry is not None:
+            buffer, child, frame = self.odometry
+            t_child = buffer.lookup(stamp_ns, self.tolerance_ns)
+            if t_child is None:
+                return "no_pose"
+            t_cam, robot_xy, ground_z = self.mapper.frame_pose(t_child, child, frame_id, self.settings.base_frame)
+        xyz, labels, conf = cloud_arrays(cloud)
+        return self.mapper.update(xyz, labels, conf, t_cam, robot_xy, ground_z, stamp_ns * 1e-9), frame
 
 
 class BagOut:
@@ -68,7 +164,7 @@ class BagOut:
         self.writer.open()
         self.conns: dict[str, Any] = {}
 
-    def write(self, topic: str, msgtype: str, msg: Any, t_ns: int) -> None:
+    def write(self, topic: str, msgtype: str, msg: Any, t_ns: int) -> None:  # noqa: ANN401
         """Serialize ``msg`` (an rclpy message) and store it at time ``t_ns``."""
         from rclpy.serialization import serialize_message
 
@@ -79,6 +175,26 @@ class BagOut:
     def close(self) -> None:
         """Finish the bag (writes metadata.yaml)."""
         self.writer.close()
+
+
+def aligned_flicker(prev: np.ndarray, prev_geo: GridGeometry, cur: np.ndarray, geo: GridGeometry) -> float:
+    """``stability.grid_flicker`` over the cells two lattice-aligned grids share (rolling windows move).
+
+    Returns NaN when the grids are not on one lattice (resolution or sub-cell offset differ) or do not overlap.
+    """
+    res = geo.resolution
+    dx = (geo.origin_x - prev_geo.origin_x) / res
+    dy = (geo.origin_y - prev_geo.origin_y) / res
+    if prev_geo.resolution != res or abs(dx - round(dx)) > 1e-3 or abs(dy - round(dy)) > 1e-3:
+        return float("nan")
+    dx, dy = round(dx), round(dy)
+    h, w = cur.shape
+    rows, cols = slice(max(0, -dy), min(h, prev.shape[0] - dy)), slice(max(0, -dx), min(w, prev.shape[1] - dx))
+    prev_rows = slice(rows.start + dy, rows.stop + dy)
+    prev_cols = slice(cols.start + dx, cols.stop + dx)
+    if rows.stop <= rows.start or cols.stop <= cols.start:
+        return float("nan")
+    return grid_flicker(prev[prev_rows, prev_cols], cur[rows, cols])
 
 
 def process_bag(
@@ -102,28 +218,15 @@ def process_bag(
         ValueError: unreadable bag, or the input topics are missing from it.
         WeightsError / KeyError: as ``SegmentationPipeline``.
     """
-    from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header, String
-    from tqdm import tqdm
 
     from seg_perception.ros import convert
-    from seg_perception.ros.assembler import RGBDAssembler
-    from seg_perception.tools.replay import read_messages, read_topics
 
     topics = dict(DEFAULT_REMAPS, **(topics or {}))
-    available = read_topics(bag)
-    missing = [t for t in (topics["image"], topics["camera_info"]) if t not in available]
-    if missing:
-        raise ValueError(f"{bag}: topic(s) {missing} not in the bag; it has {sorted(available)}")
-    seg_cfg, _ = split_config(SegmentationConfig, load_node_params(params_files, "segmentation", seg_overrides))
-    cm_params = load_node_params(params_files, "costmap", costmap_overrides)
-    cm_cfg, extra = split_config(CostmapConfig, cm_params)
+    seg_cfg = from_params(SegmentationConfig, load_node_params(params_files, "segmentation", seg_overrides))
     pipe = SegmentationPipeline(seg_cfg)
     spec = pipe.spec
-    mapper = GridMapper(cm_cfg, extra.get("camera_translation", [0.0, 0.0, 1.65]), extra.get("camera_rpy", [0, 0, 0]))
-    mapper.roles_lut = load_ontology(extra.get("ontology") or spec.ontology, spec.categories).roles_lut(spec.categories)
-    base_frame = extra.get("base_frame", "base_link")
+    offline = OfflineMapper(bag, load_node_params(params_files, "costmap", costmap_overrides), spec)
 
     out.mkdir(parents=True, exist_ok=True)
     renders = out / "renders"
@@ -131,75 +234,61 @@ def process_bag(
     writer = BagOut(out / "bag", storage)
     ns = namespace.rstrip("/")
     label_info = String(data=convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
-
-    drops: Counter[str] = Counter()
-    assembler = RGBDAssembler(lambda r, _detail: drops.update([r]), slop_ns=int(seg_cfg.sync_slop_s * 1e9),
-                              queue_depth=30)  # fmt: skip
-    timings: defaultdict[str, list[float]] = defaultdict(list)
-    frames_in = frames_out = 0
-    wanted = {topics["image"]: "image", topics["depth"]: "depth", topics["camera_info"]: "camera_info"}
-    n_images = available[topics["image"]].count
-    bar = tqdm(total=min(n_images, limit) if limit else n_images, unit="frame", disable=not progress)
+    stats = FrameStats()
+    flicker: dict[str, list[float]] = {"drivable_grid": [], "obstacle_grid": []}
+    previous: dict[str, tuple[np.ndarray, GridGeometry]] = {}
+    image_type, cloud_type = "sensor_msgs/msg/Image", "sensor_msgs/msg/PointCloud2"
+    grid_type = "nav_msgs/msg/OccupancyGrid"
     t_start = time.perf_counter()
     try:
-        for m in read_messages(bag, wanted):
-            kind = wanted[m.topic]
-            if kind == "camera_info":
-                frame = assembler.add_camera_info(deserialize_message(m.data, CameraInfo))
-            elif kind == "image":
-                frames_in += 1
-                bar.update(1)
-                frame = assembler.add_image(deserialize_message(m.data, Image))
-            else:
-                frame = assembler.add_depth(deserialize_message(m.data, Image))
-            if frame is None:
+        for frame, result in segmented_frames(bag, pipe, topics, stats, limit, progress):
+            h = frame.image.header
+            t_ns = convert.stamp_to_ns(h.stamp)
+            res = offline.update(result.cloud, t_ns, h.frame_id)
+            if isinstance(res, str):
+                stats.drops[res] += 1
                 continue
-            img = frame.image
-            result = pipe.process(frame.rgb, frame.depth, frame.k)
-            grids = mapper.update(*cloud_arrays(result.cloud))
-            t_ns = convert.stamp_to_ns(img.header.stamp)
-            h = img.header
-            if frames_out == 0:
+            grids, grid_frame = res
+            if stats.frames_out == 0:
                 writer.write(f"{ns}/label_info", "std_msgs/msg/String", label_info, t_ns)
-            image_type, cloud_type = "sensor_msgs/msg/Image", "sensor_msgs/msg/PointCloud2"
             writer.write(f"{ns}/labels", image_type, convert.array_to_image(result.labels, "mono8", h), t_ns)
             conf = np.rint(result.confidence * 255).astype(np.uint8)
-            writer.write(f"{ns}/confidence", "sensor_msgs/msg/Image", convert.array_to_image(conf, "mono8", h), t_ns)
+            writer.write(f"{ns}/confidence", image_type, convert.array_to_image(conf, "mono8", h), t_ns)
             if result.overlay is not None:
-                writer.write(f"{ns}/overlay", "sensor_msgs/msg/Image",
-                             convert.array_to_image(result.overlay, "rgb8", h), t_ns)  # fmt: skip
+                writer.write(f"{ns}/overlay", image_type, convert.array_to_image(result.overlay, "rgb8", h), t_ns)
             writer.write(f"{ns}/semantic_points", cloud_type, convert.cloud_to_msg(result.cloud, h), t_ns)
             geo = grids.geometry
-            gh = Header(stamp=h.stamp, frame_id=base_frame)
+            gh = Header(stamp=h.stamp, frame_id=grid_frame)
             for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
-                msg_out = convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), gh)
-                writer.write(f"{ns}/{name}", "nav_msgs/msg/OccupancyGrid", msg_out, t_ns)
-            for k, v in {**result.timings_ms, **grids.timings_ms}.items():
-                timings[k].append(v)
-            if render_every and frames_out % render_every == 0:
+                grid_msg = convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), gh)
+                writer.write(f"{ns}/{name}", grid_type, grid_msg, t_ns)
+                if name in previous:
+                    flicker[name].append(aligned_flicker(*previous[name], occ, geo))
+                previous[name] = (occ, geo)
+            for k, v in grids.timings_ms.items():
+                stats.timings[k].append(v)
+            if render_every and stats.frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
                 _, labels, _ = cloud_arrays(result.cloud)
-                panel = render_panel(overlay, grids.points_base, pipe.lut[labels], grids.drivable, grids.obstacle,
-                                     geo, f"frame {frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
-                cv2.imwrite(str(renders / f"frame_{frames_out:04d}.png"), panel[:, :, ::-1])
-            frames_out += 1
-            if limit and frames_in >= limit:
-                break
+                panel = render_panel(overlay, grids.points, pipe.lut[labels], grids.drivable, grids.obstacle,
+                                     geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
+                cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])
+            stats.frames_out += 1
+        voxels = offline.mapper.voxels
+        if voxels is not None and stats.frames_out:
+            fused = voxels.to_cloud(np.asarray(spec.palette, dtype=np.uint8))
+            writer.write(f"{ns}/fused_points", cloud_type, convert.cloud_to_msg(fused, gh), t_ns)
     finally:
-        bar.close()
         writer.close()
     summary = {
         "input_bag": str(bag),
         "model": spec.name,
         "device": str(pipe.segmenter.device),
         "network_input": list(pipe.segmenter.input_size),
-        "frames_in": frames_in,
-        "frames_out": frames_out,
-        "drops": dict(drops),
-        "unpaired_discarded": assembler.pairer.discarded,
+        **stats.summary(),
+        "fusion": offline.mapper.fusion is not None,
+        "grid_flicker_mean": {k: round(float(np.nanmean(v)), 5) if v else None for k, v in flicker.items()},
         "wall_s": round(time.perf_counter() - t_start, 2),
-        "stage_ms_median": {k: round(statistics.median(v), 2) for k, v in timings.items()},
-        "stage_ms_mean": {k: round(statistics.fmean(v), 2) for k, v in timings.items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -215,6 +304,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the YAML)")
     p.add_argument("--input-size", help="network input WxH (overrides the YAML)")
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="input topic, e.g. image:=/cam/rgb")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="parameter override for both nodes, e.g. -p use_fusion:=true")  # fmt: skip
     p.add_argument("--render-every", type=int, default=1, help="render every N-th output frame (0 = none)")
     p.add_argument("--limit", type=int, default=0, help="stop after N colour images")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
@@ -222,7 +313,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Process the bag and print the summary."""
-    seg: dict[str, Any] = {}
+    overrides = parse_overrides(args.param)
+    seg: dict[str, Any] = dict(overrides)
     for key in ("weights", "model", "device"):
         if getattr(args, key):
             seg[key] = getattr(args, key)
@@ -231,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         seg.update(input_width=w, input_height=h)
     topics = dict(r.split(":=", 1) for r in args.remap)
     summary = process_bag(
-        args.bag, args.output, args.params_file or [config_path("seg_perception.yaml")], seg, None, topics,
+        args.bag, args.output, args.params_file or [config_path("seg_perception.yaml")], seg, overrides, topics,
         render_every=args.render_every, limit=args.limit, storage=args.storage,
     )  # fmt: skip
     print(json.dumps(summary, indent=2))

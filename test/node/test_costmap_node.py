@@ -57,7 +57,7 @@ def test_real_cloud_gives_drivable_road_and_the_car_ahead(ros, costmap, real_clo
     node, pub_cloud, pub_info, grids = costmap
     cloud_msg, info = real_cloud
     pub_info.publish(String(data=info))
-    assert ros.spin_until(lambda: node.mapper.roles_lut is not None, 10.0)
+    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: all(grids.values()), 20.0), dict(node.stats.drops)
     for g in (grids["drivable_grid"][0], grids["obstacle_grid"][0]):
@@ -84,7 +84,7 @@ def test_cloud_before_label_info_and_malformed_cloud_are_counted_drops(ros, cost
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: node.stats.drops["no_label_info"] >= 1, 10.0)
     pub_info.publish(String(data=info))
-    assert ros.spin_until(lambda: node.mapper.roles_lut is not None, 10.0)
+    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
     bad = PointCloud2(header=Header(frame_id="cam"), height=1, width=10, point_step=24, row_step=240,
                       fields=cloud_msg.fields, data=b"\x00" * 100)  # fmt: skip
     pub_cloud.publish(bad)
