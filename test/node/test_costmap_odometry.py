@@ -1,0 +1,166 @@
+"""The costmap node with odometry, ground fitting and temporal fusion, on real 7-Scenes kitchen frames."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from nav_msgs.msg import OccupancyGrid, Odometry
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import Marker
+
+from seg_perception.core.frames import open_sequence
+from seg_perception.core.gravity import floor_alignment
+from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.pose import _quat_from_matrix
+from seg_perception.ros import convert
+from seg_perception.ros.costmap_node import CostmapNode
+from seg_perception.ros.qos import LATCHED_QOS
+
+FRAME = "camera_color_optical_frame"
+
+
+@pytest.fixture(scope="module")
+def kitchen(kitchen_dir, model_dir):  # noqa: ANN001, ANN201
+    """Clouds (PascalVOC ESPNetv2) and z-up odometry poses of a few real kitchen frames."""
+    seq = open_sequence(kitchen_dir)
+    frames = [seq[i] for i in (0, 10, 20, 30, 40)]
+    align = floor_alignment([seq[i].depth_mm for i in range(0, 300, 30)], [seq[i].pose for i in range(0, 300, 30)],
+                            seq.intrinsics)  # fmt: skip
+    pipe = SegmentationPipeline(SegmentationConfig(model="espnetv2_pascal", weights=str(model_dir), device="cpu",
+                                                   input_width=256, input_height=192, cloud_stride=4))  # fmt: skip
+    spec = pipe.spec
+    out = []
+    for f in frames:
+        r = pipe.process(f.rgb, f.depth_mm, seq.intrinsics)
+        header = Header(stamp=convert.ns_to_stamp(f.stamp_ns), frame_id=FRAME)
+        out.append((convert.cloud_to_msg(r.cloud, header), align.t_odom_world @ f.pose, f.stamp_ns))
+    info = convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette)
+    return out, info
+
+
+def odometry(t_odom_cam: np.ndarray, stamp_ns: int, quat: tuple | None = None) -> Odometry:
+    m = Odometry()
+    m.header = Header(stamp=convert.ns_to_stamp(stamp_ns), frame_id="odom")
+    m.child_frame_id = FRAME
+    p = t_odom_cam[:3, 3]
+    m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z = (float(v) for v in p)
+    q = quat if quat is not None else _quat_from_matrix(t_odom_cam[:3, :3])
+    m.pose.pose.orientation.x, m.pose.pose.orientation.y, m.pose.pose.orientation.z, m.pose.pose.orientation.w = (
+        float(v) for v in q)  # fmt: skip
+    return m
+
+
+@pytest.fixture
+def node_io(ros, kitchen):  # noqa: ANN001, ANN201
+    node = ros.add(CostmapNode(
+        namespace=ros.ns, context=ros.context,
+        parameter_overrides=[
+            Parameter("odom_topic", value="odom"), Parameter("use_fusion", value=True),
+            Parameter("camera_translation", value=[0.0, 0.0, 1.4]), Parameter("camera_rpy", value=[0.0, 0.45, 0.0]),
+            Parameter("resolution", value=0.05), Parameter("width", value=8.0), Parameter("height", value=8.0),
+            Parameter("max_range_m", value=4.0), Parameter("drivable_tolerance_m", value=0.06),
+            Parameter("min_obstacle_height", value=0.1), Parameter("max_jump_m", value=1.0),
+            Parameter("fused_points_period_s", value=0.2), Parameter("fusion.raytrace_max_range_m", value=4.0),
+        ],
+    ))  # fmt: skip
+    pubs = {"cloud": ros.publisher(PointCloud2, "semantic_points"), "odom": ros.publisher(Odometry, "odom"),
+            "info": ros.publisher(String, "label_info", LATCHED_QOS)}  # fmt: skip
+    subs = {t: ros.subscribe(OccupancyGrid, t, LATCHED_QOS) for t in ("drivable_grid", "obstacle_grid")}
+    subs["obstacle_points"] = ros.subscribe(PointCloud2, "obstacle_points")
+    subs["fused_points"] = ros.subscribe(PointCloud2, "fused_points")
+    subs["ground_plane"] = ros.subscribe(Marker, "ground_plane")
+    ros.wait_for_subscribers(list(pubs.values()))
+    pubs["info"].publish(String(data=kitchen[1]))
+    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
+    return node, pubs, subs
+
+
+def _send(ros, pubs, subs, cloud, t_odom_cam, stamp_ns, n_before: int) -> None:  # noqa: ANN001
+    pubs["odom"].publish(odometry(t_odom_cam, stamp_ns))
+    ros.spin_for(0.2)
+    pubs["cloud"].publish(cloud)
+    assert ros.spin_until(lambda: len(subs["obstacle_grid"]) > n_before, 20.0)
+
+
+def test_fused_grids_in_odom_floor_drivable_furniture_obstacles(ros, node_io, kitchen) -> None:  # noqa: ANN001
+    node, pubs, subs = node_io
+    known = []
+    for i, (cloud, t, stamp) in enumerate(kitchen[0]):
+        _send(ros, pubs, subs, cloud, t, stamp, i)
+        known.append(int((convert.grid_from_msg(subs["obstacle_grid"][-1]) != -1).sum()))
+    grid = subs["obstacle_grid"][-1]
+    assert grid.header.frame_id == "odom" and grid.header.stamp == kitchen[0][-1][0].header.stamp
+    assert (grid.info.width, grid.info.height) == (160, 160)
+    drivable = convert.grid_from_msg(subs["drivable_grid"][-1])
+    obstacle = convert.grid_from_msg(grid)
+    assert (drivable == 0).sum() > 100  # the kitchen floor in front of the camera
+    assert (obstacle == 100).sum() > 100  # table, chairs, counters
+    assert known[-1] > known[0]  # fusion accumulates what earlier frames saw
+    marker = subs["ground_plane"][-1]
+    assert marker.color.g > 0.5 and abs(marker.pose.position.z) < 0.1  # fitted floor at odom z = 0
+    pts = convert.msg_to_cloud(subs["obstacle_points"][-1])
+    assert subs["obstacle_points"][-1].header.frame_id == "odom" and pts.size > 100
+    assert (pts["z"] > 0.05).mean() > 0.95  # obstacle points stand above the floor
+    assert ros.spin_until(lambda: subs["fused_points"], 5.0)
+    fused = convert.msg_to_cloud(subs["fused_points"][-1])
+    assert fused.size > 1000 and {"x", "rgb", "label", "confidence"} <= set(fused.dtype.names)
+    assert sum(node.stats.drops.values()) == 0, dict(node.stats.drops)
+
+
+def test_bad_odometry_and_clouds_are_counted_drops(ros, node_io, kitchen) -> None:  # noqa: ANN001
+    node, pubs, subs = node_io
+    cloud, t, stamp = kitchen[0][0]
+    pubs["cloud"].publish(cloud)
+    assert ros.spin_until(lambda: node.stats.drops["no_odometry"] >= 1, 10.0)
+    bad = odometry(t, stamp)
+    bad.pose.pose.position.x = math.nan
+    pubs["odom"].publish(bad)
+    assert ros.spin_until(lambda: node.stats.drops["pose_nan"] >= 1, 10.0)
+    pubs["odom"].publish(odometry(t, stamp, quat=(0.0, 0.0, 0.0, 2.0)))
+    assert ros.spin_until(lambda: node.stats.drops["pose_quaternion"] >= 1, 10.0)
+    pubs["odom"].publish(odometry(t, stamp + 2_000_000_000))  # odometry 2 s newer than the cloud
+    ros.spin_for(0.2)
+    pubs["cloud"].publish(cloud)
+    assert ros.spin_until(lambda: node.stats.drops["stale_cloud"] >= 1, 10.0)
+    blank = np.zeros(4, dtype=convert.msg_to_cloud(cloud).dtype)
+    blank["x"] = blank["y"] = blank["z"] = np.nan
+    later_ns = stamp + 2_000_000_000  # the newest odometry's stamp
+    pubs["cloud"].publish(convert.cloud_to_msg(blank, Header(stamp=convert.ns_to_stamp(later_ns), frame_id=FRAME)))
+    assert ros.spin_until(lambda: node.stats.drops["empty_cloud"] >= 1, 10.0)
+    assert subs["obstacle_grid"] == []
+    # the node is still alive and processes the next valid cloud
+    later = convert.cloud_to_msg(convert.msg_to_cloud(cloud), Header(stamp=convert.ns_to_stamp(later_ns),
+                                                                     frame_id=FRAME))  # fmt: skip
+    pubs["cloud"].publish(later)
+    assert ros.spin_until(lambda: subs["obstacle_grid"], 20.0)
+
+
+def test_odometry_jump_resets_the_window_and_no_ground_falls_back(ros, node_io, kitchen) -> None:  # noqa: ANN001
+    node, pubs, subs = node_io
+    for i, (cloud, t, stamp) in enumerate(kitchen[0][:3]):
+        _send(ros, pubs, subs, cloud, t, stamp, i)
+    known_before = int((convert.grid_from_msg(subs["obstacle_grid"][-1]) != -1).sum())
+    cloud, t, stamp = kitchen[0][3]
+    jumped = t.copy()
+    jumped[0, 3] += 5.0  # 5 m in one step: relocalisation
+    _send(ros, pubs, subs, cloud, jumped, stamp, 3)
+    known_after = int((convert.grid_from_msg(subs["obstacle_grid"][-1]) != -1).sum())
+    assert known_after < known_before  # the fused window was reset: only this cloud is in it
+    # a cloud without floor (only points 1-2 m above it): the ground fit fails, the flat fallback is used
+    pts = convert.msg_to_cloud(cloud).copy()
+    t_cam = jumped
+    world = convert.msg_to_cloud(cloud)
+    xyz = np.stack([world["x"], world["y"], world["z"]], -1).reshape(-1, 3)
+    z_odom = xyz @ t_cam[2, :3] + t_cam[2, 3]
+    pts.reshape(-1)["z"][z_odom < 1.0] = np.nan
+    high = convert.cloud_to_msg(pts, Header(stamp=convert.ns_to_stamp(stamp + 33_000_000), frame_id=FRAME))
+    pubs["odom"].publish(odometry(jumped, stamp + 33_000_000))
+    ros.spin_for(0.2)
+    n = len(subs["ground_plane"])
+    pubs["cloud"].publish(high)
+    assert ros.spin_until(lambda: len(subs["ground_plane"]) > n, 20.0)
+    assert subs["ground_plane"][-1].color.r == pytest.approx(1.0)  # orange: fallback plane
