@@ -51,7 +51,7 @@ class CostmapSettings:
     )
     ontology: str = param("", "ontology name (config/ontology) or YAML path; empty = the one label_info names")
     odom_topic: str = param("", "nav_msgs/Odometry topic; empty = no odometry (grids in base_frame)")
-    transform_tolerance_s: float = param(0.3, "max age of a cloud vs the newest odometry [s]", lo=0.0, hi=10.0)
+    transform_tolerance_s: float = param(0.5, "max age of a cloud vs the newest odometry [s]", lo=0.0, hi=10.0)
     max_jump_m: float = param(1.0, "odometry jump that resets the fused window [m]", lo=0.0, hi=1000.0)
     fit_ground: bool = param(True, "fit the ground plane per cloud (RANSAC); false = flat at ground_height_m")
     use_fusion: bool = param(False, "fuse clouds over time (log-odds, ray-cast clearing); false = single frames")

@@ -108,6 +108,7 @@ def render_panel(
     obstacle: np.ndarray,
     geometry: GridGeometry,
     title: str,
+    fused: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """One RGB picture of a frame: the overlay on top; the cloud by class, drivable and obstacle grids below.
 
@@ -120,13 +121,17 @@ def render_panel(
         drivable, obstacle: (rows, cols) int8 OccupancyGrid values of ``geometry``.
         geometry: placement of the grids in base_frame.
         title: caption of the overlay.
+        fused: optional (M, 3) points and (M, 3) uint8 colours of the fused semantic map: a fourth top view.
     Returns:
         (H', W', 3) uint8 RGB image.
     """
     scale = 2
-    black = (point_colors == 0).all(axis=-1, keepdims=True)  # e.g. VOC "background": draw it grey on black
-    point_colors = np.where(black, np.uint8(170), point_colors).astype(np.uint8)
-    bev = draw_robot(render_points_topdown(points_base, point_colors, geometry, scale=scale), geometry, scale=scale)
+    def top_view(points: np.ndarray, colors: np.ndarray) -> np.ndarray:
+        black = (colors == 0).all(axis=-1, keepdims=True)  # e.g. VOC "background": draw it grey on black
+        colors = np.where(black, np.uint8(170), colors).astype(np.uint8)
+        return draw_robot(render_points_topdown(points, colors, geometry, scale=scale), geometry, scale=scale)
+
+    bev = top_view(points_base, point_colors)
     drv = draw_robot(render_occupancy(drivable, drivable=True), geometry)
     obs = draw_robot(render_occupancy(obstacle), geometry)
     known = np.argwhere(grid_to_topdown((drivable != -1) | (obstacle != -1)))
@@ -138,14 +143,14 @@ def render_panel(
     r1, c1 = pts.max(axis=0).astype(int) + m + 1
     grow = max(0, int(0.8 * (r1 - r0)) - (c1 - c0))  # keep panels at least 0.8 as wide as tall
     c0, c1 = max(0, c0 - grow // 2), min(drv.shape[1], c1 + grow - grow // 2)
-    bottom = hstack_panels(
-        [
-            (bev[r0 * scale : r1 * scale, c0 * scale : c1 * scale], "semantic points (top view)"),
-            (drv[r0:r1, c0:c1], "drivable_grid"),
-            (obs[r0:r1, c0:c1], "obstacle_grid"),
-        ],
-        420,
-    )
+    panels = [
+        (bev[r0 * scale : r1 * scale, c0 * scale : c1 * scale], "semantic points (top view)"),
+        (drv[r0:r1, c0:c1], "drivable_grid"),
+        (obs[r0:r1, c0:c1], "obstacle_grid"),
+    ]
+    if fused is not None:
+        panels.append((top_view(*fused)[r0 * scale : r1 * scale, c0 * scale : c1 * scale], "fused_points (top view)"))
+    bottom = hstack_panels(panels, 420)
     top = label_panel(overlay, title)
     top = cv2.resize(top, (bottom.shape[1], round(top.shape[0] * bottom.shape[1] / top.shape[1])))
     return np.concatenate([top, np.full((4, bottom.shape[1], 3), 255, np.uint8), bottom], axis=0)

@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from seg_perception.core.cloud import unpack_rgb
 from seg_perception.core.costmap import GridGeometry, transform_points
 from seg_perception.core.mapper import build_mapper, cloud_arrays
 from seg_perception.core.models import get_model_spec
@@ -39,6 +40,13 @@ from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launc
 from seg_perception.tools.process import load_node_params
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
+EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane")
+
+#: name -> (data folder, parameter files, replay rate, render every N frames)
+PRESETS: dict[str, tuple[str, tuple[str, ...], float, int]] = {
+    "kitti": ("../shared/data/kitti_2011_09_26_seq", ("seg_perception.yaml", "demo_kitti.yaml"), 0.25, 10),
+    "kitchen": ("../shared/data/7scenes_kitchen", ("seg_perception.yaml", "demo_kitchen.yaml"), 0.1, 30),
+}
 
 
 def _wait(predicate: Any, timeout_s: float, spin: Any, poll_s: float = 0.1) -> bool:  # noqa: ANN401
@@ -117,8 +125,9 @@ def run_demo(
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
-    topics = [f"{ns}/{t}" for t in OUTPUTS] + [f"{ns}/segmentation/stats", f"{ns}/costmap/stats",
-                                               DEFAULT_REMAPS["camera_info"]]  # fmt: skip
+    topics = [f"{ns}/{t}" for t in OUTPUTS + EXTRA_TOPICS] + [
+        f"{ns}/segmentation/stats", f"{ns}/costmap/stats", DEFAULT_REMAPS["camera_info"], "/odom:=nav_msgs/msg/Odometry",
+    ]
     recorder = Recorder(node, out / "output_bag", topics, discovery_timeout_s=120.0)
     replay = None
     try:
@@ -255,6 +264,7 @@ def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path
     odometry = odometry_from_bag(out / "output_bag", settings.odom_topic) if settings.odom_topic else None
 
     overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
+    fused_msgs = sorted((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", []))
     clouds = {_stamp(m): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
     grids = defaultdict(dict)
     for name in ("drivable_grid", "obstacle_grid"):
@@ -278,10 +288,15 @@ def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path
         g = grids["drivable_grid"][st]
         geo = GridGeometry(g.info.origin.position.x, g.info.origin.position.y, g.info.resolution,
                            g.info.width, g.info.height)  # fmt: skip
+        before = [m for s, m in fused_msgs if s <= st]
+        fused = None
+        if before:
+            f = convert.msg_to_cloud(before[-1]).reshape(-1)
+            fused = (np.stack([f["x"], f["y"], f["z"]], axis=-1), unpack_rgb(f["rgb"]))
         panel = render_panel(
             convert.image_to_array(overlays[st]), pts, lut[np.minimum(labels, 255)],
             convert.grid_from_msg(g), convert.grid_from_msg(grids["obstacle_grid"][st]), geo,
-            f"frame stamp {st / 1e9:.1f} s",
+            f"frame stamp {st / 1e9:.1f} s", fused,
         )  # fmt: skip
         path = out / "renders" / f"frame_{stamps.index(st):03d}.png"
         cv2.imwrite(str(path), panel[:, :, ::-1])
@@ -291,23 +306,27 @@ def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``seg-perception demo``."""
-    p.add_argument("--data", type=Path, default=Path("../shared/data/kitti_2011_09_26_seq"),
-                   help="RGB-D frame folder (default: ../shared/data/kitti_2011_09_26_seq)")  # fmt: skip
+    p.add_argument("--preset", choices=sorted(PRESETS), default="kitti",
+                   help="kitti: street, Cityscapes model, single-frame grids; kitchen: indoor 7-Scenes with odometry, "
+                        "PASCAL VOC model, ground fit and temporal fusion (default kitti)")  # fmt: skip
+    p.add_argument("--data", type=Path, help="RGB-D frame folder (default: the preset's folder in ../shared/data)")
     p.add_argument("--weights", help="weights file or folder (default: $SEG_PERCEPTION_MODEL_DIR, then user cache)")
     p.add_argument("-o", "--output", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
-    p.add_argument("--rate", type=float, default=0.25, help="replay speed factor (default 0.25)")
+    p.add_argument("--rate", type=float, help="replay speed factor (default: the preset's, 0.25 / 0.1)")
     p.add_argument("--frames", type=int, default=0, help="use the first N frames only (default: all)")
     p.add_argument("--params-file", type=Path, action="append", help="YAML parameter file(s) (default: demo set)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override")
-    p.add_argument("--render-every", type=int, default=10, help="render every N-th frame (default 10)")
+    p.add_argument("--render-every", type=int, help="render every N-th frame (default: the preset's, 10 / 30)")
     p.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: from the process id)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the results are."""
     try:
-        s = run_demo(args.data, args.output, args.weights, args.rate, args.frames, args.params_file, args.param,
-                     args.domain_id, args.render_every)  # fmt: skip
+        data, files, rate, every = PRESETS[args.preset]
+        s = run_demo(args.data or Path(data), args.output, args.weights, args.rate or rate, args.frames,
+                     args.params_file or [config_path(f) for f in files], args.param, args.domain_id,
+                     args.render_every or every)  # fmt: skip
     except RuntimeError as e:
         print(f"demo failed: {e}", file=sys.stderr)
         return 1
