@@ -126,7 +126,8 @@ def run_demo(
     executor.add_node(node)
     spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
     topics = [f"{ns}/{t}" for t in OUTPUTS + EXTRA_TOPICS] + [
-        f"{ns}/segmentation/stats", f"{ns}/costmap/stats", DEFAULT_REMAPS["camera_info"], "/odom:=nav_msgs/msg/Odometry",
+        f"{ns}/segmentation/stats", f"{ns}/costmap/stats", DEFAULT_REMAPS["camera_info"],
+        "/odom:=nav_msgs/msg/Odometry",
     ]
     recorder = Recorder(node, out / "output_bag", topics, discovery_timeout_s=120.0)
     replay = None
