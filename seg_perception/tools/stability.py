@@ -80,6 +80,15 @@ def _agreement(a: GridResult, b: GridResult) -> dict[str, float]:
     return out
 
 
+def _lattice_keys(g: GridResult, mask: np.ndarray) -> np.ndarray:
+    """int64 keys of the odom-lattice cells selected by ``mask`` (same key for the same place in every frame)."""
+    geo = g.geometry
+    rows, cols = np.nonzero(mask)
+    ix = cols + int(round(geo.origin_x / geo.resolution))
+    iy = rows + int(round(geo.origin_y / geo.resolution))
+    return (ix.astype(np.int64) << 32) + (iy.astype(np.int64) & 0xFFFFFFFF)
+
+
 def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limit: int = 0) -> dict[str, Any]:
     """Run both cores over the bag; returns the figures (see the module docstring)."""
     from seg_perception.core.mapper import cloud_arrays
@@ -100,6 +109,8 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
         "cells_single", "cells_fused", "drivable_single", "drivable_fused", "obstacle_single", "obstacle_fused")}
     prev: dict[str, Any] = {}
     first_half_end: GridResult | None = None
+    ever_lethal = np.empty(0, np.int64)
+    cleared = np.empty(0, np.int64)
     last_half2: GridResult | None = None
     stats = FrameStats()
     for i, (frame, result) in enumerate(segmented_frames(bag, pipe, DEFAULT_REMAPS, stats, limit, progress=True)):
@@ -133,12 +144,18 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
                 flick[f"drivable_{mode}"].append(aligned_flicker(pg.drivable, pg.geometry, g.drivable, g.geometry))
                 flick[f"obstacle_{mode}"].append(aligned_flicker(pg.obstacle, pg.geometry, g.obstacle, g.geometry))
             prev[mode] = (cells[mode], g)
+        g = out["fused"]  # clearing: cells once lethal (100) that later read free (0)
+        cleared = np.union1d(cleared, np.intersect1d(ever_lethal, _lattice_keys(g, g.obstacle == 0)))
+        ever_lethal = np.union1d(ever_lethal, _lattice_keys(g, g.obstacle == 100))
         stats.frames_out += 1
     figures = {k: round(float(np.nanmean(v)), 4) if v else None for k, v in flick.items()}
     agreement = _agreement(first_half_end, last_half2) if first_half_end and last_half2 else None
     known = int((prev["fused"][1].obstacle != -1).sum()) if "fused" in prev else 0
-    return {"bag": str(bag), "model": spec.name, "frames": stats.frames_out, "drops": dict(stats.drops),
-            "flicker_mean": figures, "half_agreement_fused": agreement, "known_cells_fused_end": known}  # fmt: skip
+    return {
+        "bag": str(bag), "model": spec.name, "frames": stats.frames_out, "drops": dict(stats.drops),
+        "flicker_mean": figures, "half_agreement_fused": agreement, "known_cells_fused_end": known,
+        "fused_cells_ever_lethal": int(ever_lethal.size), "fused_cells_cleared_later": int(cleared.size),
+    }  # fmt: skip
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -160,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
     for key, label in (("cells", "semantic cells"), ("drivable", "drivable_grid"), ("obstacle", "obstacle_grid")):
         print(f"{label:32s} {f[key + '_single']!s:>12s} {f[key + '_fused']!s:>8s}")
     print(f"fused half agreement (first half vs second half): {res['half_agreement_fused']}")
+    print(f"fused obstacle cells cleared later (ray casting / decay): {res['fused_cells_cleared_later']} of "
+          f"{res['fused_cells_ever_lethal']} ever lethal")
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "stability.json").write_text(json.dumps(res, indent=2))
