@@ -404,6 +404,26 @@ def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 # --- Configuration and grid geometry ----------------------------------------------------------------------------------
+def check_grid_size(owner: str, resolution: float, width: float, height: float) -> tuple[int, int]:
+    """Validate a grid's resolution [m/cell] and size [m]; returns (width_cells, height_cells).
+
+    Raises:
+        ValueError: non-positive values, less than one cell, or more than ``MAX_GRID_CELLS`` cells (the message
+            names ``owner`` and gives the limit and the actual values).
+    """
+    if not resolution > 0:
+        raise ValueError(f"{owner}.resolution must be > 0 [m/cell], got {resolution!r}")
+    if not (width > 0 and height > 0):
+        raise ValueError(f"{owner}.width and height must be > 0 [m], got {(width, height)!r}")
+    w, h = int(round(width / resolution)), int(round(height / resolution))
+    if w < 1 or h < 1:
+        raise ValueError(f"{owner}.width/height must be at least one cell, got {(width, height)!r}")
+    if w * h > MAX_GRID_CELLS:
+        raise ValueError(f"{owner}: grid must have at most {MAX_GRID_CELLS} cells (width*height/resolution^2) but "
+                         f"has {w}x{h} = {w * h}, got {(width, height, resolution)!r}")  # fmt: skip
+    return w, h
+
+
 @dataclass(frozen=True)
 class CostmapConfig:
     """Parameters of the costmap core (names follow Nav2's costmap_2d where the concept exists).
@@ -455,13 +475,7 @@ class CostmapConfig:
         for k, v in finite.items():
             need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
                  f"{k} must be a finite number", v)
-        need(self.resolution > 0, "resolution must be > 0 [m/cell]", self.resolution)
-        need(self.width > 0 and self.height > 0, "width and height must be > 0 [m]", (self.width, self.height))
-        w, h = self.width_cells, self.height_cells
-        need(w >= 1 and h >= 1, "width/height must be at least one cell", (self.width, self.height))
-        need(w * h <= MAX_GRID_CELLS,
-             f"grid must have at most {MAX_GRID_CELLS} cells (width*height/resolution^2) but has {w}x{h} = {w * h}",
-             (self.width, self.height, self.resolution))
+        check_grid_size("CostmapConfig", self.resolution, self.width, self.height)
         need(0 <= self.drivable_tolerance_m <= self.min_obstacle_height,
              f"drivable_tolerance_m must be in [0, min_obstacle_height={self.min_obstacle_height}]",
              self.drivable_tolerance_m)

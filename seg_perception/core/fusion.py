@@ -37,11 +37,11 @@ import numpy as np
 from seg_perception.core.costmap import (
     FREE_SPACE,
     LETHAL_OBSTACLE,
-    MAX_GRID_CELLS,
     NO_INFORMATION,
     CostmapConfig,
     GridGeometry,
     PointRole,
+    check_grid_size,
     inflate,
 )
 
@@ -108,13 +108,7 @@ class FusionConfig:
             v = getattr(self, k)
             need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
                  f"{k} must be a finite number", v)
-        need(self.resolution > 0, "resolution must be > 0 [m/cell]", self.resolution)
-        need(self.width > 0 and self.height > 0, "width and height must be > 0 [m]", (self.width, self.height))
-        w, h = self.width_cells, self.height_cells
-        need(w >= 1 and h >= 1, "width/height must be at least one cell", (self.width, self.height))
-        need(w * h <= MAX_GRID_CELLS,
-             f"grid must have at most {MAX_GRID_CELLS} cells (width*height/resolution^2) but has {w}x{h} = {w * h}",
-             (self.width, self.height, self.resolution))
+        check_grid_size("FusionConfig", self.resolution, self.width, self.height)
         need(self.hit > 0, "hit must be > 0 (log-odds)", self.hit)
         need(self.miss < 0, "miss must be < 0 (log-odds)", self.miss)
         need(self.clamp_min < self.free_threshold < 0 < self.occupied_threshold < self.clamp_max,

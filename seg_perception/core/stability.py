@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seg_perception.core.costmap import INSCRIBED_INFLATED_OBSTACLE, NO_INFORMATION
+from seg_perception.core.costmap import INSCRIBED_INFLATED_OBSTACLE, NO_INFORMATION, GridGeometry
 
 __all__ = ["IGNORE_LABEL", "label_flicker", "grid_known", "grid_occupied", "grid_flicker", "grid_agreement"]
 
@@ -134,3 +134,28 @@ def grid_agreement(a: np.ndarray, b: np.ndarray, occupied_min: int | None = None
         return float("nan")
     same = grid_occupied(a, occupied_min) == grid_occupied(b, occupied_min)
     return float(np.count_nonzero(same & both)) / n
+
+
+def aligned_overlap(
+    a: np.ndarray, geo_a: GridGeometry, b: np.ndarray, geo_b: GridGeometry
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The parts of two grids that cover the same cells (rolling windows move between frames).
+
+    Args:
+        a, b: (H, W) grids placed by ``geo_a`` / ``geo_b`` (row = y, column = x).
+    Returns:
+        (a_sub, b_sub) of equal shape, cell for cell the same place; None when the grids are not on one lattice
+        (resolution or a sub-cell origin offset differ) or do not overlap.
+    """
+    res = geo_b.resolution
+    dx = (geo_b.origin_x - geo_a.origin_x) / res
+    dy = (geo_b.origin_y - geo_a.origin_y) / res
+    if geo_a.resolution != res or abs(dx - round(dx)) > 1e-3 or abs(dy - round(dy)) > 1e-3:
+        return None
+    dx, dy = round(dx), round(dy)
+    h, w = b.shape
+    r0, r1 = max(0, -dy), min(h, a.shape[0] - dy)
+    c0, c1 = max(0, -dx), min(w, a.shape[1] - dx)
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return a[r0 + dy : r1 + dy, c0 + dx : c1 + dx], b[r0:r1, c0:c1]

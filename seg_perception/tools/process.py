@@ -32,7 +32,7 @@ from seg_perception.core.costmap import GridGeometry, load_ontology
 from seg_perception.core.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.core.render import render_panel
-from seg_perception.core.stability import grid_flicker
+from seg_perception.core.stability import aligned_overlap, grid_flicker
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 
@@ -178,23 +178,9 @@ class BagOut:
 
 
 def aligned_flicker(prev: np.ndarray, prev_geo: GridGeometry, cur: np.ndarray, geo: GridGeometry) -> float:
-    """``stability.grid_flicker`` over the cells two lattice-aligned grids share (rolling windows move).
-
-    Returns NaN when the grids are not on one lattice (resolution or sub-cell offset differ) or do not overlap.
-    """
-    res = geo.resolution
-    dx = (geo.origin_x - prev_geo.origin_x) / res
-    dy = (geo.origin_y - prev_geo.origin_y) / res
-    if prev_geo.resolution != res or abs(dx - round(dx)) > 1e-3 or abs(dy - round(dy)) > 1e-3:
-        return float("nan")
-    dx, dy = round(dx), round(dy)
-    h, w = cur.shape
-    rows, cols = slice(max(0, -dy), min(h, prev.shape[0] - dy)), slice(max(0, -dx), min(w, prev.shape[1] - dx))
-    prev_rows = slice(rows.start + dy, rows.stop + dy)
-    prev_cols = slice(cols.start + dx, cols.stop + dx)
-    if rows.stop <= rows.start or cols.stop <= cols.start:
-        return float("nan")
-    return grid_flicker(prev[prev_rows, prev_cols], cur[rows, cols])
+    """``stability.grid_flicker`` over the cells two lattice-aligned grids share; NaN when they share none."""
+    pair = aligned_overlap(prev, prev_geo, cur, geo)
+    return grid_flicker(*pair) if pair is not None else float("nan")
 
 
 def process_bag(

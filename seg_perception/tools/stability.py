@@ -29,7 +29,7 @@ from seg_perception.core.config import from_params
 from seg_perception.core.costmap import PointRole
 from seg_perception.core.mapper import GridResult
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
-from seg_perception.core.stability import grid_agreement, label_flicker
+from seg_perception.core.stability import aligned_overlap, grid_agreement, label_flicker
 from seg_perception.core.voxel_map import SemanticVoxelMap
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_REMAPS
@@ -65,18 +65,11 @@ def _ground_points(grids: GridResult, labels: np.ndarray, conf: np.ndarray | Non
 
 
 def _agreement(a: GridResult, b: GridResult) -> dict[str, float]:
-    """grid_agreement of two lattice-aligned grids over their overlap."""
+    """grid_agreement of the drivable and obstacle grids of two lattice-aligned results over their overlap."""
     out = {}
     for name in ("drivable", "obstacle"):
-        ga, gb = getattr(a, name), getattr(b, name)
-        ra, rb = a.geometry, b.geometry
-        dx = round((rb.origin_x - ra.origin_x) / ra.resolution)
-        dy = round((rb.origin_y - ra.origin_y) / ra.resolution)
-        h, w = gb.shape
-        rows = slice(max(0, -dy), min(h, ga.shape[0] - dy))
-        cols = slice(max(0, -dx), min(w, ga.shape[1] - dx))
-        sub_a = ga[rows.start + dy : rows.stop + dy, cols.start + dx : cols.stop + dx]
-        out[name] = round(grid_agreement(sub_a, gb[rows, cols]), 4)
+        pair = aligned_overlap(getattr(a, name), a.geometry, getattr(b, name), b.geometry)
+        out[name] = round(grid_agreement(*pair), 4) if pair is not None else float("nan")
     return out
 
 
