@@ -875,8 +875,10 @@ def build_grids(
     obstacle = n_obstacle >= cfg.min_obstacle_points
 
     drivable = np.full(n_cells, NO_INFORMATION, dtype=np.uint8)
-    ground = (n_drivable + n_not_drivable) > 0
-    drivable[ground] = np.where(n_drivable[ground] > n_not_drivable[ground], FREE_SPACE, LETHAL_OBSTACLE)
+    ground_cells = (n_drivable + n_not_drivable) > 0
+    drivable[ground_cells] = np.where(
+        n_drivable[ground_cells] > n_not_drivable[ground_cells], FREE_SPACE, LETHAL_OBSTACLE
+    )
     drivable[obstacle] = LETHAL_OBSTACLE
 
     obstacle_cost = np.full(n_cells, NO_INFORMATION, dtype=np.uint8)

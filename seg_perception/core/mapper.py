@@ -264,7 +264,7 @@ class GridMapper:
                                              r.costs, r.inflation)  # fmt: skip
         else:
             self.fusion.recenter(robot_xy)
-            self.fusion.update_roles(tf[:2, 3], points, roles, confidence, stamp_s)
+            self.fusion.update_roles((float(tf[0, 3]), float(tf[1, 3])), points, roles, confidence, stamp_s)
             geometry = self.fusion.geometry
             obstacle = self.fusion.obstacle_cost(self.cfg)
             drivable = self.fusion.drivable_cost()

@@ -53,8 +53,8 @@ def _quat_from_matrix(r: np.ndarray) -> np.ndarray:
     else:
         s = math.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1]) * 2
         q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
-    q = np.asarray(q)
-    return q / np.linalg.norm(q)
+    out = np.asarray(q, dtype=np.float64)
+    return out / np.linalg.norm(out)
 
 
 def interpolate(t0: np.ndarray, t1: np.ndarray, alpha: float) -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import array
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -35,7 +36,7 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
 COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 
-_POINTFIELD_TYPES = {
+_POINTFIELD_TYPES: dict[np.dtype, int] = {
     np.dtype("int8"): PointField.INT8,
     np.dtype("uint8"): PointField.UINT8,
     np.dtype("int16"): PointField.INT16,
@@ -45,7 +46,7 @@ _POINTFIELD_TYPES = {
     np.dtype("float32"): PointField.FLOAT32,
     np.dtype("float64"): PointField.FLOAT64,
 }
-_POINTFIELD_DTYPES = {v: k for k, v in _POINTFIELD_TYPES.items()}
+_POINTFIELD_DTYPES: dict[int, np.dtype] = {v: k for k, v in _POINTFIELD_TYPES.items()}
 
 
 def image_to_array(msg: Image) -> np.ndarray:
@@ -147,8 +148,9 @@ def cloud_to_msg(cloud: np.ndarray, header: Header) -> PointCloud2:
     else:
         msg.height, msg.width = 1, int(cloud.size)
     fields = []
+    layout: Mapping[str, Any] = cloud.dtype.fields or {}
     for name in cloud.dtype.names:
-        dt, offset = cloud.dtype.fields[name][:2]
+        dt, offset = layout[name][:2]
         datatype = _POINTFIELD_TYPES[dt.base.newbyteorder("=")]
         fields.append(PointField(name=name, offset=int(offset), datatype=datatype, count=1))
     msg.fields = fields
@@ -174,16 +176,20 @@ def msg_to_cloud(msg: PointCloud2, names: Sequence[str] | None = None) -> np.nda
     missing = [n for n in wanted if n not in by_name]
     if missing:
         raise ValueError(f"cloud lacks field(s) {missing}; has {sorted(by_name)}")
-    spec = {"names": [], "formats": [], "offsets": [], "itemsize": msg.point_step}
-    endian = ">" if msg.is_bigendian else "<"
+    field_names: list[str] = []
+    formats: list[np.dtype] = []
+    offsets: list[int] = []
+    endian: Literal["<", ">"] = ">" if msg.is_bigendian else "<"
     for n in wanted:
         f = by_name[n]
         if f.datatype not in _POINTFIELD_DTYPES:
             raise ValueError(f"field {n!r} has unknown datatype {f.datatype}")
-        spec["names"].append(n)
-        spec["formats"].append(_POINTFIELD_DTYPES[f.datatype].newbyteorder(endian))
-        spec["offsets"].append(f.offset)
-    dtype = np.dtype(spec)
+        field_names.append(n)
+        formats.append(_POINTFIELD_DTYPES[f.datatype].newbyteorder(endian))
+        offsets.append(f.offset)
+    dtype = np.dtype(
+        {"names": field_names, "formats": formats, "offsets": offsets, "itemsize": msg.point_step}  # type: ignore[call-overload]
+    )
     need = msg.row_step * msg.height
     buf = np.frombuffer(msg.data, dtype=np.uint8)
     if buf.size < need or msg.row_step < msg.point_step * msg.width:

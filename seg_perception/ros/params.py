@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -44,8 +45,8 @@ def docstring_attributes(cls: type) -> dict[str, str]:
     return out
 
 
-def _descriptor(f: dataclasses.Field, doc: dict[str, str]) -> ParameterDescriptor:
-    meta = f.metadata or {}
+def _descriptor(f: dataclasses.Field, doc: dict[str, str]) -> ParameterDescriptor:  # type: ignore[type-arg]
+    meta: Mapping[str, Any] = f.metadata or {}
     d = ParameterDescriptor(
         description=meta.get("description", doc.get(f.name, "")), read_only=bool(meta.get("read_only", False))
     )
@@ -76,10 +77,10 @@ def declare_config(node: Node, cls: type[C], prefix: str = "", exclude: tuple[st
     """
     values: dict[str, Any] = {}
     doc = docstring_attributes(cls)
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in exclude:
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
         if isinstance(default, tuple):
             default = list(default)
         p = node.declare_parameter(prefix + f.name, default, _descriptor(f, doc))

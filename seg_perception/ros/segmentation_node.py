@@ -62,7 +62,7 @@ class SegmentationNode(Node):
         self.stats = NodeStats(self)
         self.assembler = RGBDAssembler(
             self.stats.drop,
-            lambda m: self.get_logger().warning(m, throttle_duration_sec=10.0),
+            self._warn,
             slop_ns=int(self.cfg.sync_slop_s * 1e9),
             use_depth=self.use_depth,
         )
@@ -83,6 +83,9 @@ class SegmentationNode(Node):
         if self.use_depth:
             self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS)
         self.create_timer(1.0, self._check_staleness)
+
+    def _warn(self, text: str) -> None:
+        self.get_logger().warning(text, throttle_duration_sec=10.0)
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:

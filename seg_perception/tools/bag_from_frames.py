@@ -221,9 +221,8 @@ def gravity_aligned_odom(sequence: RGBDSequence, samples: int = 12) -> np.ndarra
     from seg_perception.core.gravity import floor_alignment
 
     idx = sorted({round(i * (len(sequence) - 1) / max(1, samples - 1)) for i in range(samples)})
-    frames = [sequence[i] for i in idx]
-    frames = [f for f in frames if f.pose is not None]
-    alignment = floor_alignment([f.depth_mm for f in frames], [f.pose for f in frames], sequence.intrinsics)
+    posed = [(f.depth_mm, f.pose) for f in (sequence[i] for i in idx) if f.pose is not None]
+    alignment = floor_alignment([d for d, _ in posed], [p for _, p in posed], sequence.intrinsics)
     return alignment.t_odom_world
 
 

@@ -131,7 +131,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run and print."""
-    size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
+    size = None
+    if args.input_size:
+        w, h = (int(v) for v in args.input_size.lower().split("x"))
+        size = (w, h)
     res = bench(args.data, args.model, args.weights, size, args.device, args.fp16, args.repeats, args.warmup,
                 args.cloud_stride)  # fmt: skip
     print(f"{res['model']} on {res['device']} ({res['threads']} threads, {res['dtype']}), image "

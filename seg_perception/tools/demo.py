@@ -267,7 +267,7 @@ def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path
     overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
     fused_msgs = sorted((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", []))
     clouds = {_stamp(m): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
-    grids = defaultdict(dict)
+    grids: defaultdict[str, dict[int, Any]] = defaultdict(dict)
     for name in ("drivable_grid", "obstacle_grid"):
         for _, m in msgs.get(f"{ns}/{name}", []):
             grids[name][_stamp(m)] = m

@@ -85,8 +85,9 @@ class FrameStats:
 def segmented_frames(
     bag: Path, pipe: SegmentationPipeline, topics: dict[str, str], stats: FrameStats, limit: int = 0,
     progress: bool = True,
-) -> Iterator[tuple[Any, FrameResult]]:  # fmt: skip
-    """Yield (``RGBDInput``, ``FrameResult``) for every colour/depth pair of a bag, as the segmentation node would.
+) -> Iterator[tuple[Any, FrameResult, np.ndarray]]:  # fmt: skip
+    """Yield (``RGBDInput``, ``FrameResult``, cloud) for every colour/depth pair of a bag, as the segmentation node
+    would (frames without a cloud are counted as ``no_cloud`` drops).
 
     Raises:
         ValueError: unreadable bag, or the input topics are missing from it.
@@ -123,7 +124,10 @@ def segmented_frames(
                 result = pipe.process(frame.rgb, frame.depth, frame.k)
                 for k, v in result.timings_ms.items():
                     stats.timings[k].append(v)
-                yield frame, result
+                if result.cloud is None:  # publish_cloud false, or no depth: nothing for the costmap
+                    stats.drops["no_cloud"] += 1
+                    continue
+                yield frame, result, result.cloud
 
 
 class OfflineMapper:
@@ -227,10 +231,10 @@ def process_bag(
     grid_type = "nav_msgs/msg/OccupancyGrid"
     t_start = time.perf_counter()
     try:
-        for frame, result in segmented_frames(bag, pipe, topics, stats, limit, progress):
+        for frame, result, cloud in segmented_frames(bag, pipe, topics, stats, limit, progress):
             h = frame.image.header
             t_ns = convert.stamp_to_ns(h.stamp)
-            res = offline.update(result.cloud, t_ns, h.frame_id)
+            res = offline.update(cloud, t_ns, h.frame_id)
             if isinstance(res, str):
                 stats.drops[res] += 1
                 continue
@@ -242,7 +246,7 @@ def process_bag(
             writer.write(f"{ns}/confidence", image_type, convert.array_to_image(conf, "mono8", h), t_ns)
             if result.overlay is not None:
                 writer.write(f"{ns}/overlay", image_type, convert.array_to_image(result.overlay, "rgb8", h), t_ns)
-            writer.write(f"{ns}/semantic_points", cloud_type, convert.cloud_to_msg(result.cloud, h), t_ns)
+            writer.write(f"{ns}/semantic_points", cloud_type, convert.cloud_to_msg(cloud, h), t_ns)
             geo = grids.geometry
             gh = Header(stamp=h.stamp, frame_id=grid_frame)
             for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
@@ -255,7 +259,7 @@ def process_bag(
                 stats.timings[k].append(v)
             if render_every and stats.frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
-                _, labels, _ = cloud_arrays(result.cloud)
+                _, labels, _ = cloud_arrays(cloud)
                 panel = render_panel(overlay, grids.points, pipe.lut[labels], grids.drivable, grids.obstacle,
                                      geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
                 cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])

@@ -106,13 +106,14 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
     cleared = np.empty(0, np.int64)
     last_half2: GridResult | None = None
     stats = FrameStats()
-    for i, (frame, result) in enumerate(segmented_frames(bag, pipe, DEFAULT_REMAPS, stats, limit, progress=True)):
+    frames = segmented_frames(bag, pipe, DEFAULT_REMAPS, stats, limit, progress=True)
+    for i, (frame, _result, cloud) in enumerate(frames):
         h = frame.image.header
         t_ns = convert.stamp_to_ns(h.stamp)
-        xyz, labels, conf = cloud_arrays(result.cloud)
+        _, labels, conf = cloud_arrays(cloud)
         out = {}
         for name, m in (("single", single), ("fused", fused)):
-            r = m.update(result.cloud, t_ns, h.frame_id)
+            r = m.update(cloud, t_ns, h.frame_id)
             if isinstance(r, str):
                 stats.drops[r] += 1
                 break
@@ -120,7 +121,7 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
         if len(out) < 2:
             continue
         if i >= n_frames // 2:
-            r2 = half2.update(result.cloud, t_ns, h.frame_id)
+            r2 = half2.update(cloud, t_ns, h.frame_id)
             if not isinstance(r2, str):
                 last_half2 = r2[0]
         elif i == n_frames // 2 - 1:
