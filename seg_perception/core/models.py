@@ -4,15 +4,22 @@ A spec carries everything a caller needs to run the model on a raw RGB image and
 the builder, the class list and palette, the normalisation, the input-size rule, the weights file name, its
 sha256 and its upstream URL. A new model is one ``register_model`` call.
 
-Weights are local files. ``find_weights`` looks, in order, at an explicit path, ``$SEG_PERCEPTION_MODEL_DIR``
-and the user cache directory (``platformdirs.user_cache_dir("seg_perception")/models``); it never downloads.
+Weights are local files. ``find_weights`` looks, in order, at an explicit path, ``$SEG_PERCEPTION_MODEL_DIR``,
+the user cache directory (``platformdirs.user_cache_dir("seg_perception")/models``) and torch hub's checkpoint
+cache (``torch.hub.get_dir()/checkpoints``, where torchvision keeps its downloads); it never downloads.
 ``seg-perception weights download NAME`` (``seg_perception.tools.weights``) fetches a file and checks its hash.
+
+``get_model_spec`` also accepts the path of a custom-model YAML (``core.custom_model``: a TorchScript or ONNX file
+plus its class list and preprocessing), so every caller that takes a model name takes such a file too.
+``weights="random"`` builds a registered network with random weights: for plumbing tests only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +28,8 @@ import torch
 from torch import nn
 
 MODEL_DIR_ENV = "SEG_PERCEPTION_MODEL_DIR"
+RANDOM_WEIGHTS = "random"  # the `weights` value that builds an untrained network (plumbing tests only)
+_log = logging.getLogger("seg_perception.models")
 
 
 class WeightsError(RuntimeError):
@@ -42,7 +51,9 @@ class ModelSpec:
         size_multiple: network input height and width are rounded to a multiple of this.
         default_size: ``(width, height)`` the model is run at by default (pixels).
         weights_file: file name of the pretrained checkpoint.
-        sha256: hex digest of that file.
+        sha256: hex digest of that file, or a prefix of it (at least 8 hex digits) when only a prefix is
+            published, as in torchvision's file names (``lraspp_mobilenet_v3_large-d234d4ea.pth``); checked like
+            torch hub's ``check_hash``. Empty = not checked.
         url: upstream download URL (a pinned commit).
         state_dict_key: key of the state_dict inside the checkpoint, or ``None`` for a plain state_dict.
         classifier_key: state_dict key of the last layer's weight, whose first dimension is the class count.
@@ -51,6 +62,12 @@ class ModelSpec:
         ontology: name of the costmap ontology YAML in ``config/ontology`` for this class list.
         metrics: reference metrics measured with the authors' code (dataset/protocol -> value).
         paper: citation of the architecture.
+        channel_order: ``"rgb"`` or ``"bgr"``: channel order of the network input (mean/std are in this order).
+        fixed_size: the network only runs at ``default_size`` (e.g. an ONNX export with static height and width);
+            ``input_size`` then rejects any other size.
+        self_contained: the builder loads a complete model file itself (TorchScript / ONNX, ``core.custom_model``);
+            ``load_model`` then reads no state_dict and ``weights_file`` is the model file.
+        size_note: how ``default_size`` and ``size_multiple`` were chosen (documentation only).
     """
 
     name: str
@@ -71,6 +88,10 @@ class ModelSpec:
     ontology: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     paper: str = ""
+    channel_order: str = "rgb"
+    fixed_size: bool = False
+    self_contained: bool = False
+    size_note: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -86,12 +107,16 @@ class ModelSpec:
         Returns:
             ``(width, height)`` rounded to ``size_multiple``.
         Raises:
-            ValueError: if either value is not positive.
+            ValueError: if either value is not positive, or the model has a fixed size and the rounded size differs.
         """
         if width <= 0 or height <= 0:
             raise ValueError(f"input size must be positive, got {width}x{height}")
         m = self.size_multiple
-        return max(m, int(round(width / m)) * m), max(m, int(round(height / m)) * m)
+        size = max(m, int(round(width / m)) * m), max(m, int(round(height / m)) * m)
+        if self.fixed_size and size != tuple(self.default_size):
+            w, h = self.default_size
+            raise ValueError(f"model {self.name!r} only runs at {w}x{h} (fixed-size export), got {size[0]}x{size[1]}")
+        return size
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -105,20 +130,44 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     """
     if spec.name in _REGISTRY:
         raise ValueError(f"model {spec.name!r} is already registered")
-    if len(spec.palette) != len(spec.categories):
-        raise ValueError(
-            f"model {spec.name!r}: palette has {len(spec.palette)} colours for {len(spec.categories)} classes"
-        )
+    validate_spec(spec)
     _REGISTRY[spec.name] = spec
     return spec
 
 
-def get_model_spec(name: str) -> ModelSpec:
-    """Return the registered spec called ``name``.
+def validate_spec(spec: ModelSpec) -> None:
+    """Check a spec's internal consistency (palette length, ignore ids, channel order, hash format).
 
     Raises:
-        KeyError: naming the known models, if ``name`` is not registered.
+        ValueError: naming the model and the offending values.
     """
+    if len(spec.palette) != len(spec.categories):
+        raise ValueError(
+            f"model {spec.name!r}: palette has {len(spec.palette)} colours for {len(spec.categories)} classes"
+        )
+    bad = [i for i in spec.ignore_classes if not 0 <= i < len(spec.categories)]
+    if bad:
+        raise ValueError(f"model {spec.name!r}: ignore_classes {bad} outside 0..{len(spec.categories) - 1}")
+    if spec.channel_order not in ("rgb", "bgr"):
+        raise ValueError(f"model {spec.name!r}: channel_order must be 'rgb' or 'bgr', got {spec.channel_order!r}")
+    if spec.sha256 and (len(spec.sha256) < 8 or any(c not in "0123456789abcdef" for c in spec.sha256)):
+        raise ValueError(f"model {spec.name!r}: sha256 must be >= 8 lowercase hex digits, got {spec.sha256!r}")
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """Return the registered spec called ``name``, or the spec of a custom-model YAML file.
+
+    Args:
+        name: a registered name (``list_models()``), or the path of a custom-model YAML (``*.yaml`` / ``*.yml``;
+            see ``core.custom_model``).
+    Raises:
+        KeyError: naming the known models, if ``name`` is not registered.
+        ValueError / FileNotFoundError: a malformed or missing custom-model YAML or model file.
+    """
+    if name.endswith((".yaml", ".yml")):
+        from seg_perception.core.custom_model import load_spec
+
+        return load_spec(name)
     _load_builtin_models()
     try:
         return _REGISTRY[name]
@@ -134,11 +183,14 @@ def list_models() -> list[str]:
 
 def _load_builtin_models() -> None:
     # The zoo registers itself on import; imported lazily to keep this module free of import cycles.
-    from seg_perception.core import zoo  # noqa: F401
+    from seg_perception.core import torchvision_zoo, zoo  # noqa: F401
 
 
 def default_model_dirs() -> list[Path]:
-    """Directories searched for weights, in order: ``$SEG_PERCEPTION_MODEL_DIR``, then the user cache."""
+    """Directories searched for weights, in order: ``$SEG_PERCEPTION_MODEL_DIR``, the user cache, then torch
+    hub's checkpoint cache (``torch.hub.get_dir()/checkpoints``: ``$TORCH_HOME/hub/checkpoints``, where
+    torchvision's own downloads land). Downloads go to the first one.
+    """
     import platformdirs
 
     dirs = []
@@ -146,6 +198,7 @@ def default_model_dirs() -> list[Path]:
     if env:
         dirs.append(Path(env).expanduser())
     dirs.append(Path(platformdirs.user_cache_dir("seg_perception")) / "models")
+    dirs.append(Path(torch.hub.get_dir()) / "checkpoints")
     return dirs
 
 
@@ -158,13 +211,24 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def hash_matches(digest: str, expected: str) -> bool:
+    """Whether a full hex ``digest`` matches ``expected``: equal, or starts with it when ``expected`` is a prefix
+    (torch hub's ``check_hash`` rule for the ``-<prefix>.pth`` in torchvision's file names). Empty = no check."""
+    return not expected or digest.startswith(expected.lower())
+
+
+def describe_hash(expected: str) -> str:
+    """``"<hex>"`` for a whole digest, ``"sha256 prefix <hex>"`` for a prefix, for messages."""
+    return expected if len(expected) == 64 else f"sha256 prefix {expected}"
+
+
 def find_weights(spec: ModelSpec, explicit: str | os.PathLike[str] | None = None, verify: bool = True) -> Path:
     """Locate and verify the weights file of ``spec``; never downloads.
 
     Args:
         spec: the model.
         explicit: a file path, or a directory that holds ``spec.weights_file``; wins over the search path.
-        verify: check the file's sha256 against ``spec.sha256``.
+        verify: check the file's sha256 against ``spec.sha256`` (the whole digest or its published prefix).
     Returns:
         Path of the verified file.
     Raises:
@@ -180,9 +244,9 @@ def find_weights(spec: ModelSpec, explicit: str | os.PathLike[str] | None = None
         if path.is_file():
             if verify and spec.sha256:
                 digest = sha256_of(path)
-                if digest != spec.sha256:
+                if not hash_matches(digest, spec.sha256):
                     raise WeightsError(
-                        f"weights file {path} is corrupt: sha256 {digest}, expected {spec.sha256}; "
+                        f"weights file {path} is corrupt: sha256 {digest}, expected {describe_hash(spec.sha256)}; "
                         f"delete it and run `seg-perception weights download {spec.name}`"
                     )
             return path
@@ -221,14 +285,33 @@ def load_model(
 
     Args:
         spec: the model.
-        weights: explicit weights file or directory (see ``find_weights``).
-        pretrained: ``False`` builds the network with random weights (tests of the plumbing only).
+        weights: explicit weights file or directory (see ``find_weights``); ``"random"`` (``RANDOM_WEIGHTS``)
+            is ``pretrained=False``.
+        pretrained: ``False`` builds the network with random weights (tests of the plumbing only; logs a warning
+            and emits a ``UserWarning``, since every label it gives is meaningless).
     Returns:
         The ``nn.Module`` in ``eval()`` mode.
     Raises:
         WeightsError: missing/corrupt file, or a checkpoint whose keys or shapes do not match (e.g. a class
-            count that differs from ``spec.num_classes``; the message names both).
+            count that differs from ``spec.num_classes``; the message names both); ``weights`` given for a
+            self-contained (custom) model, whose file is named in its YAML.
     """
+    if weights is not None and str(weights) == RANDOM_WEIGHTS:
+        pretrained = False
+    if spec.self_contained:
+        if weights or not pretrained:
+            raise WeightsError(
+                f"model {spec.name!r} loads its own file ({spec.weights_file}); leave `weights` empty "
+                f"(got {str(weights) if weights else 'pretrained=False'!r})"
+            )
+        return spec.builder(spec.num_classes).eval()
+    if not pretrained:
+        msg = (
+            f"model {spec.name!r} runs with RANDOM weights: its labels are meaningless "
+            "(weights='random' is for plumbing tests only)"
+        )
+        _log.warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=2)
     model = spec.builder(spec.num_classes)
     if pretrained:
         path = find_weights(spec, weights)

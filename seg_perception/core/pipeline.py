@@ -28,9 +28,17 @@ def _param(default, description: str, read_only: bool = False, lo=None, hi=None)
 class SegmentationConfig:
     """Parameters of the segmentation node (names are the ROS parameter names; units in the descriptions)."""
 
-    model: str = _param("espnetv2_city", "registered model name (seg-perception models lists them)", read_only=True)
+    model: str = _param(
+        "espnetv2_city",
+        "registered model name (seg-perception models lists them), or the path of a custom-model YAML "
+        "(TorchScript/ONNX file + classes + preprocessing; README 'Bring your own model')",
+        read_only=True,
+    )
     weights: str = _param(
-        "", "weights file or folder; empty = $SEG_PERCEPTION_MODEL_DIR, then the user cache", read_only=True
+        "",
+        "weights file or folder; empty = $SEG_PERCEPTION_MODEL_DIR, the user cache, then torch hub's cache; "
+        "'random' = untrained network, for plumbing tests only (meaningless labels)",
+        read_only=True,
     )
     device: str = _param("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", read_only=True)
     fp16: bool = _param(False, "half precision inference (CUDA only; ignored on the CPU)", read_only=True)
@@ -38,6 +46,14 @@ class SegmentationConfig:
                               read_only=True, lo=0, hi=4096)  # fmt: skip
     input_height: int = _param(0, "network input height [px], rounded to the model's multiple; 0 = model default",
                                read_only=True, lo=0, hi=4096)  # fmt: skip
+    tta_flip: bool = _param(False, "test-time augmentation: also segment the mirrored image and average the class "
+                            "probabilities (2x the inference time)", read_only=True)  # fmt: skip
+    tta_scales: tuple[float, ...] = _param(
+        (1.0,),
+        "test-time augmentation: network input scales relative to input_width/height, e.g. [0.75, 1.0, 1.25]; "
+        "class probabilities averaged at the base size; [1.0] = off (one run per scale, per flip)",
+        read_only=True,
+    )
     cloud_stride: int = _param(2, "keep every N-th row and column in semantic_points [px]", lo=1, hi=32)
     sync_slop_s: float = _param(0.0, "max stamp difference to pair colour and depth [s]; 0 = exact", lo=0.0, hi=1.0)
     min_depth_m: float = _param(0.1, "depth below this is invalid [m]", lo=0.0, hi=100.0)
@@ -54,6 +70,8 @@ class SegmentationConfig:
             raise ValueError(f"cloud_color must be 'image' or 'class', got {self.cloud_color!r}")
         if self.cloud_stride < 1:
             raise ValueError(f"cloud_stride must be >= 1, got {self.cloud_stride}")
+        if len(self.tta_scales) == 0 or not all(0.0 < float(s) <= 8.0 for s in self.tta_scales):
+            raise ValueError(f"tta_scales must be a non-empty list of values in (0, 8], got {list(self.tta_scales)}")
 
 
 @dataclass
@@ -78,10 +96,13 @@ class FrameResult:
 class SegmentationPipeline:
     """Model + fusion for one camera. Loads and verifies weights in ``__init__`` (fails fast).
 
+    ``cfg.weights == "random"`` (or ``pretrained=False``) runs an untrained network with a loud warning: it
+    exercises the plumbing (shapes, encodings, headers) without weight files, nothing more.
+
     Raises:
         KeyError: unknown model name.
         seg_perception.core.models.WeightsError: missing / corrupt / mismatched weights.
-        ValueError: bad device or input size.
+        ValueError: bad device, input size, TTA scales or custom-model YAML.
     """
 
     def __init__(self, cfg: SegmentationConfig, pretrained: bool = True) -> None:
@@ -89,7 +110,10 @@ class SegmentationPipeline:
         self.spec = get_model_spec(cfg.model)
         model = load_model(self.spec, cfg.weights or None, pretrained=pretrained)
         size = (cfg.input_width, cfg.input_height) if cfg.input_width and cfg.input_height else None
-        self.segmenter = Segmenter(self.spec, model, device=cfg.device, fp16=cfg.fp16, input_size=size)
+        self.segmenter = Segmenter(
+            self.spec, model, device=cfg.device, fp16=cfg.fp16, input_size=size, tta_flip=cfg.tta_flip,
+            tta_scales=cfg.tta_scales,
+        )  # fmt: skip
         self.lut = palette_array(self.spec.palette)
 
     def process(

@@ -1,11 +1,13 @@
 """Run a registered segmentation model on an RGB image: preprocess, inference, postprocess.
 
 Knows nothing of ROS. The spec (``core.models.ModelSpec``) owns the normalisation and the input-size rule, so the
-node only chooses a model, a device and a network input size.
+node only chooses a model, a device, a network input size and, optionally, test-time augmentation (TTA):
+class probabilities averaged over a horizontal flip and several input scales.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +47,10 @@ def preprocess(rgb: np.ndarray, spec: ModelSpec, size: tuple[int, int], device: 
     """Turn an RGB image into the network input tensor of ``spec``.
 
     Resizes with PIL's BILINEAR filter on 8-bit values (antialiased when shrinking), exactly as the models' authors
-    did when training and evaluating, then scales by ``spec.input_scale``, subtracts ``spec.mean`` and divides by
-    ``spec.std`` on ``device``. PIL resizes in two rounded 8-bit passes; a one-pass float resize differs by up to
-    one grey level, which changes 4-5 % of ESPNetv2 Cityscapes labels on CamVid (the golden-output tests).
+    did when training and evaluating, then reorders channels to ``spec.channel_order`` (``"bgr"`` flips them),
+    scales by ``spec.input_scale``, subtracts ``spec.mean`` and divides by ``spec.std`` on ``device``. PIL resizes
+    in two rounded 8-bit passes; a one-pass float resize differs by up to one grey level, which changes 4-5 % of
+    ESPNetv2 Cityscapes labels on CamVid (the golden-output tests).
 
     Args:
         rgb: (H, W, 3) uint8 image in RGB order (read-only arrays are fine).
@@ -65,7 +68,10 @@ def preprocess(rgb: np.ndarray, spec: ModelSpec, size: tuple[int, int], device: 
     if (height, width) != rgb.shape[:2]:
         rgb = np.asarray(PILImage.fromarray(rgb).resize((width, height), PILImage.Resampling.BILINEAR))
     x = torch.from_numpy(np.array(rgb, copy=True)).to(device, non_blocking=True)
-    x = x.permute(2, 0, 1).unsqueeze(0).float().contiguous()
+    x = x.permute(2, 0, 1).unsqueeze(0).float()
+    if spec.channel_order == "bgr":
+        x = x.flip(1)
+    x = x.contiguous()
     mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
     return (x * spec.input_scale - mean) / std
@@ -84,6 +90,22 @@ class Segmentation:
     confidence: np.ndarray
 
 
+def class_probabilities(logits: torch.Tensor, ignore_classes: tuple[int, ...] = ()) -> torch.Tensor:
+    """Softmax over classes, with ``ignore_classes`` given probability 0.
+
+    Args:
+        logits: (N, C, h, w) float tensor (any float dtype; computed in float32).
+        ignore_classes: channels that are never a valid prediction (their logits are set to -inf first).
+    Returns:
+        (N, C, h, w) float32 probabilities summing to 1 over C.
+    """
+    logits = logits.float()
+    if ignore_classes:
+        logits = logits.clone()
+        logits[:, list(ignore_classes)] = float("-inf")
+    return torch.softmax(logits, dim=1)
+
+
 def postprocess(
     logits: torch.Tensor, out_hw: tuple[int, int], ignore_classes: tuple[int, ...] = ()
 ) -> Segmentation:
@@ -100,12 +122,23 @@ def postprocess(
     """
     if logits.ndim != 4 or logits.shape[0] != 1 or not 1 <= logits.shape[1] <= 256:
         raise ValueError(f"expected logits (1, C<=256, h, w), got {tuple(logits.shape)}")
-    logits = logits.float()
-    if ignore_classes:
-        logits = logits.clone()
-        logits[:, list(ignore_classes)] = float("-inf")
-    probs = torch.softmax(logits, dim=1)
-    conf, labels = probs.max(dim=1, keepdim=True)
+    return postprocess_probs(class_probabilities(logits, ignore_classes), out_hw)
+
+
+def postprocess_probs(probs: torch.Tensor, out_hw: tuple[int, int]) -> Segmentation:
+    """Argmax and max of class probabilities, resized (nearest, pixel centres) to the input image size.
+
+    Args:
+        probs: (1, C, h, w) float32 class probabilities at network resolution (e.g. ``Segmenter.probs``).
+        out_hw: (H, W) of the original image.
+    Returns:
+        ``Segmentation`` with labels (H, W) uint8 and confidence (H, W) float32 = the winning probability.
+    Raises:
+        ValueError: if probs are not (1, C, h, w) with 1 <= C <= 256.
+    """
+    if probs.ndim != 4 or probs.shape[0] != 1 or not 1 <= probs.shape[1] <= 256:
+        raise ValueError(f"expected probabilities (1, C<=256, h, w), got {tuple(probs.shape)}")
+    conf, labels = probs.float().max(dim=1, keepdim=True)
     stacked = torch.cat([labels.float(), conf], dim=1)
     if tuple(stacked.shape[-2:]) != tuple(out_hw):
         stacked = F.interpolate(stacked, size=out_hw, mode="nearest-exact")  # pixel centres, as PIL NEAREST
@@ -113,8 +146,40 @@ def postprocess(
     return Segmentation(labels=arr[0].astype(np.uint8), confidence=arr[1].astype(np.float32))
 
 
+def tta_sizes(spec: ModelSpec, base: tuple[int, int], scales: Sequence[float]) -> tuple[tuple[int, int], ...]:
+    """Network input sizes for test-time augmentation: ``base`` times each scale, rounded to the model's multiple.
+
+    Args:
+        spec: the model (``spec.input_size`` does the rounding and rejects sizes a fixed-size model cannot run).
+        base: ``(width, height)`` of the un-augmented input.
+        scales: positive factors; ``[1.0]`` is no multi-scale.
+    Returns:
+        One ``(width, height)`` per scale, in order.
+    Raises:
+        ValueError: if ``scales`` is empty or holds a non-positive or non-finite value, or from ``spec.input_size``.
+    """
+    if len(scales) == 0:
+        raise ValueError("tta scales must not be empty (use [1.0] for no multi-scale)")
+    bad = [s for s in scales if not (np.isfinite(s) and s > 0)]
+    if bad:
+        raise ValueError(f"tta scales must be positive and finite, got {list(scales)}")
+    sizes = []
+    for s in scales:
+        try:
+            sizes.append(spec.input_size(max(1, round(base[0] * s)), max(1, round(base[1] * s))))
+        except ValueError as e:
+            raise ValueError(f"tta scale {s}: {e}") from e
+    return tuple(sizes)
+
+
 class Segmenter:
-    """A model ready to segment RGB images on one device.
+    """A model ready to segment RGB images on one device, optionally with test-time augmentation (TTA).
+
+    TTA averages class PROBABILITIES (softmax, ignore classes at 0) over every combination of input scale and,
+    with ``tta_flip``, the horizontally mirrored input (its output mirrored back). Each scale's input size is the
+    base size times the scale, rounded to ``spec.size_multiple``; its probabilities are resized bilinearly
+    (``align_corners=False``) to the base network size before averaging. The cost is one network run per view
+    (``len(tta_scales) * (2 if tta_flip else 1)``).
 
     Args:
         spec: the model's spec.
@@ -123,8 +188,10 @@ class Segmenter:
         fp16: run in half precision; only on CUDA (ignored on the CPU, where it is slower).
         input_size: network input ``(width, height)``; rounded to ``spec.size_multiple``. ``None`` keeps
             ``spec.default_size``.
+        tta_flip: also run the horizontally flipped image.
+        tta_scales: input scales relative to ``input_size``, e.g. ``(0.75, 1.0, 1.25)``; ``(1.0,)`` = one scale.
     Raises:
-        ValueError: bad device or size.
+        ValueError: bad device, size or scales (a fixed-size model accepts only scales that round to its size).
     """
 
     def __init__(
@@ -134,22 +201,56 @@ class Segmenter:
         device: str = "auto",
         fp16: bool = False,
         input_size: tuple[int, int] | None = None,
+        tta_flip: bool = False,
+        tta_scales: Sequence[float] = (1.0,),
     ) -> None:
         self.spec = spec
         self.device = resolve_device(device)
         self.fp16 = bool(fp16) and self.device.type == "cuda"
         self.input_size = spec.input_size(*(input_size or spec.default_size))
+        self.tta_flip = bool(tta_flip)
+        self.tta_scales = tuple(float(s) for s in tta_scales)
+        self.tta_sizes = tta_sizes(spec, self.input_size, self.tta_scales)
         self.model = model.to(self.device).eval()
         if self.fp16:
             self.model = self.model.half()
 
-    @torch.inference_mode()
-    def logits(self, rgb: np.ndarray) -> torch.Tensor:
-        """Network logits (1, C, h, w) float32 at the network input size for an (H, W, 3) uint8 RGB image."""
-        x = preprocess(rgb, self.spec, self.input_size, self.device)
+    @property
+    def tta(self) -> bool:
+        """Whether any augmentation is on (more than one network run per image)."""
+        return self.tta_flip or self.tta_sizes != (self.input_size,)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self.fp16:
             x = x.half()
         return self.model(x).float()
+
+    @torch.inference_mode()
+    def logits(self, rgb: np.ndarray) -> torch.Tensor:
+        """Network logits (1, C, h, w) float32 at the network input size for an (H, W, 3) uint8 RGB image."""
+        return self._run(preprocess(rgb, self.spec, self.input_size, self.device))
+
+    @torch.inference_mode()
+    def probs(self, rgb: np.ndarray) -> torch.Tensor:
+        """Class probabilities (1, C, h, w) float32 at the network input size, averaged over the TTA views.
+
+        Without TTA this is ``class_probabilities(self.logits(rgb), spec.ignore_classes)``; channels in
+        ``spec.ignore_classes`` are 0.
+        """
+        height, width = self.input_size[1], self.input_size[0]
+        views = []
+        for size in self.tta_sizes:
+            x = preprocess(rgb, self.spec, size, self.device)
+            for flip in (False, True) if self.tta_flip else (False,):
+                p = class_probabilities(self._run(x.flip(-1) if flip else x), self.spec.ignore_classes)
+                if flip:
+                    p = p.flip(-1)
+                if tuple(p.shape[-2:]) != (height, width):
+                    p = F.interpolate(p, size=(height, width), mode="bilinear", align_corners=False)
+                views.append(p)
+        if len(views) == 1:
+            return views[0]
+        return torch.stack(views).mean(dim=0)
 
     @torch.inference_mode()
     def __call__(self, rgb: np.ndarray) -> Segmentation:
@@ -159,4 +260,4 @@ class Segmenter:
             ValueError: bad image shape or dtype.
             torch.cuda.OutOfMemoryError: on CUDA when memory runs out (callers count it as a drop).
         """
-        return postprocess(self.logits(rgb), rgb.shape[:2], self.spec.ignore_classes)
+        return postprocess_probs(self.probs(rgb), rgb.shape[:2])

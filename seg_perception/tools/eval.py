@@ -17,6 +17,11 @@ Examples::
         --weights ../shared/models --output out/cgnet_0001TP
     seg-perception eval --model espnetv2_city --dataset ../shared/data/camvid --prefix 0016E5_ \
         --input-size 960x720 --class-map config/class_maps/cityscapes_to_camvid.yaml --weights ../shared/models
+    seg-perception eval --model cgnet_camvid --dataset ../shared/data/camvid --prefix 0001TP_ \
+        --weights ../shared/models --tta-flip --tta-scales 0.75 1.0 1.25
+
+``--model`` also takes a custom-model YAML (``core.custom_model``). With ``--tta-flip`` / ``--tta-scales`` the
+prediction is the argmax of the class probabilities averaged over the views (``core.segment.Segmenter``).
 """
 
 from __future__ import annotations
@@ -376,7 +381,8 @@ def evaluate(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``eval`` options on ``parser``."""
-    parser.add_argument("--model", required=True, help="registered model name (seg_perception.core.zoo)")
+    parser.add_argument("--model", required=True,
+                        help="registered model name (seg-perception models), or a custom-model YAML path")
     parser.add_argument("--weights", default=None,
                         help="weights file or folder; default $SEG_PERCEPTION_MODEL_DIR, then the user cache")
     parser.add_argument("--dataset", type=Path, default=None,
@@ -398,6 +404,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "such as cityscapes_to_camvid")
     parser.add_argument("--ignore-index", type=int, default=None,
                         help="ground-truth id not evaluated (default: 11 for the camvid layout, 255 for cityscapes)")
+    parser.add_argument("--tta-flip", action="store_true",
+                        help="test-time augmentation: average class probabilities with the mirrored image")
+    parser.add_argument("--tta-scales", type=float, nargs="+", default=[1.0], metavar="S",
+                        help="test-time augmentation: input scales relative to --input-size, e.g. 0.75 1.0 1.25 "
+                        "(default: 1.0)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--output", type=Path, default=None, help="write metrics.json and confusion.png here")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
@@ -449,24 +460,32 @@ def _run(args: argparse.Namespace) -> int:
         model = load_model(spec, args.weights)
     except WeightsError as e:
         raise ValueError(str(e)) from e
-    segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size)
+    segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size, tta_flip=args.tta_flip,
+                          tta_scales=args.tta_scales)  # fmt: skip
 
     def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        logits = segmenter.logits(rgb)
-        if spec.ignore_classes:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
-            logits[:, list(spec.ignore_classes)] = float("-inf")
-        labels = logits[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
+        if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
+            scores = segmenter.probs(rgb)
+        else:
+            scores = segmenter.logits(rgb)
+            if spec.ignore_classes:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
+                scores[:, list(spec.ignore_classes)] = float("-inf")
+        labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
         return resize_labels(labels, (out_hw[1], out_hw[0]))
 
     w, h = segmenter.input_size
+    tta = {"flip": segmenter.tta_flip, "scales": list(segmenter.tta_scales),
+           "sizes": [list(sz) for sz in segmenter.tta_sizes]}  # fmt: skip
+    tta_text = f", TTA flip={tta['flip']} scales={tta['scales']}" if segmenter.tta else ""
     print(f"model {spec.name} @{w}x{h} on {len(samples)} {layout} images from {images_dir} "
-          f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''})")
+          f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''}{tta_text})")
     with torch.inference_mode():
         cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, args.eval_size, lut,
                                      progress=not args.no_progress)
 
     summary = cm.summary(class_names)
     subset = (args.prefix or args.glob or "").strip("_*") or None
+    # The spec's reference numbers are single-scale, no flip: shown beside TTA results for comparison.
     reference = reference_metrics(spec.metrics, subset, segmenter.input_size, args.class_map is not None)
     print(format_table(summary, reference))
     print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device})")
@@ -486,6 +505,7 @@ def _run(args: argparse.Namespace) -> int:
             "subset": {"glob": args.glob, "prefix": args.prefix, "limit": args.limit},
             "class_map": str(args.class_map) if args.class_map else None,
             "device": str(segmenter.device),
+            "tta": tta,
             "seconds_per_image": sec_per_image,
             "reference": reference,
             **summary,

@@ -1,7 +1,8 @@
 """``seg-perception weights {list,download,verify}`` and ``seg-perception models``.
 
 Downloads go to ``--dir`` or the first folder of the search path (``$SEG_PERCEPTION_MODEL_DIR``, else the user
-cache); the file is written under a temporary name and kept only when its sha256 matches the model spec.
+cache); the file is written under a temporary name and kept only when its sha256 matches the model spec (the whole
+digest, or the prefix torchvision publishes in its file names, checked as torch hub's ``check_hash`` does).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pathlib import Path
 from seg_perception.core.models import (
     WeightsError,
     default_model_dirs,
+    describe_hash,
     find_weights,
     get_model_spec,
+    hash_matches,
     list_models,
     sha256_of,
 )
@@ -59,7 +62,9 @@ def download(name: str, folder: str | None = None, force: bool = False) -> Path:
     spec = get_model_spec(name)
     target_dir = Path(folder).expanduser() if folder else default_model_dirs()[0]
     target = target_dir / spec.weights_file
-    if target.is_file() and not force and sha256_of(target) == spec.sha256:
+    if spec.self_contained or not spec.url:
+        raise WeightsError(f"model {name!r} has no download URL (a custom model's file is named in its YAML)")
+    if target.is_file() and not force and hash_matches(sha256_of(target), spec.sha256):
         return target
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target_dir, suffix=".part", delete=False) as tmp:
@@ -68,8 +73,8 @@ def download(name: str, folder: str | None = None, force: bool = False) -> Path:
         print(f"downloading {spec.url}", file=sys.stderr)
         urllib.request.urlretrieve(spec.url, tmp_path)  # noqa: S310 - fixed https URL from the spec
         digest = sha256_of(tmp_path)
-        if digest != spec.sha256:
-            raise WeightsError(f"{spec.url}: sha256 {digest}, expected {spec.sha256}")
+        if not hash_matches(digest, spec.sha256):
+            raise WeightsError(f"{spec.url}: sha256 {digest}, expected {describe_hash(spec.sha256)}")
         tmp_path.replace(target)
     except OSError as e:
         raise WeightsError(f"download of {spec.url} failed: {e}") from e

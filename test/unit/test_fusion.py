@@ -270,7 +270,6 @@ def test_timing_30k_points_200x200() -> None:
 SEVEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "7scenes_kitchen"
 
 
-@pytest.mark.skipif(not SEVEN.is_dir(), reason="shared 7-Scenes data not present")
 def test_seven_scenes_fusion_is_steadier_than_single_frames() -> None:
     """Real hand-held Kinect frames with their poses: fused obstacle grids flicker less than single-frame grids,
     know more cells, and agree with the latest single frame on most cells they both know.

@@ -162,7 +162,6 @@ def _cloud(seq_path: Path, index: int) -> tuple[np.ndarray, np.ndarray | None]:
     return backproject(depth_to_meters(frame.depth_mm), seq.intrinsics), frame.pose
 
 
-@pytest.mark.skipif(not KITTI.is_dir(), reason="shared KITTI data not present")
 @pytest.mark.parametrize("index", [0, 30, 59], ids=["f0", "f30", "f59"])
 def test_kitti_road_plane(index: int) -> None:
     """KITTI: camera 1.65 m above the road, nearly level. The fitted road is within 0.15 m of z = 0 and < 3 deg."""
@@ -182,7 +181,6 @@ def test_kitti_road_plane(index: int) -> None:
     assert np.mean(np.abs(h[near]) < 0.1) > 0.7
 
 
-@pytest.mark.skipif(not SEVEN.is_dir(), reason="shared 7-Scenes data not present")
 def test_seven_scenes_floor_consistent_with_poses() -> None:
     """7-Scenes kitchen, hand-held Kinect: fit the floor per frame in a rough base_frame (camera 1.35 m up, pitched
     27 deg down), then map both fitted planes into the sequence's world frame with the camera-to-world poses: the same

@@ -15,3 +15,11 @@ def test_ruff_is_clean() -> None:
     assert ruff, "ruff is not installed (scripts/setup.sh installs it from requirements.txt)"
     proc = subprocess.run([ruff, "check", "seg_perception", "test", "launch"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_is_clean() -> None:
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    assert mypy, "mypy is not installed (scripts/setup.sh installs it from requirements.txt)"
+    cmd = [mypy, "--ignore-missing-imports", "--python-executable", sys.executable, "seg_perception"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
