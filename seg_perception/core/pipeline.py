@@ -7,61 +7,56 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from seg_perception.core.camera import Intrinsics, depth_to_meters
 from seg_perception.core.cloud import semantic_cloud
+from seg_perception.core.config import param
 from seg_perception.core.models import get_model_spec, load_model
 from seg_perception.core.overlay import blend, palette_array
 from seg_perception.core.segment import Segmenter
-
-
-def _param(default, description: str, read_only: bool = False, lo=None, hi=None):  # noqa: ANN001, ANN202
-    """A dataclass field that carries its ROS parameter descriptor (see ``ros/params.py``)."""
-    meta = {"description": description, "read_only": read_only, "range": (lo, hi) if lo is not None else None}
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class SegmentationConfig:
     """Parameters of the segmentation node (names are the ROS parameter names; units in the descriptions)."""
 
-    model: str = _param(
+    model: str = param(
         "espnetv2_city",
         "registered model name (seg-perception models lists them), or the path of a custom-model YAML "
         "(TorchScript/ONNX file + classes + preprocessing; README 'Bring your own model')",
         read_only=True,
     )
-    weights: str = _param(
+    weights: str = param(
         "",
         "weights file or folder; empty = $SEG_PERCEPTION_MODEL_DIR, the user cache, then torch hub's cache; "
         "'random' = untrained network, for plumbing tests only (meaningless labels)",
         read_only=True,
     )
-    device: str = _param("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", read_only=True)
-    fp16: bool = _param(False, "half precision inference (CUDA only; ignored on the CPU)", read_only=True)
-    input_width: int = _param(0, "network input width [px], rounded to the model's multiple; 0 = model default",
+    device: str = param("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", read_only=True)
+    fp16: bool = param(False, "half precision inference (CUDA only; ignored on the CPU)", read_only=True)
+    input_width: int = param(0, "network input width [px], rounded to the model's multiple; 0 = model default",
                               read_only=True, lo=0, hi=4096)  # fmt: skip
-    input_height: int = _param(0, "network input height [px], rounded to the model's multiple; 0 = model default",
+    input_height: int = param(0, "network input height [px], rounded to the model's multiple; 0 = model default",
                                read_only=True, lo=0, hi=4096)  # fmt: skip
-    tta_flip: bool = _param(False, "test-time augmentation: also segment the mirrored image and average the class "
+    tta_flip: bool = param(False, "test-time augmentation: also segment the mirrored image and average the class "
                             "probabilities (2x the inference time)", read_only=True)  # fmt: skip
-    tta_scales: tuple[float, ...] = _param(
+    tta_scales: tuple[float, ...] = param(
         (1.0,),
         "test-time augmentation: network input scales relative to input_width/height, e.g. [0.75, 1.0, 1.25]; "
         "class probabilities averaged at the base size; [1.0] = off (one run per scale, per flip)",
         read_only=True,
     )
-    cloud_stride: int = _param(2, "keep every N-th row and column in semantic_points [px]", lo=1, hi=32)
-    sync_slop_s: float = _param(0.0, "max stamp difference to pair colour and depth [s]; 0 = exact", lo=0.0, hi=1.0)
-    min_depth_m: float = _param(0.1, "depth below this is invalid [m]", lo=0.0, hi=100.0)
-    max_depth_m: float = _param(80.0, "depth above this is invalid [m]", lo=0.0, hi=1000.0)
-    overlay_alpha: float = _param(0.5, "weight of the class colour in the overlay [0-1]", lo=0.0, hi=1.0)
-    publish_overlay: bool = _param(True, "publish the colour overlay image")
-    publish_cloud: bool = _param(True, "publish semantic_points (needs depth)")
-    cloud_color: str = _param("image", "rgb field of semantic_points: image (camera colour) or class (palette)")
+    cloud_stride: int = param(2, "keep every N-th row and column in semantic_points [px]", lo=1, hi=32)
+    sync_slop_s: float = param(0.0, "max stamp difference to pair colour and depth [s]; 0 = exact", lo=0.0, hi=1.0)
+    min_depth_m: float = param(0.1, "depth below this is invalid [m]", lo=0.0, hi=100.0)
+    max_depth_m: float = param(80.0, "depth above this is invalid [m]", lo=0.0, hi=1000.0)
+    overlay_alpha: float = param(0.5, "weight of the class colour in the overlay [0-1]", lo=0.0, hi=1.0)
+    publish_overlay: bool = param(True, "publish the colour overlay image")
+    publish_cloud: bool = param(True, "publish semantic_points (needs depth)")
+    cloud_color: str = param("image", "rgb field of semantic_points: image (camera colour) or class (palette)")
 
     def __post_init__(self) -> None:
         if self.min_depth_m >= self.max_depth_m:
