@@ -424,8 +424,26 @@ def check_grid_size(owner: str, resolution: float, width: float, height: float) 
     return w, h
 
 
+class GridSize:
+    """Cell counts of a config with ``resolution`` [m/cell], ``width`` and ``height`` [m] fields."""
+
+    resolution: float
+    width: float
+    height: float
+
+    @property
+    def width_cells(self) -> int:
+        """Number of columns, ``round(width / resolution)``."""
+        return int(round(self.width / self.resolution))
+
+    @property
+    def height_cells(self) -> int:
+        """Number of rows, ``round(height / resolution)``."""
+        return int(round(self.height / self.resolution))
+
+
 @dataclass(frozen=True)
-class CostmapConfig:
+class CostmapConfig(GridSize):
     """Parameters of the costmap core (names follow Nav2's costmap_2d where the concept exists).
 
     Attributes:
@@ -489,16 +507,6 @@ class CostmapConfig:
         need(self.inscribed_radius >= 0, "inscribed_radius must be >= 0 [m]", self.inscribed_radius)
         need(isinstance(self.min_obstacle_points, int) and self.min_obstacle_points >= 1,
              "min_obstacle_points must be an integer >= 1", self.min_obstacle_points)
-
-    @property
-    def width_cells(self) -> int:
-        """Number of columns, ``round(width / resolution)``."""
-        return int(round(self.width / self.resolution))
-
-    @property
-    def height_cells(self) -> int:
-        """Number of rows, ``round(height / resolution)``."""
-        return int(round(self.height / self.resolution))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from seg_perception.core.costmap import (
     NO_INFORMATION,
     CostmapConfig,
     GridGeometry,
+    GridSize,
     PointRole,
     check_grid_size,
     inflate,
@@ -53,7 +54,7 @@ work arrays)."""
 
 
 @dataclass(frozen=True)
-class FusionConfig:
+class FusionConfig(GridSize):
     """Parameters of ``RollingLogOddsGrid`` (Nav2 names where the concept exists).
 
     Attributes:
@@ -130,16 +131,6 @@ class FusionConfig:
         need(samples <= MAX_RAY_SAMPLES,
              f"max_rays * ceil(2 * raytrace_max_range_m / resolution) must be at most {MAX_RAY_SAMPLES} ray samples "
              f"but is {self.max_rays} * {self.samples_per_ray} = {samples}", (self.max_rays, self.raytrace_max_range_m))
-
-    @property
-    def width_cells(self) -> int:
-        """Number of columns, ``round(width / resolution)``."""
-        return int(round(self.width / self.resolution))
-
-    @property
-    def height_cells(self) -> int:
-        """Number of rows, ``round(height / resolution)``."""
-        return int(round(self.height / self.resolution))
 
     @property
     def samples_per_ray(self) -> int:
