@@ -583,3 +583,22 @@ def test_translation_table_matches_nav2_formula() -> None:
 def test_to_occupancy_rejects_non_uint8() -> None:
     with pytest.raises(TypeError, match="uint8"):
         to_occupancy(np.zeros(3, np.int32))
+
+
+def test_shipped_cityscapes_ontology_inflates_people_wider_than_poles() -> None:
+    from seg_perception.core.zoo import CITYSCAPES_CLASSES
+
+    cfg = CostmapConfig(resolution=0.1, width=20.0, height=20.0, inflation_radius=0.55, inflate_unknown=True)
+    onto = load_ontology("cityscapes", CITYSCAPES_CLASSES)
+    person, pole = CITYSCAPES_CLASSES.index("person"), CITYSCAPES_CLASSES.index("pole")
+    points = np.array([[5.05, 3.05, 1.0], [5.05, -2.95, 1.0]], dtype=np.float32)  # 1 m above the ground
+    labels = np.array([person, pole])
+    _, obstacle = build_grids(points, labels, None, onto.roles_lut(CITYSCAPES_CLASSES), cfg,
+                              cost_lut=onto.cost_lut(CITYSCAPES_CLASSES),
+                              inflation_lut=onto.inflation_lut(CITYSCAPES_CLASSES, cfg.inflation_radius))  # fmt: skip
+    geo = GridGeometry.from_config(cfg)
+    rows, cols, _ = geo.cell_indices(np.array([5.05, 5.05, 5.05, 5.05]), np.array([3.05, 4.05, -2.95, -1.95]))
+    at_person, person_1m, at_pole, pole_1m = obstacle[rows, cols]
+    assert at_person == LETHAL_OBSTACLE and at_pole == LETHAL_OBSTACLE
+    assert person_1m == inflation_cost(1.0, cfg) > 0  # within the person's 1.5 m radius
+    assert pole_1m == NO_INFORMATION  # beyond the pole's 0.55 m: nothing written into the unknown cell
