@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 C = TypeVar("C")
 
@@ -91,3 +92,43 @@ def declare_config(node: Node, cls: type[C], prefix: str = "", exclude: tuple[st
             value = float(value)
         values[f.name] = value
     return cls(**values)
+
+
+def enable_dynamic_config(node: Node, get: Callable[[], Any], apply: Callable[[Any], None], prefix: str = "") -> None:
+    """Let a node's config fields change at run time (``ros2 param set``), validated by the config itself.
+
+    Parameters named ``prefix + field`` of the dataclass returned by ``get()`` are checked in an on-set callback: the
+    candidate config is built with ``dataclasses.replace``, and a ``ValueError``/``TypeError`` from its validation
+    rejects the change with that message. Accepted changes are handed to ``apply`` after they are set. Parameters of
+    other owners are never rejected (rclpy's rule); read-only ones are refused by rclpy before this runs.
+    """
+
+    def changes(params: list[Parameter]) -> dict[str, Any]:
+        names = {f.name for f in dataclasses.fields(get())}
+        out = {}
+        for p in params:
+            if p.name.startswith(prefix) and p.name[len(prefix):] in names:
+                value = p.value
+                current = getattr(get(), p.name[len(prefix):])
+                if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)
+                if isinstance(current, tuple):
+                    value = tuple(value)
+                out[p.name[len(prefix):]] = value
+        return out
+
+    def validate(params: list[Parameter]) -> SetParametersResult:
+        try:
+            dataclasses.replace(get(), **changes(params))
+        except (ValueError, TypeError) as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        return SetParametersResult(successful=True)
+
+    def on_set(params: list[Parameter]) -> None:
+        new = changes(params)
+        if new:
+            apply(dataclasses.replace(get(), **new))
+            node.get_logger().info(f"parameters changed: {new}")
+
+    node.add_on_set_parameters_callback(validate)
+    node.add_post_set_parameters_callback(on_set)

@@ -36,7 +36,7 @@ from seg_perception.core.pipeline import FrameResult, SegmentationConfig, Segmen
 from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.node_utils import NodeStats, Stopwatch, run_node
-from seg_perception.ros.params import declare_config
+from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 
 
@@ -83,6 +83,13 @@ class SegmentationNode(Node):
         if self.use_depth:
             self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS)
         self.create_timer(1.0, self._check_staleness)
+        enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
+
+    def _apply_config(self, cfg: SegmentationConfig) -> None:
+        """Run-time parameter change (read-only ones such as the model are refused by rclpy)."""
+        self.cfg = cfg
+        self.pipeline.cfg = cfg
+        self.assembler.pairer.slop_ns = int(cfg.sync_slop_s * 1e9)
 
     def _warn(self, text: str) -> None:
         self.get_logger().warning(text, throttle_duration_sec=10.0)

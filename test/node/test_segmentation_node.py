@@ -135,3 +135,20 @@ def test_bad_input_is_counted_dropped_and_the_next_frame_is_processed(ros, seg, 
     assert ros.spin_until(lambda: outs["semantic_points"], 60.0), dict(node.stats.drops)
     assert outs["labels"][0].header.stamp == good.header().stamp
     assert node.stats.frames_out == 1
+
+
+def test_runtime_parameter_changes_are_validated_and_applied(ros, seg, kitti_frames) -> None:  # noqa: ANN001
+    node, pubs, outs = seg
+    ok = node.set_parameters([Parameter("cloud_stride", value=4), Parameter("overlay_alpha", value=0.0)])
+    assert all(r.successful for r in ok)
+    assert node.pipeline.cfg.cloud_stride == 4
+    bad = node.set_parameters([Parameter("min_depth_m", value=90.0)])  # above max_depth_m (80): rejected
+    assert not bad[0].successful and "min_depth_m" in bad[0].reason
+    assert node.pipeline.cfg.min_depth_m == pytest.approx(0.1)
+    frozen = node.set_parameters([Parameter("model", value="cgnet_camvid")])  # needs a restart: read-only
+    assert not frozen[0].successful and node.pipeline.spec.name == "espnetv2_city"
+    f = kitti_frames[0]
+    _send(pubs, f.image(), f.depth(), f.camera_info())
+    assert ros.spin_until(lambda: outs["semantic_points"] and outs["overlay"], 60.0)
+    assert (outs["semantic_points"][0].height, outs["semantic_points"][0].width) == (94, 311)  # stride 4
+    np.testing.assert_array_equal(convert.image_to_array(outs["overlay"][0]), f.rgb)  # alpha 0: the image itself
