@@ -56,7 +56,7 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
 from seg_perception.core.cloud import CLOUD_DTYPE
-from seg_perception.core.costmap import CostmapConfig, PointRole, load_ontology
+from seg_perception.core.costmap import CostmapConfig, Ontology, PointRole, load_ontology
 from seg_perception.core.fusion import FusionConfig
 from seg_perception.core.ground import GroundConfig, GroundPlane
 from seg_perception.core.mapper import (
@@ -68,7 +68,7 @@ from seg_perception.core.mapper import (
 from seg_perception.core.overlay import palette_array
 from seg_perception.ros import convert
 from seg_perception.ros.node_utils import NodeStats, Stopwatch, run_node
-from seg_perception.ros.params import declare_config
+from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.pose_source import OdometryPoseSource
 from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.ros.validate import reason, validate_cloud
@@ -84,17 +84,21 @@ class CostmapNode(Node):
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("costmap", **kwargs)
-        self.cfg = declare_config(self, CostmapConfig)
+        # the grid's geometry is built once; the thresholds and inflation can change at run time
+        self.cfg = declare_config(self, CostmapConfig, read_only=("resolution", "width", "height"))
 
-        s = declare_config(self, CostmapSettings)
+        s = declare_config(self, CostmapSettings, read_only=True)
         self.settings = s
         self.base_frame = s.base_frame
-        ground_cfg = declare_config(self, GroundConfig, "ground.", exclude=("expected_height_m",))
-        fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"))
+        ground_cfg = declare_config(self, GroundConfig, "ground.", exclude=("expected_height_m",), read_only=True)
+        fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"),
+                                    read_only=True)  # fmt: skip
         self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
         self.stats = NodeStats(self)
         self.mapper = GridMapper.from_settings(self.cfg, s, ground_cfg, fusion_cfg)
         self.palette: np.ndarray | None = None
+        self._ontology: tuple[Ontology, list[str]] | None = None
+        enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         self.pose_source: OdometryPoseSource | None = None
         if s.odom_topic:
             self.pose_source = OdometryPoseSource(self, s.odom_topic, SENSOR_QOS, self.stats.drop, self._on_jump,
@@ -116,6 +120,13 @@ class CostmapNode(Node):
             f"{s.odom_topic or 'off'}; fusion {s.use_fusion}; ground fit {s.fit_ground}"
         )
 
+    def _apply_config(self, cfg: CostmapConfig) -> None:
+        """Run-time change of thresholds / inflation; class inflation radii default to the new global radius."""
+        self.cfg = cfg
+        self.mapper.cfg = cfg
+        if self._ontology is not None:
+            self.mapper.rules = ClassRules.from_ontology(*self._ontology, cfg)
+
     def _on_jump(self, distance_m: float) -> None:
         self.mapper.reset()
         self.get_logger().warning(f"odometry jumped {distance_m:.2f} m: fused window reset")
@@ -126,7 +137,8 @@ class CostmapNode(Node):
             classes = sorted(info["classes"], key=lambda c: c["id"])
             categories = [c["name"] for c in classes]
             name = self.settings.ontology or info["ontology"]
-            self.mapper.rules = ClassRules.from_ontology(load_ontology(name, categories), categories, self.cfg)
+            self._ontology = (load_ontology(name, categories), categories)
+            self.mapper.rules = ClassRules.from_ontology(*self._ontology, self.cfg)
             self.palette = palette_array([c["color"] for c in classes])
             self.get_logger().info(f"ontology {name!r} for model {info.get('model')!r} ({len(categories)} classes)")
         except (ValueError, KeyError, TypeError, FileNotFoundError) as e:

@@ -63,7 +63,9 @@ def _descriptor(f: dataclasses.Field, doc: dict[str, str]) -> ParameterDescripto
     return d
 
 
-def declare_config(node: Node, cls: type[C], prefix: str = "", exclude: tuple[str, ...] = ()) -> C:
+def declare_config(
+    node: Node, cls: type[C], prefix: str = "", exclude: tuple[str, ...] = (), read_only: bool | tuple[str, ...] = ()
+) -> C:
     """Declare every field of ``cls`` on ``node`` and build a ``cls`` from the resulting values.
 
     Args:
@@ -71,6 +73,7 @@ def declare_config(node: Node, cls: type[C], prefix: str = "", exclude: tuple[st
         cls: a frozen dataclass whose fields have scalar or list defaults.
         prefix: parameter namespace (``"fusion."``) for nested configs.
         exclude: fields not declared (they keep their dataclass defaults; the caller sets them from elsewhere).
+        read_only: field names declared read-only (they need a restart), or True for all of them.
     Returns:
         An instance built from the declared (override-aware) parameter values.
     Raises:
@@ -84,7 +87,10 @@ def declare_config(node: Node, cls: type[C], prefix: str = "", exclude: tuple[st
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
         if isinstance(default, tuple):
             default = list(default)
-        p = node.declare_parameter(prefix + f.name, default, _descriptor(f, doc))
+        descriptor = _descriptor(f, doc)
+        if read_only is True or (read_only and f.name in read_only):
+            descriptor.read_only = True
+        p = node.declare_parameter(prefix + f.name, default, descriptor)
         value = p.value
         if isinstance(f.default, tuple):
             value = tuple(value)

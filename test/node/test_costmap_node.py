@@ -97,3 +97,21 @@ def test_cloud_before_label_info_and_malformed_cloud_are_counted_drops(ros, cost
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: grids["drivable_grid"], 20.0)
     assert node.stats.frames_out == 1
+
+
+def test_runtime_inflation_change_widens_the_inflated_band(ros, costmap, real_cloud) -> None:  # noqa: ANN001
+    node, pub_cloud, pub_info, grids = costmap
+    cloud_msg, info = real_cloud
+    pub_info.publish(String(data=info))
+    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: len(grids["obstacle_grid"]) == 1, 20.0)
+    before = int((convert.grid_from_msg(grids["obstacle_grid"][0]) > 0).sum())
+    assert all(r.successful for r in node.set_parameters([Parameter("inflation_radius", value=1.5)]))
+    refused = node.set_parameters([Parameter("min_obstacle_height", value=3.0)])  # above max_obstacle_height
+    assert not refused[0].successful and "min_obstacle_height" in refused[0].reason
+    assert not node.set_parameters([Parameter("resolution", value=0.5)])[0].successful  # read-only geometry
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: len(grids["obstacle_grid"]) == 2, 20.0)
+    after = int((convert.grid_from_msg(grids["obstacle_grid"][1]) > 0).sum())
+    assert after > before * 1.2  # the same obstacles, inflated 1.5 m instead of 0.55 m
