@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -278,20 +277,13 @@ def _parse_rule(value: Any, where: str) -> ClassRule:
 def ontology_search_dirs() -> list[Path]:
     """Folders searched for ``<name>.yaml`` by ``load_ontology``, in order.
 
-    ``$SEG_PERCEPTION_ONTOLOGY_DIR`` (if set), the source tree's ``config/ontology``, the colcon/pip install's
-    ``share/seg_perception/config/ontology`` (next to the installed package and under ``sys.prefix``).
+    ``$SEG_PERCEPTION_ONTOLOGY_DIR`` (if set), then ``config/ontology`` in each of ``resources.share_dirs()`` (the
+    source tree, the pip install's ``share/seg_perception``, the colcon install).
     """
-    here = Path(__file__).resolve()
-    dirs = []
+    from seg_perception.resources import share_dirs
+
     env = os.environ.get("SEG_PERCEPTION_ONTOLOGY_DIR")
-    if env:
-        dirs.append(Path(env))
-    dirs.append(here.parents[2] / "config" / "ontology")
-    share = Path("share") / "seg_perception" / "config" / "ontology"
-    if len(here.parents) > 5:  # <prefix>/lib/pythonX.Y/site-packages/seg_perception/core/costmap.py
-        dirs.append(here.parents[5] / share)
-    dirs.append(Path(sys.prefix) / share)
-    return dirs
+    return ([Path(env)] if env else []) + [d / "config" / "ontology" for d in share_dirs()]
 
 
 def load_ontology(path_or_name: str | os.PathLike[str], categories: Sequence[str]) -> Ontology:

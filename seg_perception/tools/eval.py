@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.resources import find_config
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit"
 CITYSCAPES_LABEL_SUFFIX = "_gtFine_labelTrainIds"
@@ -286,8 +288,7 @@ def format_table(summary: dict[str, Any], reference: dict[str, float]) -> str:
 def resolve_class_map(value: Path) -> Path:
     """Find a class-map YAML: an existing path, else a bare name such as ``cityscapes_to_camvid``.
 
-    Names are looked up in the source tree's ``config/class_maps`` and in the installed
-    ``share/seg_perception/config/class_maps``.
+    Names are looked up in ``config/class_maps`` of ``resources.share_dirs()`` (source tree, pip or colcon install).
 
     Raises:
         FileNotFoundError: naming the places searched.
@@ -295,14 +296,10 @@ def resolve_class_map(value: Path) -> Path:
     if value.is_file():
         return value
     name = value.name if value.suffix == ".yaml" else f"{value.name}.yaml"
-    places = [
-        Path(__file__).resolve().parents[2] / "config" / "class_maps",
-        Path(sys.prefix) / "share" / "seg_perception" / "config" / "class_maps",
-    ]
-    for folder in places:
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"class map {value} not found (also looked for {name} in {', '.join(map(str, places))})")
+    try:
+        return find_config("class_maps", name)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"class map {value} not found: {e}") from None
 
 
 def load_class_map(path: Path, source_classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
