@@ -822,6 +822,7 @@ def build_grids(
     ground: GroundPlane | None = None,
     cost_lut: np.ndarray | None = None,
     inflation_lut: np.ndarray | None = None,
+    roles: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Build the drivable grid and the inflated obstacle grid from one semantic point cloud.
 
@@ -852,6 +853,8 @@ def build_grids(
         cost_lut: (C,) uint8 obstacle cost per class (``Ontology.cost_lut``), or None = LETHAL_OBSTACLE.
         inflation_lut: (C,) float inflation radius per class [m] (``Ontology.inflation_lut``), or None =
             ``cfg.inflation_radius``.
+        roles: (N,) ``PointRole`` already computed by ``classify_points`` with the same inputs (saves the second
+            classification per frame), or None to classify here.
     Returns:
         (drivable_cost, obstacle_cost): two (height_cells, width_cells) uint8 grids with Nav2 cost values, row = y,
         column = x, cell (0, 0) at ``geometry.origin``.
@@ -860,7 +863,11 @@ def build_grids(
     """
     geo = GridGeometry.from_config(cfg) if geometry is None else geometry
     pts, lab, conf = _flatten_inputs(points_base, labels, confidence)
-    roles = classify_points(pts, lab, conf, roles_lut, cfg, ground)
+    if roles is None:
+        roles = classify_points(pts, lab, conf, roles_lut, cfg, ground)
+    elif roles.size != pts.shape[0]:
+        raise ValueError(f"roles has {roles.size} values but points_base has {pts.shape[0]} points")
+    roles = roles.reshape(-1)
     n_cells = geo.width_cells * geo.height_cells
 
     used = roles != PointRole.IGNORE

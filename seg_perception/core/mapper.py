@@ -261,7 +261,7 @@ class GridMapper:
             res = self.cfg.resolution  # centre snapped to whole cells: consecutive grids share one lattice
             geometry = GridGeometry.from_config(self.cfg, center_xy=[round(v / res) * res for v in robot_xy])
             drivable, obstacle = build_grids(points, labels, confidence, r.roles, self.cfg, geometry, ground,
-                                             r.costs, r.inflation)  # fmt: skip
+                                             r.costs, r.inflation, roles)  # fmt: skip
         else:
             self.fusion.recenter(robot_xy)
             self.fusion.update_roles((float(tf[0, 3]), float(tf[1, 3])), points, roles, confidence, stamp_s)

@@ -46,6 +46,15 @@ def costmap(ros):  # noqa: ANN001, ANN201
     return node, pub_cloud, pub_info, grids
 
 
+def _ready(ros, costmap, real_cloud):  # noqa: ANN001, ANN202
+    """Publish label_info and wait until the node knows the class roles; returns (node, pub, grids, cloud)."""
+    node, pub_cloud, pub_info, grids = costmap
+    cloud_msg, info = real_cloud
+    pub_info.publish(String(data=info))
+    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
+    return node, pub_cloud, grids, cloud_msg
+
+
 def _cell(grid: OccupancyGrid, x: float, y: float) -> int:
     occ = convert.grid_from_msg(grid)
     col = int((x - grid.info.origin.position.x) / grid.info.resolution)
@@ -54,10 +63,7 @@ def _cell(grid: OccupancyGrid, x: float, y: float) -> int:
 
 
 def test_real_cloud_gives_drivable_road_and_the_car_ahead(ros, costmap, real_cloud) -> None:  # noqa: ANN001
-    node, pub_cloud, pub_info, grids = costmap
-    cloud_msg, info = real_cloud
-    pub_info.publish(String(data=info))
-    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
+    node, pub_cloud, grids, cloud_msg = _ready(ros, costmap, real_cloud)
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: all(grids.values()), 20.0), dict(node.stats.drops)
     for g in (grids["drivable_grid"][0], grids["obstacle_grid"][0]):
@@ -100,10 +106,7 @@ def test_cloud_before_label_info_and_malformed_cloud_are_counted_drops(ros, cost
 
 
 def test_runtime_inflation_change_widens_the_inflated_band(ros, costmap, real_cloud) -> None:  # noqa: ANN001
-    node, pub_cloud, pub_info, grids = costmap
-    cloud_msg, info = real_cloud
-    pub_info.publish(String(data=info))
-    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
+    node, pub_cloud, grids, cloud_msg = _ready(ros, costmap, real_cloud)
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: len(grids["obstacle_grid"]) == 1, 20.0)
     before = int((convert.grid_from_msg(grids["obstacle_grid"][0]) > 0).sum())

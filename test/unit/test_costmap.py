@@ -602,3 +602,19 @@ def test_shipped_cityscapes_ontology_inflates_people_wider_than_poles() -> None:
     assert at_person == LETHAL_OBSTACLE and at_pole == LETHAL_OBSTACLE
     assert person_1m == inflation_cost(1.0, cfg) > 0  # within the person's 1.5 m radius
     assert pole_1m == NO_INFORMATION  # beyond the pole's 0.55 m: nothing written into the unknown cell
+
+
+def test_precomputed_roles_give_the_same_grids() -> None:
+    rng = np.random.default_rng(0)
+    cfg = CostmapConfig(resolution=0.2, width=10.0, height=10.0)
+    points = rng.uniform([-4, -4, -0.3], [4, 4, 1.5], size=(2000, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=2000)
+    lut = np.array([Role.DRIVABLE, Role.OBSTACLE, Role.IGNORE], dtype=np.uint8)
+    roles = classify_points(points, labels, None, lut, cfg)
+    direct = build_grids(points, labels, None, lut, cfg)
+    reused = build_grids(points, labels, None, lut, cfg, roles=roles)
+    np.testing.assert_array_equal(direct[0], reused[0])
+    np.testing.assert_array_equal(direct[1], reused[1])
+    assert (direct[1] == LETHAL_OBSTACLE).sum() > 10 and (direct[0] == FREE_SPACE).sum() > 10
+    with pytest.raises(ValueError, match="roles has 3 values"):
+        build_grids(points, labels, None, lut, cfg, roles=roles[:3])
