@@ -173,11 +173,12 @@ def run_demo(
         if replay is not None and replay.poll() is None:
             replay.kill()
     print(f"[demo] 5/5 rendering; node exit statuses {codes}", flush=True)
-    summary = summarize(out, params_files, overrides, rec.counts, codes, rate)
+    msgs = _read_bag(out / "output_bag")  # read once: summary and renders
+    summary = summarize(out, msgs, params_files, overrides, rec.counts, codes, rate)
     summary["wall_s"] = round(time.monotonic() - t_start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(summary_markdown(summary))
-    render_outputs(out, params_files, render_every)
+    render_outputs(out, msgs, params_files, render_every)
     return summary
 
 
@@ -198,11 +199,11 @@ def _stamp(msg: Any) -> int:  # noqa: ANN401
 
 
 def summarize(
-    out: Path, params_files: list[Path], overrides: list[str], counts: dict[str, int], codes: dict, rate: float
-) -> dict[str, Any]:
-    """Frames in/out, drops and latencies from the recorded output bag."""
+    out: Path, msgs: dict[str, list[tuple[int, Any]]], params_files: list[Path], overrides: list[str],
+    counts: dict[str, int], codes: dict, rate: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Frames in/out, drops and latencies from the recorded output bag's messages (``_read_bag``)."""
     ns = DEFAULT_NAMESPACE
-    msgs = _read_bag(out / "output_bag")
     stats = {n: json.loads(msgs[f"{ns}/{n}/stats"][-1][1].data) if msgs.get(f"{ns}/{n}/stats") else {}
              for n in ("segmentation", "costmap")}  # fmt: skip
     recv_info = {_stamp(m): t for t, m in msgs.get(DEFAULT_REMAPS["camera_info"], [])}
@@ -254,10 +255,11 @@ def summary_markdown(s: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_outputs(out: Path, params_files: list[Path], every: int) -> list[Path]:
+def render_outputs(
+    out: Path, msgs: dict[str, list[tuple[int, Any]]], params_files: list[Path], every: int
+) -> list[Path]:
     """Render recorded outputs (overlay + cloud top view + both grids) for every ``every``-th frame and the last."""
     ns = DEFAULT_NAMESPACE
-    msgs = _read_bag(out / "output_bag")
     info = json.loads(msgs[f"{ns}/label_info"][0][1].data) if msgs.get(f"{ns}/label_info") else None
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
