@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import yaml
 
+from seg_perception.core.class_info import check_ontology_name
 from seg_perception.core.ground import GroundPlane
 
 __all__ = [
@@ -48,7 +49,10 @@ __all__ = [
     "ROLE_GROUND_IF_FLAT",
     "ClassRule",
     "Ontology",
+    "find_package_ontology",
     "load_ontology",
+    "open_ontology",
+    "read_ontology_file",
     "ontology_search_dirs",
     "camera_to_base",
     "transform_points",
@@ -287,7 +291,7 @@ def ontology_search_dirs() -> list[Path]:
 
 
 def load_ontology(path_or_name: str | os.PathLike[str], categories: Sequence[str]) -> Ontology:
-    """Load an ontology YAML and check it against a model's categories.
+    """Load an ontology YAML named by trusted configuration (a node parameter, a CLI option) and check it.
 
     Args:
         path_or_name: a path to a YAML file, or a bare name (``"cityscapes"``, ``"camvid"``, ``"voc"``) looked up as
@@ -300,20 +304,53 @@ def load_ontology(path_or_name: str | os.PathLike[str], categories: Sequence[str
         ValueError: on a malformed file, class names not in ``categories`` (named in the message), or classes missing
             from the file when it has no ``default``.
     """
-    p = Path(path_or_name)
-    if not (p.suffix in (".yaml", ".yml") or p.exists()):
-        tried = [d / f"{p.name}.yaml" for d in ontology_search_dirs()]
-        found = next((t for t in tried if t.is_file()), None)
-        if found is None:
-            raise FileNotFoundError(f"ontology {str(path_or_name)!r} not found; tried {[str(t) for t in tried]}")
-        p = found
-    if not p.is_file():
-        raise FileNotFoundError(f"ontology file {str(p)!r} does not exist")
-    with open(p, encoding="utf-8") as f:
-        data = yaml.safe_load(f)
-    onto = Ontology.from_dict(data, name=p.stem)
+    onto = open_ontology(path_or_name)
     onto.check_categories(categories)
     return onto
+
+
+def open_ontology(path_or_name: str | os.PathLike[str]) -> Ontology:
+    """Read an ontology named by trusted configuration: a YAML path, or a package ontology name.
+
+    Raises:
+        FileNotFoundError: no such file or package ontology. ValueError: a malformed file or an invalid name.
+    """
+    p = Path(path_or_name)
+    if not (p.suffix in (".yaml", ".yml") or p.exists()):
+        p = find_package_ontology(str(path_or_name))
+    if not p.is_file():
+        raise FileNotFoundError(f"ontology file {str(p)!r} does not exist")
+    return read_ontology_file(p)
+
+
+def find_package_ontology(name: str) -> Path:
+    """The file of a package ontology *name* (untrusted input, e.g. from a message): only ``<dir>/<name>.yaml`` in
+    ``ontology_search_dirs()`` is ever considered, and only for names matching ``[a-z0-9_]{1,64}``.
+
+    Raises:
+        ValueError: if ``name`` is not such a name (a path, a long or odd string).
+        FileNotFoundError: if no search folder has it (the message lists the places tried).
+    """
+    check_ontology_name(name)
+    tried = [d / f"{name}.yaml" for d in ontology_search_dirs()]
+    found = next((t for t in tried if t.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"ontology {name!r} not found; tried {[str(t) for t in tried]}")
+    return found
+
+
+def read_ontology_file(path: Path) -> Ontology:
+    """Parse one ontology YAML file (see ``Ontology.from_dict``).
+
+    Raises:
+        ValueError: on YAML syntax errors or an invalid structure (the message names the file).
+    """
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ValueError(f"ontology file {str(path)!r} is not valid YAML: {e}") from None
+    return Ontology.from_dict(data, name=path.stem)
 
 
 # --- Extrinsics -------------------------------------------------------------------------------------------------------

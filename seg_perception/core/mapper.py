@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.core.class_info import ClassInfo, ClassInfoError
 from seg_perception.core.config import from_params, param
 from seg_perception.core.costmap import (
     CostmapConfig,
@@ -31,6 +32,8 @@ from seg_perception.core.costmap import (
     build_grids,
     camera_to_base,
     classify_points,
+    find_package_ontology,
+    read_ontology_file,
     to_occupancy,
     transform_points,
 )
@@ -53,6 +56,10 @@ class CostmapSettings:
     odom_topic: str = param("", "nav_msgs/Odometry topic; empty = no odometry (grids in base_frame)")
     transform_tolerance_s: float = param(0.5, "max age of a cloud vs the newest odometry [s]", lo=0.0, hi=10.0)
     max_jump_m: float = param(1.0, "odometry jump that resets the fused window [m]", lo=0.0, hi=1000.0)
+    time_jump_s: float = param(
+        1.0, "a stamp this far behind the newest (bag loop, simulator reset) clears pose buffer and fused state [s]",
+        lo=0.001, hi=3600.0,
+    )
     fit_ground: bool = param(True, "fit the ground plane per cloud (RANSAC); false = flat at ground_height_m")
     use_fusion: bool = param(False, "fuse clouds over time (log-odds, ray-cast clearing); false = single frames")
     voxel_resolution: float = param(0.1, "semantic voxel map resolution [m]; 0 = no map", lo=0.0, hi=10.0)
@@ -82,6 +89,34 @@ class ClassRules:
     roles: np.ndarray
     costs: np.ndarray
     inflation: np.ndarray
+
+    @classmethod
+    def from_class_info(
+        cls, info: ClassInfo, cfg: CostmapConfig, ontology: Ontology | None = None
+    ) -> tuple[Ontology, ClassRules]:
+        """Rules for validated class metadata (``class_info.parse_label_info``).
+
+        Args:
+            info: the class list; class id i is ``info.categories[i]``.
+            cfg: thresholds (the default inflation radius).
+            ontology: the ontology from trusted configuration (node parameter); None = the package ontology that
+                ``info.ontology`` names (a name only, resolved by ``find_package_ontology``; never a path).
+        Returns:
+            (the ontology used, the rules).
+        Raises:
+            ClassInfoError: reason ``label_info_ontology`` when the name is invalid or unknown, or the ontology does
+                not fit the class names.
+        """
+        try:
+            if ontology is None:
+                if not info.ontology:
+                    raise ClassInfoError("ontology", "label_info names no ontology and the ontology parameter is empty")
+                ontology = read_ontology_file(find_package_ontology(info.ontology))
+            return ontology, cls.from_ontology(ontology, info.categories, cfg)
+        except ClassInfoError:
+            raise
+        except (FileNotFoundError, ValueError, KeyError) as e:
+            raise ClassInfoError("ontology", str(e)) from None
 
     @classmethod
     def from_ontology(cls, ontology: Ontology, categories: Sequence[str], cfg: CostmapConfig) -> ClassRules:

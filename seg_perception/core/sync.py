@@ -18,35 +18,55 @@ U = TypeVar("U")
 class StampPairer(Generic[T, U]):
     """Buffers the last ``depth`` items of two streams and pops the newest pair whose stamps differ by <= slop.
 
+    Nothing vanishes silently: every item that leaves without being paired is handed to ``on_discard(stream,
+    item, why)`` with stream ``"a"`` or ``"b"`` and why ``"superseded"`` (a newer pair was taken: the newest-frame
+    policy), ``"evicted"`` (pushed out of a full buffer without a partner) or ``"flushed"`` (``flush()``).
+
     Args:
         stamp_a: stamp [ns] of an item of stream A (colour).
         stamp_b: stamp [ns] of an item of stream B (depth).
         slop_ns: largest accepted stamp difference [ns]; 0 = identical stamps only.
         depth: items kept per stream (older ones fall out unpaired).
+        on_discard: called for each item that leaves unpaired.
     """
 
     def __init__(
-        self, stamp_a: Callable[[T], int], stamp_b: Callable[[U], int], slop_ns: int = 0, depth: int = 5
+        self,
+        stamp_a: Callable[[T], int],
+        stamp_b: Callable[[U], int],
+        slop_ns: int = 0,
+        depth: int = 5,
+        on_discard: Callable[[str, object, str], None] | None = None,
     ) -> None:
         if slop_ns < 0 or depth < 1:
             raise ValueError(f"need slop_ns >= 0 and depth >= 1, got {slop_ns} and {depth}")
         self.stamp_a, self.stamp_b, self.slop_ns = stamp_a, stamp_b, slop_ns
-        self.a: deque[T] = deque(maxlen=depth)
-        self.b: deque[U] = deque(maxlen=depth)
+        self.depth = depth
+        self.a: deque[T] = deque()
+        self.b: deque[U] = deque()
+        self.on_discard = on_discard or (lambda _s, _i, _w: None)
         self.discarded = 0
 
     def add_a(self, item: T) -> tuple[T, U] | None:
         """Add a stream-A item; returns a pair when one is complete."""
         self.a.append(item)
+        if len(self.a) > self.depth:
+            self._discard("a", self.a.popleft(), "evicted")
         return self.pop_pair()
 
     def add_b(self, item: U) -> tuple[T, U] | None:
         """Add a stream-B item; returns a pair when one is complete."""
         self.b.append(item)
+        if len(self.b) > self.depth:
+            self._discard("b", self.b.popleft(), "evicted")
         return self.pop_pair()
 
+    def _discard(self, stream: str, item: object, why: str) -> None:
+        self.discarded += 1
+        self.on_discard(stream, item, why)
+
     def pop_pair(self) -> tuple[T, U] | None:
-        """The newest A item with a B item within slop (closest B wins); drops it and everything older."""
+        """The newest A item with a B item within slop (closest B wins); everything older leaves as superseded."""
         for i in range(len(self.a) - 1, -1, -1):
             t_a = self.stamp_a(self.a[i])
             best: tuple[int, int] | None = None
@@ -56,10 +76,53 @@ class StampPairer(Generic[T, U]):
                     best = (dt, j)
             if best is not None:
                 a_item, b_item = self.a[i], self.b[best[1]]
-                self.discarded += i
-                for _ in range(i + 1):
-                    self.a.popleft()
-                for _ in range(best[1] + 1):
-                    self.b.popleft()
+                for _ in range(i):
+                    self._discard("a", self.a.popleft(), "superseded")
+                self.a.popleft()
+                for _ in range(best[1]):
+                    self._discard("b", self.b.popleft(), "superseded")
+                self.b.popleft()
                 return a_item, b_item
         return None
+
+    def flush(self) -> None:
+        """Discard every waiting item (``"flushed"``): at shutdown, or after time went backwards."""
+        while self.a:
+            self._discard("a", self.a.popleft(), "flushed")
+        while self.b:
+            self._discard("b", self.b.popleft(), "flushed")
+
+
+class StampOrder:
+    """Classify each new stamp of a stream against the newest one seen: in order, late, or a jump back in time.
+
+    A stamp older than the newest by at least ``jump_back_ns`` means time went backwards (a bag replayed in a loop,
+    a simulator reset): it becomes the new reference and the caller clears its time-indexed state, as tf2 clears its
+    buffer on a jump back. A stamp older by less is late (out of order) and the caller drops it, so outputs never go
+    backwards in time. Equal stamps are in order.
+
+    Args:
+        jump_back_ns: smallest backwards step [ns] treated as a time jump (> 0).
+    """
+
+    IN_ORDER, LATE, JUMP = "in_order", "late", "jump"
+
+    def __init__(self, jump_back_ns: int) -> None:
+        if jump_back_ns <= 0:
+            raise ValueError(f"jump_back_ns must be > 0, got {jump_back_ns}")
+        self.jump_back_ns = jump_back_ns
+        self.newest_ns: int | None = None
+
+    def check(self, stamp_ns: int) -> str:
+        """``IN_ORDER`` (and remember it), ``LATE`` (keep the reference) or ``JUMP`` (the reference restarts here)."""
+        if self.newest_ns is None or stamp_ns >= self.newest_ns:
+            self.newest_ns = stamp_ns
+            return self.IN_ORDER
+        if self.newest_ns - stamp_ns >= self.jump_back_ns:
+            self.newest_ns = stamp_ns
+            return self.JUMP
+        return self.LATE
+
+    def reset(self) -> None:
+        """Forget the reference (the next stamp is in order)."""
+        self.newest_ns = None

@@ -13,7 +13,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
 from seg_perception.core.camera import Intrinsics
-from seg_perception.core.sync import StampPairer
+from seg_perception.core.sync import StampOrder, StampPairer
 from seg_perception.ros import convert
 from seg_perception.ros.validate import reason, validate_camera_info, validate_image
 
@@ -46,31 +46,65 @@ class RGBDAssembler:
     that arrives before any camera_info waits for one with the same stamp (drivers and bags often deliver
     camera_info just after the image) and is dropped as ``no_camera_info`` when a different stamp comes instead.
 
+    Accounting: every colour image handed to ``add_image`` ends in exactly one of: a returned frame, a
+    ``drop(reason, detail)`` call, or ``pending`` (waiting for its depth or camera_info; ``flush()`` drops those).
+    Refused depth and camera_info messages, and depth images that never pair, go to ``reject(reason, detail)``.
+    Colour stamps never go backwards: a slightly older stamp is dropped as ``out_of_order``; one older by at least
+    ``time_jump_ns`` (a bag loop, a simulator reset) flushes the waiting messages and starts over (``warn``).
+
     Args:
-        drop: called with (reason, detail) for every rejected message or frame.
-        warn: called with a message for suspicious but usable input (frame id mismatch).
+        drop: called with (reason, detail) for every colour frame that will not be processed.
+        warn: called with (reason, detail) for suspicious but usable input (frame id mismatch, time jump).
         slop_ns: colour/depth stamp tolerance [ns].
         use_depth: False = colour only (no pairing, no camera_info needed).
+        queue_depth: messages kept per stream while waiting for a partner.
+        reject: called with (reason, detail) for refused or unpaired depth / camera_info messages (default: drop).
+        time_jump_ns: backwards step of the colour stamps treated as a time jump [ns].
     """
 
     def __init__(
         self,
         drop: Callable[[str, str], None],
-        warn: Callable[[str], None] = lambda _m: None,
+        warn: Callable[[str, str], None] = lambda _r, _d: None,
         slop_ns: int = 0,
         use_depth: bool = True,
         queue_depth: int = 5,
+        reject: Callable[[str, str], None] | None = None,
+        time_jump_ns: int = 1_000_000_000,
     ) -> None:
         self.drop, self.warn, self.use_depth = drop, warn, use_depth
-        self.pairer: StampPairer[Image, Image] = StampPairer(_stamp, _stamp, slop_ns, queue_depth)
+        self.reject = reject or drop
+        self.pairer: StampPairer[Image, Image] = StampPairer(_stamp, _stamp, slop_ns, queue_depth, self._discarded)
+        self.order = StampOrder(time_jump_ns)
         self.camera_info: CameraInfo | None = None
         self._waiting: tuple[Image, Image] | None = None
+
+    @property
+    def pending(self) -> int:
+        """Colour images waiting for their depth image or camera_info."""
+        return len(self.pairer.a) + (self._waiting is not None)
+
+    def flush(self) -> None:
+        """Drop everything waiting (at shutdown): colour as ``no_depth`` / ``no_camera_info``, depth rejected."""
+        self.pairer.flush()
+        if self._waiting is not None:
+            self._waiting = None
+            self.drop("no_camera_info", "no camera_info with the frame's stamp arrived")
+
+    def _discarded(self, stream: str, item: object, why: str) -> None:
+        stamp = _stamp(item) / 1e9  # type: ignore[arg-type]
+        if stream == "b":
+            self.reject("unpaired_depth", f"depth at {stamp:.3f} s: no colour image with its stamp ({why})")
+        elif why == "superseded":
+            self.drop("superseded", f"colour at {stamp:.3f} s: a newer colour/depth pair was complete first")
+        else:
+            self.drop("no_depth", f"colour at {stamp:.3f} s: no depth image within sync_slop_s ({why})")
 
     def add_camera_info(self, msg: CameraInfo) -> RGBDInput | None:
         """Store a valid camera_info; returns a waiting frame that it completes."""
         problems = validate_camera_info(msg)
         if problems:
-            self.drop(reason(problems[0]), "camera_info: " + "; ".join(problems))
+            self.reject(reason(problems[0]), "camera_info: " + "; ".join(problems))
             return None
         self.camera_info = msg
         if self._waiting is None:
@@ -87,6 +121,17 @@ class RGBDAssembler:
         if problems:
             self.drop(reason(problems[0]), "image: " + "; ".join(problems))
             return None
+        stamp = _stamp(msg)
+        newest = self.order.newest_ns
+        order = self.order.check(stamp)
+        if order == StampOrder.LATE:
+            self.drop("out_of_order", f"colour stamp {stamp / 1e9:.3f} s is older than the newest "
+                                      f"{(newest or 0) / 1e9:.3f} s")  # fmt: skip
+            return None
+        if order == StampOrder.JUMP:
+            self.flush()
+            self.warn("time_jump", f"colour stamps jumped back {((newest or 0) - stamp) / 1e9:.3f} s: "
+                                   "waiting messages flushed")  # fmt: skip
         if not self.use_depth:
             return RGBDInput(msg, convert.image_to_rgb(msg), None, None)
         return self._on_pair(self.pairer.add_a(msg))
@@ -95,7 +140,7 @@ class RGBDAssembler:
         """Add a depth image; returns a frame when one is complete."""
         problems = validate_image(msg, convert.DEPTH_ENCODINGS)
         if problems:
-            self.drop("depth_" + reason(problems[0]), "depth: " + "; ".join(problems))
+            self.reject("depth_" + reason(problems[0]), "depth: " + "; ".join(problems))
             return None
         return self._on_pair(self.pairer.add_b(msg))
 
@@ -126,7 +171,8 @@ class RGBDAssembler:
             return None
         if depth.header.frame_id != img.header.frame_id:
             self.warn(
+                "frame_id_mismatch",
                 f"depth frame {depth.header.frame_id!r} differs from image frame {img.header.frame_id!r}; "
-                "depth must be registered to the colour image"
+                "depth must be registered to the colour image",
             )
         return RGBDInput(img, rgb, depth_arr, convert.camera_info_to_intrinsics(info))

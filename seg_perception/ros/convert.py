@@ -8,7 +8,6 @@ read, so they are safe to call on unvalidated input.
 from __future__ import annotations
 
 import array
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -46,7 +45,7 @@ _POINTFIELD_TYPES: dict[np.dtype, int] = {
     np.dtype("float32"): PointField.FLOAT32,
     np.dtype("float64"): PointField.FLOAT64,
 }
-_POINTFIELD_DTYPES: dict[int, np.dtype] = {v: k for k, v in _POINTFIELD_TYPES.items()}
+POINTFIELD_DTYPES: dict[int, np.dtype] = {v: k for k, v in _POINTFIELD_TYPES.items()}
 
 
 def image_to_array(msg: Image) -> np.ndarray:
@@ -182,10 +181,10 @@ def msg_to_cloud(msg: PointCloud2, names: Sequence[str] | None = None) -> np.nda
     endian: Literal["<", ">"] = ">" if msg.is_bigendian else "<"
     for n in wanted:
         f = by_name[n]
-        if f.datatype not in _POINTFIELD_DTYPES:
+        if f.datatype not in POINTFIELD_DTYPES:
             raise ValueError(f"field {n!r} has unknown datatype {f.datatype}")
         field_names.append(n)
-        formats.append(_POINTFIELD_DTYPES[f.datatype].newbyteorder(endian))
+        formats.append(POINTFIELD_DTYPES[f.datatype].newbyteorder(endian))
         offsets.append(f.offset)
     dtype = np.dtype(
         {"names": field_names, "formats": formats, "offsets": offsets, "itemsize": msg.point_step}  # type: ignore[call-overload]
@@ -222,16 +221,3 @@ def grid_to_msg(
 def grid_from_msg(msg: OccupancyGrid) -> np.ndarray:
     """(height, width) int8 view of an OccupancyGrid's data."""
     return np.frombuffer(msg.data, dtype=np.int8).reshape(msg.info.height, msg.info.width)
-
-
-def label_info_json(model: str, ontology: str, categories: Sequence[str], palette: Sequence[Sequence[int]]) -> str:
-    """The ``label_info`` payload (std_msgs/String): JSON documented in README.md.
-
-    ``{"model": str, "ontology": str, "ignore_label": 255,
-       "classes": [{"id": int, "name": str, "color": [r, g, b]}, ...]}``
-    """
-    classes = [
-        {"id": i, "name": name, "color": [int(c) for c in color]}
-        for i, (name, color) in enumerate(zip(categories, palette, strict=True))
-    ]
-    return json.dumps({"model": model, "ontology": ontology, "ignore_label": 255, "classes": classes})

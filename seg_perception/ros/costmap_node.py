@@ -44,19 +44,18 @@ Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resoluti
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 
 import numpy as np
 from nav_msgs.msg import OccupancyGrid
-from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
+from seg_perception.core.class_info import ClassInfo, parse_label_info
 from seg_perception.core.cloud import CLOUD_DTYPE
-from seg_perception.core.costmap import CostmapConfig, Ontology, PointRole, load_ontology
+from seg_perception.core.costmap import CostmapConfig, Ontology, PointRole, open_ontology
 from seg_perception.core.fusion import FusionConfig
 from seg_perception.core.ground import GroundConfig, GroundPlane
 from seg_perception.core.mapper import (
@@ -66,8 +65,9 @@ from seg_perception.core.mapper import (
     cloud_arrays,
 )
 from seg_perception.core.overlay import palette_array
+from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
-from seg_perception.ros.node_utils import NodeStats, Stopwatch, run_node
+from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.pose_source import OdometryPoseSource
 from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
@@ -76,14 +76,18 @@ from seg_perception.ros.validate import reason, validate_cloud
 OBSTACLE_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("label", "<u4")])
 
 
-class CostmapNode(Node):
+class CostmapNode(GuardedNode):
     """See the module docstring for topics and parameters.
 
-    Raises (from ``__init__``): ValueError for invalid parameters (grid over the memory bound, bad extrinsic...).
+    Raises (from ``__init__``): ValueError for invalid parameters (grid over the memory bound, bad extrinsic...);
+    FileNotFoundError for an ``ontology`` parameter that names no file or package ontology.
     """
+
+    primary_topics = ("semantic_points",)
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("costmap", **kwargs)
+        self.stats = NodeStats(self)
         # the grid's geometry is built once; the thresholds and inflation can change at run time
         self.cfg = declare_config(self, CostmapConfig, read_only=("resolution", "width", "height"))
 
@@ -94,15 +98,19 @@ class CostmapNode(Node):
         fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"),
                                     read_only=True)  # fmt: skip
         self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
-        self.stats = NodeStats(self)
+        # an ontology from the parameter (trusted configuration: a name or a YAML path) is read once, here
+        self._ontology_param: Ontology | None = open_ontology(s.ontology) if s.ontology else None
         self.mapper = GridMapper.from_settings(self.cfg, s, ground_cfg, fusion_cfg)
+        self.class_info: ClassInfo | None = None
         self.palette: np.ndarray | None = None
-        self._ontology: tuple[Ontology, list[str]] | None = None
+        self._ontology: Ontology | None = None
+        self._order = StampOrder(int(s.time_jump_s * 1e9))
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         self.pose_source: OdometryPoseSource | None = None
         if s.odom_topic:
-            self.pose_source = OdometryPoseSource(self, s.odom_topic, SENSOR_QOS, self.stats.drop, self._on_jump,
-                                                  s.max_jump_m)  # fmt: skip
+            self.pose_source = OdometryPoseSource(self, s.odom_topic, SENSOR_QOS, self.stats.reject, self._on_jump,
+                                                  s.max_jump_m, on_time_jump=self._on_time_jump,
+                                                  time_jump_ns=int(s.time_jump_s * 1e9))  # fmt: skip
         self.pub_drivable = self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS)
         self.pub_obstacle = self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS)
         self.pub_obstacle_points = self.create_publisher(PointCloud2, "obstacle_points", OUTPUT_QOS)
@@ -124,25 +132,30 @@ class CostmapNode(Node):
         """Run-time change of thresholds / inflation; class inflation radii default to the new global radius."""
         self.cfg = cfg
         self.mapper.cfg = cfg
-        if self._ontology is not None:
-            self.mapper.rules = ClassRules.from_ontology(*self._ontology, cfg)
+        if self._ontology is not None and self.class_info is not None:
+            self.mapper.rules = ClassRules.from_ontology(self._ontology, self.class_info.categories, cfg)
 
     def _on_jump(self, distance_m: float) -> None:
         self.mapper.reset()
         self.get_logger().warning(f"odometry jumped {distance_m:.2f} m: fused window reset")
 
+    def _on_time_jump(self, source: str, back_s: float) -> None:
+        """Time went backwards (bag loop, simulator reset): forget poses, fused state and stamp order, and go on."""
+        self.mapper.reset()
+        if self.pose_source is not None:
+            self.pose_source.clear()
+        self._order.reset()
+        self.stats.warn("time_jump", f"{source}: time jumped back {back_s:.3f} s: pose buffer and fused state cleared")
+
     def _on_label_info(self, msg: String) -> None:
-        try:
-            info = json.loads(msg.data)
-            classes = sorted(info["classes"], key=lambda c: c["id"])
-            categories = [c["name"] for c in classes]
-            name = self.settings.ontology or info["ontology"]
-            self._ontology = (load_ontology(name, categories), categories)
-            self.mapper.rules = ClassRules.from_ontology(*self._ontology, self.cfg)
-            self.palette = palette_array([c["color"] for c in classes])
-            self.get_logger().info(f"ontology {name!r} for model {info.get('model')!r} ({len(categories)} classes)")
-        except (ValueError, KeyError, TypeError, FileNotFoundError) as e:
-            self.stats.drop("label_info", f"cannot use label_info: {type(e).__name__}: {e}")
+        """Validate the class metadata as data; on any rule broken keep the last good metadata (counted reject)."""
+        info = parse_label_info(msg.data)
+        ontology, rules = ClassRules.from_class_info(info, self.cfg, self._ontology_param)
+        self.class_info, self._ontology, self.mapper.rules = info, ontology, rules
+        self.palette = palette_array(info.palette)
+        self.get_logger().info(
+            f"ontology {ontology.name!r} for model {info.model!r} ({len(info.categories)} classes)"
+        )
 
     def _pose(self, msg: PointCloud2) -> tuple[np.ndarray | None, tuple[float, float], float, str] | None:
         """(T_global_camera or None, robot xy, ground z, grid frame) for a cloud, or None after a counted drop."""
@@ -173,39 +186,50 @@ class CostmapNode(Node):
         if problems:
             self.stats.drop(reason(problems[0]), "semantic_points: " + "; ".join(problems))
             return
-        if self.mapper.rules is None:
+        stamp_ns = convert.stamp_to_ns(msg.header.stamp)
+        newest_ns = self._order.newest_ns
+        order = self._order.check(stamp_ns)
+        if order == StampOrder.LATE:
+            self.stats.drop("out_of_order", f"cloud stamp {stamp_ns / 1e9:.3f} s is older than the newest "
+                                            f"{(newest_ns or 0) / 1e9:.3f} s")  # fmt: skip
+            return
+        if order == StampOrder.JUMP:
+            self._on_time_jump("semantic_points", ((newest_ns or 0) - stamp_ns) / 1e9)
+            self._order.check(stamp_ns)
+        if self.mapper.rules is None or self.class_info is None:
             self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
             return
         sw = Stopwatch()
-        try:
-            pose = self._pose(msg)
-            if pose is None:
-                return
-            t_cam, robot_xy, ground_z, frame = pose
-            has_conf = any(f.name == "confidence" for f in msg.fields)
-            cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))
-            xyz, labels, conf = cloud_arrays(cloud)
-            if not np.isfinite(xyz).all(axis=1).any():
-                self.stats.drop("empty_cloud", "the cloud has no valid point")
-                return
-            sw.lap("decode")
-            stamp_s = convert.stamp_to_ns(msg.header.stamp) * 1e-9
-            grids = self.mapper.update(xyz, labels, conf, t_cam, robot_xy, ground_z, stamp_s)
-            sw.skip()
-            header = Header(stamp=msg.header.stamp, frame_id=frame)
-            self._last_header = header
-            geo = grids.geometry
-            for pub, occ in ((self.pub_drivable, grids.drivable), (self.pub_obstacle, grids.obstacle)):
-                pub.publish(convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), header))
-            self._publish_obstacle_points(grids.points, labels, grids.roles, header)
-            if grids.ground is not None:
-                self.pub_ground.publish(ground_marker(grids.ground, grids.ground_fitted, robot_xy, header))
-            sw.lap("publish")
-            sw.laps.update(grids.timings_ms)
-            self.stats.add_timings(sw.laps)
-            self.stats.frames_out += 1
-        except Exception as e:  # noqa: BLE001 - one bad cloud must not stop the node
-            self.stats.drop_exception(e)
+        pose = self._pose(msg)
+        if pose is None:
+            return
+        t_cam, robot_xy, ground_z, frame = pose
+        has_conf = any(f.name == "confidence" for f in msg.fields)
+        cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))
+        xyz, labels, conf = cloud_arrays(cloud)
+        if not np.isfinite(xyz).all(axis=1).any():
+            self.stats.drop("empty_cloud", "the cloud has no valid point")
+            return
+        info = self.class_info
+        unknown = int(np.count_nonzero((labels >= len(info.categories)) & (labels != info.ignore_label)))
+        if unknown:
+            self.stats.warn("unknown_label", f"{unknown} points have class ids that label_info does not name "
+                                             f"(0..{len(info.categories) - 1}); they are ignored")  # fmt: skip
+        sw.lap("decode")
+        grids = self.mapper.update(xyz, labels, conf, t_cam, robot_xy, ground_z, stamp_ns * 1e-9)
+        sw.skip()
+        header = Header(stamp=msg.header.stamp, frame_id=frame)
+        self._last_header = header
+        geo = grids.geometry
+        for pub, occ in ((self.pub_drivable, grids.drivable), (self.pub_obstacle, grids.obstacle)):
+            pub.publish(convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), header))
+        self._publish_obstacle_points(grids.points, labels, grids.roles, header)
+        if grids.ground is not None:
+            self.pub_ground.publish(ground_marker(grids.ground, grids.ground_fitted, robot_xy, header))
+        sw.lap("publish")
+        sw.laps.update(grids.timings_ms)
+        self.stats.add_timings(sw.laps)
+        self.stats.frames_out += 1
 
     def _publish_obstacle_points(
         self, points: np.ndarray, labels: np.ndarray, roles: np.ndarray, header: Header

@@ -1,8 +1,9 @@
-"""Pieces shared by the package's nodes: counted, throttled drops and per-stage timing statistics."""
+"""Pieces shared by the package's nodes: the callback guard, counted drops throttled per reason, stage timings."""
 
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import threading
@@ -10,6 +11,7 @@ import time
 import traceback
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
+from typing import Any
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -17,42 +19,84 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
+from seg_perception.core.errors import InputRejected
 from seg_perception.ros.qos import LATCHED_QOS
 
 
 class NodeStats:
-    """Counts frames and drops and keeps recent per-stage timings of a node; publishes them as JSON on ``~/stats``.
+    """Counts frames, drops and rejected messages, keeps per-stage timings; publishes them as JSON on ``~/stats``.
 
-    The JSON schema: ``{"node": str, "frames_in": int, "frames_out": int, "drops": {reason: count},
+    Every primary input (a colour image for the segmentation node, a cloud for the costmap node) is counted in
+    ``frames_in`` and ends in exactly one of ``frames_out`` or ``drops[reason]`` (frames still waiting for a partner
+    are ``pending``), so ``frames_in == frames_out + sum(drops) + pending``. Messages of the other inputs (depth,
+    camera_info, label_info, odometry) that are refused are counted in ``rejected[reason]``; usable input with a
+    problem worth knowing (cloud labels the class list does not name) in ``warnings[reason]``.
+
+    Log lines are throttled per reason (one line per reason every ``throttle_s``), so one frequent problem never
+    hides another.
+
+    The JSON schema: ``{"node": str, "frames_in": int, "frames_out": int, "pending": int, "drops": {reason: count},
+    "rejected": {reason: count}, "warnings": {reason: count},
     "stage_ms": {stage: {"mean": float, "median": float, "p90": float, "n": int}}}``.
     """
 
-    def __init__(self, node: Node, period_s: float = 2.0, window: int = 200) -> None:
+    def __init__(self, node: Node, period_s: float = 2.0, window: int = 200, throttle_s: float = 5.0) -> None:
         self.node = node
         self.frames_in = 0
         self.frames_out = 0
+        self.pending = 0
         self.drops: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.warnings: Counter[str] = Counter()
+        self.throttle_s = throttle_s
+        self._last_log: dict[str, float] = {}
         self._stages: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
         self._pub = node.create_publisher(String, "~/stats", LATCHED_QOS)
         self._timer = node.create_timer(period_s, self.publish) if period_s > 0 else None
 
-    def drop(self, reason: str, detail: str) -> None:
-        """Count a dropped input under ``reason`` and log it, throttled to one line per 5 s."""
-        self.drops[reason] += 1
-        self.node.get_logger().warning(
-            f"dropped input ({reason}, {self.drops[reason]} so far): {detail}", throttle_duration_sec=5.0
-        )
+    def _due(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last_log.get(key, -math.inf) < self.throttle_s:
+            return False
+        self._last_log[key] = now
+        return True
 
-    def drop_exception(self, e: BaseException) -> None:
-        """Count an unexpected exception as a drop (``cuda_oom`` for CUDA out-of-memory, else ``exception``) and
-        log its traceback, throttled."""
+    def drop(self, reason: str, detail: str) -> None:
+        """Count a dropped frame under ``reason``; log it (throttled per reason)."""
+        self.drops[reason] += 1
+        if self._due("drop:" + reason):
+            self.node.get_logger().warning(f"dropped frame ({reason}, {self.drops[reason]} so far): {detail}")
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Count a refused message of a secondary input (depth, camera_info, label_info, odometry); log throttled."""
+        self.rejected[reason] += 1
+        if self._due("reject:" + reason):
+            self.node.get_logger().warning(f"rejected message ({reason}, {self.rejected[reason]} so far): {detail}")
+
+    def warn(self, reason: str, detail: str) -> None:
+        """Count usable input with a problem under ``reason``; log throttled per reason."""
+        self.warnings[reason] += 1
+        if self._due("warn:" + reason):
+            self.node.get_logger().warning(f"{detail} ({reason}, {self.warnings[reason]} so far)")
+
+    def count_exception(self, e: BaseException, where: str, primary: bool) -> None:
+        """Count an exception raised while handling input from ``where`` (a topic, timer or service name).
+
+        ``InputRejected`` is a known rule (its own reason, a warning); anything else is ``exception`` (``cuda_oom``
+        for CUDA out-of-memory) with the traceback in a throttled error line. ``primary`` says whether the input was a
+        frame (counted in ``drops``) or another message (``rejected``).
+        """
+        if isinstance(e, InputRejected):
+            (self.drop if primary else self.reject)(e.reason, f"{where}: {e.detail}")
+            return
         name = type(e).__name__
         key = "cuda_oom" if name == "OutOfMemoryError" else "exception"
-        self.drops[key] += 1
-        self.node.get_logger().error(
-            f"dropped input ({key}, {self.drops[key]} so far): {name}: {e}\n{traceback.format_exc()}",
-            throttle_duration_sec=5.0,
-        )
+        counter = self.drops if primary else self.rejected
+        counter[key] += 1
+        if self._due(f"exception:{where}:{name}"):
+            self.node.get_logger().error(
+                f"{where}: {name}: {e} ({key}, {counter[key]} so far; the node goes on)\n{traceback.format_exc()}"
+            )
 
     def add_timings(self, timings_ms: dict[str, float]) -> None:
         """Record one frame's stage timings [ms]."""
@@ -75,13 +119,59 @@ class NodeStats:
             "node": self.node.get_fully_qualified_name(),
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
+            "pending": self.pending,
             "drops": dict(self.drops),
+            "rejected": dict(self.rejected),
+            "warnings": dict(self.warnings),
             "stage_ms": stages,
         }
 
     def publish(self) -> None:
         """Publish the statistics on ``~/stats`` (latched)."""
         self._pub.publish(String(data=json.dumps(self.as_dict())))
+
+
+class GuardedNode(Node):
+    """A Node whose every subscription, timer and service callback runs inside one guard.
+
+    An exception escaping an rclpy callback stops ``spin`` and with it the node. Here no exception leaves a callback:
+    ``InputRejected`` becomes a counted drop under its reason, anything else a counted ``exception`` with a throttled
+    error line naming the topic; the node keeps its last good state and goes on. Subscriptions on ``primary_topics``
+    count as frames (``stats.drops``), every other callback as ``stats.rejected``. Service callbacks return the
+    (default) response on an exception. Exiting stays reserved for start-up errors raised from ``__init__``.
+    """
+
+    primary_topics: tuple[str, ...] = ()
+
+    def finish(self) -> None:
+        """Called once before the final statistics at shutdown: count frames still waiting (override)."""
+
+    def _guard(self, where: str, callback: Callable[..., Any], primary: bool, service: bool = False) -> Callable:
+        def guarded(*args: Any) -> Any:  # noqa: ANN401
+            try:
+                return callback(*args)
+            except Exception as e:  # noqa: BLE001 - the one place where any callback error is caught and counted
+                stats = getattr(self, "stats", None)
+                if isinstance(stats, NodeStats):
+                    stats.count_exception(e, where, primary)
+                else:
+                    self.get_logger().error(f"{where}: {type(e).__name__}: {e}", throttle_duration_sec=5.0)
+                return args[-1] if service and args else None
+
+        return guarded
+
+    def create_subscription(self, msg_type, topic, callback, qos_profile, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN003, ANN201, D102
+        return super().create_subscription(
+            msg_type, topic, self._guard(topic, callback, topic in self.primary_topics), qos_profile, **kwargs
+        )
+
+    def create_timer(self, timer_period_sec, callback, *args, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN002, ANN003, ANN201, D102
+        name = getattr(callback, "__name__", "timer")
+        return super().create_timer(timer_period_sec, self._guard(f"timer {name}", callback, False), *args, **kwargs)
+
+    def create_service(self, srv_type, srv_name, callback, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN003, ANN201, D102
+        return super().create_service(srv_type, srv_name, self._guard(f"service {srv_name}", callback, False, True),
+                                      **kwargs)  # fmt: skip
 
 
 class Stopwatch:
@@ -119,6 +209,8 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
+        if isinstance(node, GuardedNode):
+            node.finish()
         stats = getattr(node, "stats", None)
         if isinstance(stats, NodeStats):
             stats.publish()

@@ -128,13 +128,20 @@ def enable_dynamic_config(node: Node, get: Callable[[], Any], apply: Callable[[A
             dataclasses.replace(get(), **changes(params))
         except (ValueError, TypeError) as e:
             return SetParametersResult(successful=False, reason=str(e))
+        except Exception as e:  # noqa: BLE001 - a parameter request must never stop the node
+            return SetParametersResult(successful=False, reason=f"{type(e).__name__}: {e}")
         return SetParametersResult(successful=True)
 
     def on_set(params: list[Parameter]) -> None:
         new = changes(params)
-        if new:
+        if not new:
+            return
+        try:
             apply(dataclasses.replace(get(), **new))
-            node.get_logger().info(f"parameters changed: {new}")
+        except Exception as e:  # noqa: BLE001 - validated already; log instead of stopping the node
+            node.get_logger().error(f"applying parameters {new} failed: {type(e).__name__}: {e}")
+            return
+        node.get_logger().info(f"parameters changed: {new}")
 
     node.add_on_set_parameters_callback(validate)
     node.add_post_set_parameters_callback(on_set)

@@ -40,7 +40,8 @@ class OdometryPoseSource:
 
     Bad messages (NaN, non-unit quaternion) are dropped through ``drop(reason, detail)``. A position jump larger
     than ``max_jump_m`` between consecutive messages clears the buffer and calls ``on_jump(distance_m)`` (the
-    node resets its rolling window, as after a relocalisation).
+    node resets its rolling window, as after a relocalisation). A stamp at least ``time_jump_ns`` older than the
+    newest pose (time went backwards) clears the buffer and calls ``on_time_jump(topic, seconds_back)``.
     """
 
     def __init__(
@@ -52,8 +53,12 @@ class OdometryPoseSource:
         on_jump: Callable[[float], None],
         max_jump_m: float = 1.0,
         buffer_s: float = 10.0,
+        on_time_jump: Callable[[str, float], None] | None = None,
+        time_jump_ns: int = 1_000_000_000,
     ) -> None:
         self.drop, self.on_jump, self.max_jump_m = drop, on_jump, max_jump_m
+        self.on_time_jump, self.time_jump_ns = on_time_jump, time_jump_ns
+        self.topic = topic
         self.buffer = PoseBuffer(int(buffer_s * 1e9))
         self.global_frame = ""
         self.child_frame = ""
@@ -70,6 +75,12 @@ class OdometryPoseSource:
             self.drop(problems[0].split(":")[0], "odometry: " + "; ".join(problems))
             return
         pose = matrix_from_pose((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+        stamp = stamp_to_ns(msg.header.stamp)
+        latest = self.latest_stamp_ns()
+        if latest is not None and latest - stamp >= self.time_jump_ns:
+            self.clear()  # time went backwards (bag loop, simulator reset): old poses would answer new stamps
+            if self.on_time_jump is not None:
+                self.on_time_jump(self.topic, (latest - stamp) / 1e9)
         if self._last is not None:
             jump = translation_jump_m(self._last, pose)
             if jump > self.max_jump_m:
@@ -77,7 +88,12 @@ class OdometryPoseSource:
                 self.on_jump(jump)
         self._last = pose
         self.global_frame, self.child_frame = msg.header.frame_id, msg.child_frame_id
-        self.buffer.add(stamp_to_ns(msg.header.stamp), pose)
+        self.buffer.add(stamp, pose)
+
+    def clear(self) -> None:
+        """Forget every pose and the last position (after a time jump)."""
+        self.buffer.clear()
+        self._last = None
 
     def lookup(self, stamp_ns: int, tolerance_ns: int) -> np.ndarray | None:
         """See ``PoseSource.lookup``."""

@@ -16,31 +16,46 @@ Published topics (all with the colour image's header):
         invalid depth gives NaN x/y/z; is_dense false.
     ~/stats (std_msgs/String, transient local): frames in/out, drops per reason, stage timings [ms] as JSON.
 
-Parameters: the fields of ``core.pipeline.SegmentationConfig`` (name, type, default, unit in the descriptor), plus
-``use_depth`` (bool, true: wait for a depth image to pair with each colour image; false: labels only) and
-``input_timeout_s`` (float, 2.0 s: warn when no colour image arrives for this long).
+Parameters: the fields of ``core.pipeline.SegmentationConfig`` and of ``NodeSettings`` below (name, type, default,
+unit in the descriptor): ``use_depth`` (bool, true, read-only: pair each colour image with a depth image; false:
+labels only), ``input_timeout_s`` (float, 2.0 s: warn when no colour image arrives for this long) and
+``time_jump_s`` (float, 1.0 s: a colour stamp this far back is a time jump; waiting messages are flushed).
+
+Accounting (``~/stats``): frames_in (colour images) = frames_out + sum(drops) + pending; refused depth and
+camera_info messages are counted under ``rejected``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
+from seg_perception.core.class_info import label_info_json
+from seg_perception.core.config import param
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
-from seg_perception.ros.node_utils import NodeStats, Stopwatch, run_node
+from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 
 
-class SegmentationNode(Node):
+@dataclass(frozen=True)
+class NodeSettings:
+    """Segmentation node parameters beside ``SegmentationConfig`` (names are the ROS parameter names)."""
+
+    use_depth: bool = param(True, "pair each colour image with a depth image (false: labels only, no cloud); "
+                            "needs a restart (it changes the subscriptions)", read_only=True)  # fmt: skip
+    input_timeout_s: float = param(2.0, "warn when no colour image arrives for this long [s]", lo=0.1, hi=3600.0)
+    time_jump_s: float = param(1.0, "a colour stamp this far behind the newest is a time jump (bag loop, simulator "
+                               "reset): waiting messages are flushed [s]", lo=0.001, hi=3600.0)  # fmt: skip
+
+
+class SegmentationNode(GuardedNode):
     """See the module docstring for topics and parameters.
 
     Raises (from ``__init__``, so a misconfigured node fails at start-up):
@@ -48,25 +63,30 @@ class SegmentationNode(Node):
         ValueError: bad device, size or parameter values.
     """
 
+    primary_topics = ("image",)
+
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("segmentation", **kwargs)
+        self.stats = NodeStats(self)
         self.cfg = declare_config(self, SegmentationConfig)
-        self.use_depth = bool(self.declare_parameter("use_depth", True).value)
-        self.input_timeout_s = float(self.declare_parameter("input_timeout_s", 2.0).value)
+        self.settings = declare_config(self, NodeSettings)
+        self.use_depth = self.settings.use_depth
         self.pipeline = SegmentationPipeline(self.cfg)
         seg = self.pipeline.segmenter
         self.get_logger().info(
             f"model {self.cfg.model} on {seg.device} (fp16={seg.fp16}), network input {seg.input_size[0]}x"
             f"{seg.input_size[1]}, cloud stride {self.cfg.cloud_stride}"
         )
-        self.stats = NodeStats(self)
         self.assembler = RGBDAssembler(
             self.stats.drop,
-            self._warn,
+            self.stats.warn,
             slop_ns=int(self.cfg.sync_slop_s * 1e9),
             use_depth=self.use_depth,
+            reject=self.stats.reject,
+            time_jump_ns=int(self.settings.time_jump_s * 1e9),
         )
         self._last_input = self.get_clock().now()
+        self._stale = False
 
         self.pub_labels = self.create_publisher(Image, "labels", OUTPUT_QOS)
         self.pub_conf = self.create_publisher(Image, "confidence", OUTPUT_QOS)
@@ -75,7 +95,7 @@ class SegmentationNode(Node):
         self.pub_label_info = self.create_publisher(String, "label_info", LATCHED_QOS)
         spec = self.pipeline.spec
         self.pub_label_info.publish(
-            String(data=convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
+            String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
         )
 
         self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
@@ -84,6 +104,7 @@ class SegmentationNode(Node):
             self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS)
         self.create_timer(1.0, self._check_staleness)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
+        enable_dynamic_config(self, lambda: self.settings, self._apply_settings)
 
     def _apply_config(self, cfg: SegmentationConfig) -> None:
         """Run-time parameter change (read-only ones such as the model are refused by rclpy)."""
@@ -91,45 +112,61 @@ class SegmentationNode(Node):
         self.pipeline.cfg = cfg
         self.assembler.pairer.slop_ns = int(cfg.sync_slop_s * 1e9)
 
-    def _warn(self, text: str) -> None:
-        self.get_logger().warning(text, throttle_duration_sec=10.0)
+    def _apply_settings(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        self.assembler.order.jump_back_ns = int(settings.time_jump_s * 1e9)
+
+    def finish(self) -> None:
+        """At shutdown: colour frames still waiting for depth or camera_info are counted as drops."""
+        self.assembler.flush()
+        self.stats.pending = self.assembler.pending
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._guarded(self.assembler.add_camera_info, msg)
+        self._process(self.assembler.add_camera_info(msg))
 
     def _on_image(self, msg: Image) -> None:
         self.stats.frames_in += 1
         self._last_input = self.get_clock().now()
-        self._guarded(self.assembler.add_image, msg)
+        self._stale = False
+        try:
+            self._process(self.assembler.add_image(msg))
+        finally:
+            self.stats.pending = self.assembler.pending
 
     def _on_depth(self, msg: Image) -> None:
-        self._guarded(self.assembler.add_depth, msg)
+        self._process(self.assembler.add_depth(msg))
 
     def _check_staleness(self) -> None:
         age = (self.get_clock().now() - self._last_input).nanoseconds * 1e-9
-        if age > self.input_timeout_s and self.stats.frames_in > 0:
-            self.get_logger().warning(
-                f"no colour image for {age:.1f} s (input_timeout_s {self.input_timeout_s})",
-                throttle_duration_sec=10.0,
-            )
+        timeout = self.settings.input_timeout_s
+        if age > timeout and self.stats.frames_in > 0:
+            if not self._stale:  # counted once per stall; logged (throttled) while it lasts
+                self.stats.warnings["input_timeout"] += 1
+                self._stale = True
+            self.get_logger().warning(f"no colour image for {age:.1f} s (input_timeout_s {timeout})",
+                                      throttle_duration_sec=10.0)  # fmt: skip
 
     # -- pipeline ----------------------------------------------------------------------------------------------
-    def _guarded(self, add: Callable[[Any], RGBDInput | None], msg: Any) -> None:  # noqa: ANN401
-        """validate + convert (assembler) -> core -> convert -> publish; one bad frame never stops the node."""
+    def _process(self, frame: RGBDInput | None) -> None:
+        """core -> convert -> publish for a complete frame (validation and pairing happened in the assembler).
+
+        An exception here is a dropped frame (``exception``), so it is caught and counted as such, whichever input
+        completed the frame.
+        """
+        self.stats.pending = self.assembler.pending
+        if frame is None:
+            return
         sw = Stopwatch()
         try:
-            frame = add(msg)
-            if frame is None:
-                return
-            sw.lap("decode")
             result = self.pipeline.process(frame.rgb, frame.depth, frame.k)
             sw.skip()  # the pipeline timed its own stages
             self._publish(frame.image, result, sw)
-            self.stats.add_timings({**result.timings_ms, **sw.laps})
-            self.stats.frames_out += 1
-        except Exception as e:  # noqa: BLE001 - one bad frame must not stop the node
-            self.stats.drop_exception(e)
+        except Exception as e:  # noqa: BLE001 - counted as a dropped frame by the node's guard
+            self.stats.count_exception(e, "segmentation", primary=True)
+            return
+        self.stats.add_timings({**result.timings_ms, **sw.laps})
+        self.stats.frames_out += 1
 
     def _publish(self, img: Image, result: FrameResult, sw: Stopwatch) -> None:
         header = img.header

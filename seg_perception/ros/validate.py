@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from seg_perception.ros.convert import IMAGE_ENCODINGS
+from seg_perception.ros.convert import IMAGE_ENCODINGS, POINTFIELD_DTYPES
 
 
 def reason(problem: str) -> str:
@@ -43,25 +43,57 @@ def validate_image(msg: Image, encodings: Iterable[str]) -> list[str]:
 def validate_camera_info(msg: CameraInfo) -> list[str]:
     """Value checks of a CameraInfo: finite K, positive focal lengths, non-zero size."""
     problems = []
-    k = list(msg.k)
+    k = [float(v) for v in msg.k]
     if len(k) != 9 or not all(math.isfinite(v) for v in k):
-        problems.append(f"camera_info_k: K must be 9 finite values, got {k}")
+        problems.append(f"camera_info_k: K must be 9 finite values, got [{', '.join(f'{v:g}' for v in k)}]")
     elif k[0] <= 0 or k[4] <= 0:
-        problems.append(f"camera_info_focal: fx={k[0]} fy={k[4]} must be > 0")
+        problems.append(f"camera_info_focal: fx={k[0]:g} fy={k[4]:g} must be > 0")
     if msg.width == 0 or msg.height == 0:
         problems.append(f"camera_info_size: {msg.width}x{msg.height}")
     return problems
 
 
-def validate_cloud(msg: PointCloud2, required: Iterable[str] = ("x", "y", "z")) -> list[str]:
-    """Logic checks of a PointCloud2: required fields present, sizes consistent, frame set."""
+def validate_cloud(
+    msg: PointCloud2,
+    required: Iterable[str] = ("x", "y", "z"),
+    integer_fields: Iterable[str] = ("label",),
+    float_fields: Iterable[str] = ("x", "y", "z", "confidence"),
+) -> list[str]:
+    """Logic checks of a PointCloud2: fields present, readable and of the right kind, sizes consistent, frame set.
+
+    Reasons: ``fields`` (a required field missing), ``field_datatype`` (unknown PointField datatype),
+    ``field_offset`` (a field starting at or past ``point_step``), ``point_step`` (a field ending past it, or 0),
+    ``label_datatype`` (an ``integer_fields`` field that is not an integer type), ``xyz_datatype`` (a
+    ``float_fields`` field that is not float32/float64), ``row_step``, ``data_length``, ``frame_id``.
+    """
     problems = []
-    names = {f.name for f in msg.fields}
-    missing = [n for n in required if n not in names]
+    by_name = {f.name: f for f in msg.fields}
+    missing = [n for n in required if n not in by_name]
     if missing:
-        problems.append(f"fields: missing {missing}")
-    if msg.point_step == 0 or msg.row_step < msg.point_step * msg.width:
-        problems.append(f"step: point_step {msg.point_step}, row_step {msg.row_step}, width {msg.width}")
+        problems.append(f"fields: missing {missing}; the cloud has {sorted(by_name)}")
+        return problems
+    if msg.point_step == 0:
+        problems.append("point_step: point_step is 0")
+        return problems
+    ints, floats = set(integer_fields), set(float_fields)
+    for f in msg.fields:
+        dtype = POINTFIELD_DTYPES.get(f.datatype)
+        if dtype is None:
+            problems.append(f"field_datatype: field {f.name!r} has unknown datatype {f.datatype}")
+            continue
+        if f.offset >= msg.point_step:
+            problems.append(f"field_offset: field {f.name!r} at offset {f.offset} >= point_step {msg.point_step}")
+        elif f.offset + dtype.itemsize * max(1, f.count) > msg.point_step:
+            problems.append(f"point_step: field {f.name!r} ({dtype.name} x{max(1, f.count)} at offset {f.offset}) "
+                            f"ends past point_step {msg.point_step}")  # fmt: skip
+        if f.name in ints and dtype.kind not in "iu":
+            problems.append(f"label_datatype: field {f.name!r} must be an integer type, got {dtype.name}")
+        if f.name in floats and dtype.kind != "f":
+            problems.append(f"xyz_datatype: field {f.name!r} must be float32 or float64, got {dtype.name}")
+    if problems:
+        return problems
+    if msg.row_step < msg.point_step * msg.width:
+        problems.append(f"row_step: {msg.row_step} < point_step*width {msg.point_step * msg.width}")
     if len(msg.data) != msg.row_step * msg.height:
         problems.append(f"data_length: {len(msg.data)} bytes != row_step*height {msg.row_step * msg.height}")
     if not msg.header.frame_id:

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import yaml
 
+from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import from_params
 from seg_perception.core.costmap import GridGeometry, load_ontology
 from seg_perception.core.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
@@ -69,6 +70,7 @@ class FrameStats:
     frames_in: int = 0
     frames_out: int = 0
     drops: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
     timings: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def summary(self) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class FrameStats:
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "drops": dict(self.drops),
+            "rejected": dict(self.rejected),
             "stage_ms_median": {k: round(statistics.median(v), 2) for k, v in self.timings.items()},
             "stage_ms_mean": {k: round(statistics.fmean(v), 2) for k, v in self.timings.items()},
         }
@@ -104,7 +107,8 @@ def segmented_frames(
     if missing:
         raise ValueError(f"{bag}: topic(s) {missing} not in the bag; it has {sorted(available)}")
     assembler = RGBDAssembler(lambda r, _detail: stats.drops.update([r]),
-                              slop_ns=int(pipe.cfg.sync_slop_s * 1e9), queue_depth=30)  # fmt: skip
+                              slop_ns=int(pipe.cfg.sync_slop_s * 1e9), queue_depth=30,
+                              reject=lambda r, _detail: stats.rejected.update([r]))  # fmt: skip
     wanted = {topics["image"]: "image", topics["depth"]: "depth", topics["camera_info"]: "camera_info"}
     n_images = available[topics["image"]].count
     with tqdm(total=min(n_images, limit) if limit else n_images, unit="frame", disable=not progress) as bar:
@@ -128,6 +132,7 @@ def segmented_frames(
                     stats.drops["no_cloud"] += 1
                     continue
                 yield frame, result, result.cloud
+    assembler.flush()  # colour frames whose depth or camera_info never came are counted, not lost
 
 
 class OfflineMapper:
@@ -223,7 +228,7 @@ def process_bag(
     renders.mkdir(exist_ok=True)
     writer = BagOut(out / "bag", storage)
     ns = namespace.rstrip("/")
-    label_info = String(data=convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
+    label_info = String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
     stats = FrameStats()
     flicker: dict[str, list[float]] = {"drivable_grid": [], "obstacle_grid": []}
     previous: dict[str, tuple[np.ndarray, GridGeometry]] = {}

@@ -10,6 +10,7 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 
 from seg_perception.core.camera import Intrinsics
+from seg_perception.core.class_info import label_info_json
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode
@@ -25,7 +26,7 @@ def real_cloud(kitti_frames, model_dir):  # noqa: ANN001, ANN201
     k = Intrinsics.from_k(f.k, f.rgb.shape[1], f.rgb.shape[0])
     result = pipe.process(f.rgb, f.depth_mm, k)
     spec = pipe.spec
-    info = convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette)
+    info = label_info_json(spec.name, spec.ontology, spec.categories, spec.palette)
     return convert.cloud_to_msg(result.cloud, f.header()), info
 
 

@@ -12,6 +12,7 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
+from seg_perception.core.class_info import label_info_json
 from seg_perception.core.frames import open_sequence
 from seg_perception.core.gravity import floor_alignment
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
@@ -38,7 +39,7 @@ def kitchen(kitchen_dir, model_dir):  # noqa: ANN001, ANN201
         r = pipe.process(f.rgb, f.depth_mm, seq.intrinsics)
         header = Header(stamp=convert.ns_to_stamp(f.stamp_ns), frame_id=FRAME)
         out.append((convert.cloud_to_msg(r.cloud, header), align.t_odom_world @ f.pose, f.stamp_ns))
-    info = convert.label_info_json(spec.name, spec.ontology, spec.categories, spec.palette)
+    info = label_info_json(spec.name, spec.ontology, spec.categories, spec.palette)
     return out, info
 
 
@@ -119,9 +120,9 @@ def test_bad_odometry_and_clouds_are_counted_drops(ros, node_io, kitchen) -> Non
     bad = odometry(t, stamp)
     bad.pose.pose.position.x = math.nan
     pubs["odom"].publish(bad)
-    assert ros.spin_until(lambda: node.stats.drops["pose_nan"] >= 1, 10.0)
+    assert ros.spin_until(lambda: node.stats.rejected["pose_nan"] >= 1, 10.0)
     pubs["odom"].publish(odometry(t, stamp, quat=(0.0, 0.0, 0.0, 2.0)))
-    assert ros.spin_until(lambda: node.stats.drops["pose_quaternion"] >= 1, 10.0)
+    assert ros.spin_until(lambda: node.stats.rejected["pose_quaternion"] >= 1, 10.0)
     pubs["odom"].publish(odometry(t, stamp + 2_000_000_000))  # odometry 2 s newer than the cloud
     ros.spin_for(0.2)
     pubs["cloud"].publish(cloud)

@@ -127,7 +127,8 @@ def test_bad_input_is_counted_dropped_and_the_next_frame_is_processed(ros, seg, 
     node, pubs, outs = seg
     bad = kitti_frames[1]
     _send(pubs, *make_bad(bad))
-    assert ros.spin_until(lambda: node.stats.drops[reason] >= 1, 20.0), dict(node.stats.drops)
+    stats = node.stats
+    assert ros.spin_until(lambda: stats.drops[reason] + stats.rejected[reason] >= 1, 20.0), stats.as_dict()
     ros.spin_for(0.5)
     assert outs["labels"] == [], "a bad frame must produce no output"
     good = kitti_frames[2]
@@ -135,6 +136,9 @@ def test_bad_input_is_counted_dropped_and_the_next_frame_is_processed(ros, seg, 
     assert ros.spin_until(lambda: outs["semantic_points"], 60.0), dict(node.stats.drops)
     assert outs["labels"][0].header.stamp == good.header().stamp
     assert node.stats.frames_out == 1
+    # every colour frame is accounted for: the bad one is a drop (its own reason, or no_camera_info after a
+    # refused camera_info), the good one an output
+    assert stats.frames_in == 2 and stats.frames_out + sum(stats.drops.values()) + stats.pending == 2, stats.as_dict()
 
 
 def test_runtime_parameter_changes_are_validated_and_applied(ros, seg, kitti_frames) -> None:  # noqa: ANN001

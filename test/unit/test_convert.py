@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
@@ -104,10 +102,3 @@ def test_grid_message_layout() -> None:
     assert (msg.info.origin.position.x, msg.info.origin.position.y, msg.info.origin.orientation.w) == (-1.0, -0.5, 1.0)
     assert list(msg.data) == [0, 100, -1, 50, 0, 0]
     np.testing.assert_array_equal(convert.grid_from_msg(msg), occ)
-
-
-def test_label_info_schema() -> None:
-    info = json.loads(convert.label_info_json("m", "o", ["road", "car"], [(1, 2, 3), (4, 5, 6)]))
-    assert info == {"model": "m", "ontology": "o", "ignore_label": 255,
-                    "classes": [{"id": 0, "name": "road", "color": [1, 2, 3]},
-                                {"id": 1, "name": "car", "color": [4, 5, 6]}]}  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seg_perception.core.sync import StampPairer
+from seg_perception.core.sync import StampOrder, StampPairer
 
 
 def _pairer(slop: int = 0) -> StampPairer[int, int]:
@@ -42,3 +42,29 @@ def test_closest_depth_is_chosen() -> None:
     p.add_b(140)
     assert p.add_a(100) == (100, 95)
     assert list(p.b) == [140]
+
+
+def test_every_unpaired_item_is_reported() -> None:
+    seen: list[tuple[str, int, str]] = []
+    p = StampPairer(lambda a: a, lambda b: b, slop_ns=0, depth=2, on_discard=lambda s, i, w: seen.append((s, i, w)))
+    for t in (100, 200, 300):
+        p.add_a(t)  # 100 falls out of the 2-deep buffer
+    assert seen == [("a", 100, "evicted")]
+    assert p.add_b(300) == (300, 300)
+    assert seen[1:] == [("a", 200, "superseded")]
+    p.add_b(400)
+    p.add_a(500)
+    p.flush()
+    assert seen[2:] == [("a", 500, "flushed"), ("b", 400, "flushed")]
+    assert not p.a and not p.b
+
+
+def test_stamp_order_in_order_late_and_jump() -> None:
+    o = StampOrder(jump_back_ns=1000)
+    assert [o.check(t) for t in (100, 100, 200)] == [StampOrder.IN_ORDER] * 3
+    assert o.check(150) == StampOrder.LATE and o.newest_ns == 200
+    assert o.check(5000) == StampOrder.IN_ORDER
+    assert o.check(4000) == StampOrder.JUMP and o.newest_ns == 4000  # a bag loop: the reference restarts
+    assert o.check(4100) == StampOrder.IN_ORDER
+    with pytest.raises(ValueError, match="jump_back_ns"):
+        StampOrder(0)
