@@ -306,10 +306,14 @@ class GridMapper:
         t3 = time.perf_counter()
         t["grids"] = (t3 - t2) * 1e3
         if self.voxels is not None:
-            keep = roles != PointRole.IGNORE
+            # only classified points inside the map's crop sphere (the rest would be cropped at once)
+            centre, radius = np.array([*robot_xy, z0]), 0.75 * max(self.cfg.width, self.cfg.height)
+            with np.errstate(invalid="ignore", over="ignore"):
+                near = ((points - centre) ** 2).sum(axis=1) <= radius**2
+            keep = (roles != PointRole.IGNORE) & near
             self.voxels.insert(points[keep], np.asarray(labels)[keep],
                                None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
-            self.voxels.crop((*robot_xy, z0), 0.75 * max(self.cfg.width, self.cfg.height))
+            self.voxels.crop(centre, radius)
             t["voxels"] = (time.perf_counter() - t3) * 1e3
         return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, geometry, ground, fitted, t)
 

@@ -21,6 +21,9 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from seg_perception.core.camera import Intrinsics
+from seg_perception.core.class_info import label_info_json
+from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 
 _ns_counter = itertools.count()
@@ -116,3 +119,17 @@ def kitti_frames(kitti_dir: Path) -> list[KittiFrame]:
 
 def labels_of(msg: Image) -> np.ndarray:
     return convert.image_to_array(msg)
+
+
+@pytest.fixture(scope="module")
+def real_cloud(kitti_frames, model_dir):  # noqa: ANN001, ANN201
+    """A real semantic cloud (KITTI frame 0 through ESPNetv2 city at 640x192, stride 1) and its label_info."""
+    pipe = SegmentationPipeline(
+        SegmentationConfig(weights=str(model_dir), device="cpu", input_width=640, input_height=192, cloud_stride=1)
+    )
+    f = kitti_frames[0]
+    k = Intrinsics.from_k(f.k, f.rgb.shape[1], f.rgb.shape[0])
+    result = pipe.process(f.rgb, f.depth_mm, k)
+    spec = pipe.spec
+    info = label_info_json(spec.name, spec.ontology, spec.categories, spec.palette)
+    return convert.cloud_to_msg(result.cloud, f.header()), info

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from nav_msgs.msg import OccupancyGrid
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header, String
 
-from seg_perception.core.camera import Intrinsics
-from seg_perception.core.class_info import label_info_json
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode
 from seg_perception.ros.qos import LATCHED_QOS
-
-
-@pytest.fixture(scope="module")
-def real_cloud(kitti_frames, model_dir):  # noqa: ANN001, ANN201
-    pipe = SegmentationPipeline(
-        SegmentationConfig(weights=str(model_dir), device="cpu", input_width=640, input_height=192, cloud_stride=1)
-    )
-    f = kitti_frames[0]
-    k = Intrinsics.from_k(f.k, f.rgb.shape[1], f.rgb.shape[0])
-    result = pipe.process(f.rgb, f.depth_mm, k)
-    spec = pipe.spec
-    info = label_info_json(spec.name, spec.ontology, spec.categories, spec.palette)
-    return convert.cloud_to_msg(result.cloud, f.header()), info
 
 
 @pytest.fixture
@@ -119,3 +106,105 @@ def test_runtime_inflation_change_widens_the_inflated_band(ros, costmap, real_cl
     assert ros.spin_until(lambda: len(grids["obstacle_grid"]) == 2, 20.0)
     after = int((convert.grid_from_msg(grids["obstacle_grid"][1]) > 0).sum())
     assert after > before * 1.2  # the same obstacles, inflated 1.5 m instead of 0.55 m
+
+
+#: The five label_info payloads that used to stop the node (one change each to a valid label_info), and the
+#: reason each must be counted under now.
+HOSTILE_LABEL_INFO = {
+    "color_300": (lambda d: d["classes"][0].update(color=[300, 0, 0]), "label_info_color"),
+    "color_neg": (lambda d: d["classes"][0].update(color=[-1, 0, 0]), "label_info_color"),
+    "ontology_long": (lambda d: d.update(ontology="a" * 300), "label_info_ontology"),
+    "ontology_path": (lambda d: d.update(ontology=str(Path(__file__).resolve().parents[2] / "README.md")),
+                      "label_info_ontology"),
+    "deep_json": (None, "label_info_size"),
+}
+
+
+def _hostile(info: str, name: str) -> str:
+    mutate, _ = HOSTILE_LABEL_INFO[name]
+    if mutate is None:
+        return "[" * 100_000
+    d = json.loads(info)
+    mutate(d)
+    return json.dumps(d)
+
+
+def test_hostile_label_info_is_counted_and_the_last_good_metadata_kept(ros, costmap, real_cloud) -> None:  # noqa: ANN001
+    node, pub_cloud, grids, cloud_msg = _ready(ros, costmap, real_cloud)
+    _, _, pub_info, _ = costmap
+    good_roles = node.mapper.rules.roles.copy()
+    for i, name in enumerate(HOSTILE_LABEL_INFO, start=1):
+        pub_info.publish(String(data=_hostile(real_cloud[1], name)))
+        assert ros.spin_until(lambda i=i: sum(node.stats.rejected.values()) >= i, 10.0), node.stats.as_dict()
+    expected = {}
+    for _, reason in HOSTILE_LABEL_INFO.values():
+        expected[reason] = expected.get(reason, 0) + 1
+    assert dict(node.stats.rejected) == expected
+    np.testing.assert_array_equal(node.mapper.rules.roles, good_roles)  # the last good metadata is still used
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: grids["obstacle_grid"], 20.0), node.stats.as_dict()
+    assert node.stats.frames_out == 1 and sum(node.stats.drops.values()) == 0
+
+
+def test_restart_with_a_bad_latched_label_info_starts(ros, costmap, real_cloud) -> None:  # noqa: ANN001
+    """A node started while a bad label_info is latched on the topic refuses it, keeps running and maps once a
+    good one comes (no crash loop)."""
+    _, pub_cloud, pub_info, _ = costmap
+    pub_info.publish(String(data=_hostile(real_cloud[1], "ontology_path")))
+    fresh = ros.add(CostmapNode(namespace=ros.ns, context=ros.context, parameter_overrides=[
+        Parameter("resolution", value=0.2), Parameter("width", value=20.0), Parameter("height", value=20.0)]))
+    assert ros.spin_until(lambda: fresh.stats.rejected["label_info_ontology"] >= 1, 10.0), fresh.stats.as_dict()
+    pub_cloud.publish(real_cloud[0])
+    assert ros.spin_until(lambda: fresh.stats.drops["no_label_info"] >= 1, 10.0)
+    pub_info.publish(String(data=real_cloud[1]))
+    assert ros.spin_until(lambda: fresh.mapper.rules is not None, 10.0)
+    pub_cloud.publish(real_cloud[0])
+    assert ros.spin_until(lambda: fresh.stats.frames_out >= 1, 20.0), fresh.stats.as_dict()
+
+
+def _cloud_with(cloud_msg: PointCloud2, **changes: object) -> PointCloud2:
+    fields = [PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count) for f in cloud_msg.fields]
+    msg = PointCloud2(header=cloud_msg.header, height=cloud_msg.height, width=cloud_msg.width,
+                      point_step=cloud_msg.point_step, row_step=cloud_msg.row_step, fields=fields,
+                      is_bigendian=False, is_dense=False, data=bytes(cloud_msg.data))  # fmt: skip
+    field_changes = changes.pop("field", None)
+    for k, v in changes.items():
+        setattr(msg, k, v)
+    if field_changes is not None:
+        name, attr, value = field_changes  # type: ignore[misc]
+        setattr(next(f for f in msg.fields if f.name == name), attr, value)
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda m: {"point_step": 8, "row_step": 8 * m.width}, "field_offset"),
+        (lambda m: {"field": ("x", "offset", m.point_step)}, "field_offset"),
+        (lambda m: {"field": ("confidence", "offset", m.point_step - 2)}, "point_step"),
+        (lambda m: {"field": ("x", "datatype", 42)}, "field_datatype"),
+        (lambda m: {"field": ("label", "datatype", PointField.FLOAT32)}, "label_datatype"),
+        (lambda m: {"field": ("z", "datatype", PointField.UINT32)}, "xyz_datatype"),
+    ],
+    ids=["point_step_small", "offset_past", "field_ends_past", "unknown_datatype", "float_label", "int_z"],
+)
+def test_malformed_cloud_fields_have_named_reasons(ros, costmap, real_cloud, change, reason) -> None:  # noqa: ANN001
+    node, pub_cloud, grids, cloud_msg = _ready(ros, costmap, real_cloud)
+    pub_cloud.publish(_cloud_with(cloud_msg, **change(cloud_msg)))
+    assert ros.spin_until(lambda: node.stats.drops[reason] >= 1, 10.0), node.stats.as_dict()
+    assert node.stats.drops.get("exception", 0) == 0
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: grids["obstacle_grid"], 20.0)
+
+
+def test_an_unexpected_exception_is_a_counted_drop_and_the_node_goes_on(ros, costmap, real_cloud) -> None:  # noqa: ANN001
+    node, pub_cloud, grids, cloud_msg = _ready(ros, costmap, real_cloud)
+    real_update = node.mapper.update
+    node.mapper.update = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))  # a bug deep in the core
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: node.stats.drops["exception"] >= 1, 10.0)
+    node.mapper.update = real_update
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: grids["obstacle_grid"], 20.0)
+    s = node.stats
+    assert s.frames_in == 2 and s.frames_out == 1 and sum(s.drops.values()) == 1
