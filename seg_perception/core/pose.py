@@ -92,6 +92,17 @@ class PoseBuffer:
         self._stamps.clear()
         self._poses.clear()
 
+    def discard_after(self, stamp_ns: int) -> int:
+        """Forget poses stamped after ``stamp_ns`` (they belong to a timeline that time jumped back from).
+
+        Returns:
+            The number of poses dropped.
+        """
+        i = bisect.bisect_right(self._stamps, stamp_ns)
+        n = len(self._stamps) - i
+        del self._stamps[i:], self._poses[i:]
+        return n
+
     def add(self, stamp_ns: int, pose: np.ndarray) -> None:
         """Insert a pose (out-of-order stamps are placed in order; an equal stamp replaces the old pose)."""
         i = bisect.bisect_left(self._stamps, stamp_ns)

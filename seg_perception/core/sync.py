@@ -96,33 +96,37 @@ class StampPairer(Generic[T, U]):
 class StampOrder:
     """Classify each new stamp of a stream against the newest one seen: in order, late, or a jump back in time.
 
-    A stamp older than the newest by at least ``jump_back_ns`` means time went backwards (a bag replayed in a loop,
-    a simulator reset): it becomes the new reference and the caller clears its time-indexed state, as tf2 clears its
-    buffer on a jump back. A stamp older by less is late (out of order) and the caller drops it, so outputs never go
-    backwards in time. Equal stamps are in order.
+    Time went backwards (a bag replayed in a loop, a simulator reset) when a stamp is older than the newest by at
+    least ``jump_back_ns``, or when ``max_late`` stamps in a row are older than it (a loop shorter than
+    ``jump_back_ns``): the stamp becomes the new reference and the caller clears its time-indexed state, as tf2 clears
+    its buffer on a jump back. A single slightly older stamp is late (out of order) and the caller drops it, so
+    outputs never go backwards in time. Equal stamps are in order.
 
     Args:
-        jump_back_ns: smallest backwards step [ns] treated as a time jump (> 0).
+        jump_back_ns: smallest backwards step [ns] treated as a time jump at once (> 0).
+        max_late: this many late stamps in a row are a time jump too (>= 1).
     """
 
     IN_ORDER, LATE, JUMP = "in_order", "late", "jump"
 
-    def __init__(self, jump_back_ns: int) -> None:
-        if jump_back_ns <= 0:
-            raise ValueError(f"jump_back_ns must be > 0, got {jump_back_ns}")
-        self.jump_back_ns = jump_back_ns
+    def __init__(self, jump_back_ns: int, max_late: int = 3) -> None:
+        if jump_back_ns <= 0 or max_late < 1:
+            raise ValueError(f"need jump_back_ns > 0 and max_late >= 1, got {jump_back_ns} and {max_late}")
+        self.jump_back_ns, self.max_late = jump_back_ns, max_late
         self.newest_ns: int | None = None
+        self._late_run = 0
 
     def check(self, stamp_ns: int) -> str:
         """``IN_ORDER`` (and remember it), ``LATE`` (keep the reference) or ``JUMP`` (the reference restarts here)."""
         if self.newest_ns is None or stamp_ns >= self.newest_ns:
-            self.newest_ns = stamp_ns
+            self.newest_ns, self._late_run = stamp_ns, 0
             return self.IN_ORDER
-        if self.newest_ns - stamp_ns >= self.jump_back_ns:
-            self.newest_ns = stamp_ns
+        self._late_run += 1
+        if self.newest_ns - stamp_ns >= self.jump_back_ns or self._late_run >= self.max_late:
+            self.newest_ns, self._late_run = stamp_ns, 0
             return self.JUMP
         return self.LATE
 
     def reset(self) -> None:
         """Forget the reference (the next stamp is in order)."""
-        self.newest_ns = None
+        self.newest_ns, self._late_run = None, 0

@@ -109,8 +109,7 @@ class CostmapNode(GuardedNode):
         self.pose_source: OdometryPoseSource | None = None
         if s.odom_topic:
             self.pose_source = OdometryPoseSource(self, s.odom_topic, SENSOR_QOS, self.stats.reject, self._on_jump,
-                                                  s.max_jump_m, on_time_jump=self._on_time_jump,
-                                                  time_jump_ns=int(s.time_jump_s * 1e9))  # fmt: skip
+                                                  s.max_jump_m, time_jump_ns=int(s.time_jump_s * 1e9))  # fmt: skip
         self.pub_drivable = self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS)
         self.pub_obstacle = self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS)
         self.pub_obstacle_points = self.create_publisher(PointCloud2, "obstacle_points", OUTPUT_QOS)
@@ -139,13 +138,14 @@ class CostmapNode(GuardedNode):
         self.mapper.reset()
         self.get_logger().warning(f"odometry jumped {distance_m:.2f} m: fused window reset")
 
-    def _on_time_jump(self, source: str, back_s: float) -> None:
-        """Time went backwards (bag loop, simulator reset): forget poses, fused state and stamp order, and go on."""
+    def _on_time_jump(self, stamp_ns: int, back_s: float) -> None:
+        """Time went backwards (bag loop, simulator reset): forget the fused state and the poses of the old timeline
+        (the odometry source already cleared its buffer if its own stamps jumped first), and go on."""
         self.mapper.reset()
         if self.pose_source is not None:
-            self.pose_source.clear()
-        self._order.reset()
-        self.stats.warn("time_jump", f"{source}: time jumped back {back_s:.3f} s: pose buffer and fused state cleared")
+            self.pose_source.discard_after(stamp_ns + self.tolerance_ns)
+        self.stats.warn("time_jump", f"semantic_points: time jumped back {back_s:.3f} s: fused state and poses "
+                                     "of the old timeline cleared")  # fmt: skip
 
     def _on_label_info(self, msg: String) -> None:
         """Validate the class metadata as data; on any rule broken keep the last good metadata (counted reject)."""
@@ -194,8 +194,7 @@ class CostmapNode(GuardedNode):
                                             f"{(newest_ns or 0) / 1e9:.3f} s")  # fmt: skip
             return
         if order == StampOrder.JUMP:
-            self._on_time_jump("semantic_points", ((newest_ns or 0) - stamp_ns) / 1e9)
-            self._order.check(stamp_ns)
+            self._on_time_jump(stamp_ns, ((newest_ns or 0) - stamp_ns) / 1e9)
         if self.mapper.rules is None or self.class_info is None:
             self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
             return

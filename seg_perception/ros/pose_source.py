@@ -41,7 +41,8 @@ class OdometryPoseSource:
     Bad messages (NaN, non-unit quaternion) are dropped through ``drop(reason, detail)``. A position jump larger
     than ``max_jump_m`` between consecutive messages clears the buffer and calls ``on_jump(distance_m)`` (the
     node resets its rolling window, as after a relocalisation). A stamp at least ``time_jump_ns`` older than the
-    newest pose (time went backwards) clears the buffer and calls ``on_time_jump(topic, seconds_back)``.
+    newest pose (time went backwards: a bag loop, a simulator reset) clears the buffer; the node detects the same jump
+    on its clouds and resets its fused state then (``discard_after`` drops poses of the old timeline).
     """
 
     def __init__(
@@ -53,12 +54,10 @@ class OdometryPoseSource:
         on_jump: Callable[[float], None],
         max_jump_m: float = 1.0,
         buffer_s: float = 10.0,
-        on_time_jump: Callable[[str, float], None] | None = None,
         time_jump_ns: int = 1_000_000_000,
     ) -> None:
         self.drop, self.on_jump, self.max_jump_m = drop, on_jump, max_jump_m
-        self.on_time_jump, self.time_jump_ns = on_time_jump, time_jump_ns
-        self.topic = topic
+        self.time_jump_ns = time_jump_ns
         self.buffer = PoseBuffer(int(buffer_s * 1e9))
         self.global_frame = ""
         self.child_frame = ""
@@ -79,8 +78,6 @@ class OdometryPoseSource:
         latest = self.latest_stamp_ns()
         if latest is not None and latest - stamp >= self.time_jump_ns:
             self.clear()  # time went backwards (bag loop, simulator reset): old poses would answer new stamps
-            if self.on_time_jump is not None:
-                self.on_time_jump(self.topic, (latest - stamp) / 1e9)
         if self._last is not None:
             jump = translation_jump_m(self._last, pose)
             if jump > self.max_jump_m:
@@ -94,6 +91,11 @@ class OdometryPoseSource:
         """Forget every pose and the last position (after a time jump)."""
         self.buffer.clear()
         self._last = None
+
+    def discard_after(self, stamp_ns: int) -> None:
+        """Forget poses stamped after ``stamp_ns`` (a timeline that time jumped back from)."""
+        if self.buffer.discard_after(stamp_ns):
+            self._last = None
 
     def lookup(self, stamp_ns: int, tolerance_ns: int) -> np.ndarray | None:
         """See ``PoseSource.lookup``."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -70,6 +71,8 @@ def run_demo(
     render_every: int = 10,
     settle_s: float = 60.0,
     quiet_s: float = 8.0,
+    loops: int = 1,
+    input_bag: Path | None = None,
 ) -> dict[str, Any]:
     """Run the demo; returns the summary (also written to ``out/summary.json``).
 
@@ -85,6 +88,8 @@ def run_demo(
         render_every: render every N-th processed frame (the last one is always rendered).
         settle_s: longest wait for the nodes to finish after the replay ends [s].
         quiet_s: the run is over when no output arrived for this long after the replay [s].
+        loops: replay passes (> 1: the bag is looped, so time jumps back at each new pass, as ``replay --loop``).
+        input_bag: replay this bag instead of writing one from ``data`` (copied to ``out/input_bag``).
     Raises:
         RuntimeError: a node failed to start or died (its log is named), or nothing came out.
     """
@@ -94,14 +99,18 @@ def run_demo(
     from seg_perception.core.frames import open_sequence
     from seg_perception.tools.bag_from_frames import write_bag
     from seg_perception.tools.record import Recorder
+    from seg_perception.tools.replay import read_topics
 
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("input_bag", "output_bag"):
         if (out / sub).exists():
             raise RuntimeError(f"{out / sub} exists from a previous run; remove it or choose another --output")
     t_start = time.monotonic()
-    print(f"[demo] 1/5 writing {out / 'input_bag'} from {data}", flush=True)
-    write_bag(open_sequence(data), out / "input_bag", limit=frames or None, progress=False)
+    if input_bag is not None:
+        shutil.copytree(input_bag, out / "input_bag")
+    else:
+        print(f"[demo] 1/5 writing {out / 'input_bag'} from {data}", flush=True)
+        write_bag(open_sequence(data), out / "input_bag", limit=frames or None, progress=False)
 
     params_files = params_files or [config_path("seg_perception.yaml"), config_path("demo_kitti.yaml")]
     overrides = list(overrides or [])
@@ -144,8 +153,12 @@ def run_demo(
             raise RuntimeError(f"nodes did not come up within 180 s; see {out / 'logs'}")
         print(f"[demo] 3/5 nodes up after {time.monotonic() - t_start:.1f} s; recording {len(topics)} topics",
               flush=True)  # fmt: skip
+        # image, depth and camera_info reach the segmentation node, camera_info and /odom also this recorder, and
+        # /odom the costmap node: start only when all are matched, or the first frames are lost to discovery
+        subscribers = 4 + (2 if "/odom" in read_topics(out / "input_bag") else 0)
         replay_cmd = [sys.executable, "-m", "seg_perception.tools.replay", str(out / "input_bag"), "--rate", str(rate),
-                      "--wait-for-subscribers", "4", "--wait-timeout-s", "30"]  # fmt: skip
+                      "--wait-for-subscribers", str(subscribers), "--wait-timeout-s", "30",
+                      "--loops", str(max(1, loops))]  # fmt: skip
         print(f"[demo] 4/5 replaying at rate {rate}", flush=True)
         with open(out / "logs" / "replay.log", "wb") as log:
             replay = subprocess.Popen(replay_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -267,7 +280,7 @@ def render_outputs(
     odometry = odometry_from_bag(out / "output_bag", settings.odom_topic) if settings.odom_topic else None
 
     overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
-    fused_msgs = sorted((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", []))
+    fused_msgs = sorted(((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", [])), key=lambda sm: sm[0])
     clouds = {_stamp(m): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
     grids: defaultdict[str, dict[int, Any]] = defaultdict(dict)
     for name in ("drivable_grid", "obstacle_grid"):
@@ -317,6 +330,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     p.add_argument("--rate", type=float, help="replay speed factor (default: the preset's, 0.25 / 0.1)")
     p.add_argument("--frames", type=int, default=0, help="use the first N frames only (default: all)")
+    p.add_argument("--loops", type=int, default=1, help="replay passes (default 1; more = a bag loop, time jumps back)")
     p.add_argument("--params-file", type=Path, action="append", help="YAML parameter file(s) (default: demo set)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override")
     p.add_argument("--render-every", type=int, help="render every N-th frame (default: the preset's, 10 / 30)")
@@ -329,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
         data, files, rate, every = PRESETS[args.preset]
         s = run_demo(args.data or Path(data), args.output, args.weights, args.rate or rate, args.frames,
                      args.params_file or [config_path(f) for f in files], args.param, args.domain_id,
-                     args.render_every or every)  # fmt: skip
+                     args.render_every or every, loops=args.loops)  # fmt: skip
     except RuntimeError as e:
         print(f"demo failed: {e}", file=sys.stderr)
         return 1

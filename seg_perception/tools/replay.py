@@ -230,6 +230,7 @@ def play(
     now: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
+    max_passes: int = 0,
 ) -> PlayStats:
     """Publish messages at their scheduled times (the timing core of ``replay``; no DDS).
 
@@ -243,6 +244,7 @@ def play(
         clock_period_s: steady clock period [s].
         now, sleep: monotonic clock [s] and sleep function (injectable for tests).
         should_stop: polled while waiting; True ends playback.
+        max_passes: with ``loop``, stop after this many passes (0 = until ``should_stop``).
     Returns:
         ``PlayStats``.
     """
@@ -294,7 +296,7 @@ def play(
             last_t_ns = msg.t_ns
             published_this_pass += 1
         stats.loops += 1
-        if not loop or published_this_pass == 0 or should_stop():
+        if not loop or published_this_pass == 0 or should_stop() or (max_passes and stats.loops >= max_passes):
             break
     stats.elapsed_s = (now() - start_s) if start_s is not None else 0.0
     stats.bag_span_s = span_ns / 1e9
@@ -447,7 +449,8 @@ class Replayer:
             time.sleep(min(remaining, CLOCK_PERIOD_S))
 
     def play(
-        self, *, rate: float = 1.0, loop: bool = False, should_stop: Callable[[], bool] = lambda: False
+        self, *, rate: float = 1.0, loop: bool = False, should_stop: Callable[[], bool] = lambda: False,
+        max_passes: int = 0,
     ) -> PlayStats:
         """Play the selected topics (blocking); then wait up to 2 s for reliable acknowledgements."""
         from rclpy.duration import Duration
@@ -462,6 +465,7 @@ class Replayer:
             loop=loop,
             clock=self.publish_clock if self.clock_publisher is not None else None,
             should_stop=should_stop,
+            max_passes=max_passes,
         )
         deadline = time.monotonic() + 2.0
         for pub in self.publishers.values():
@@ -475,6 +479,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 folder (mcap or sqlite3)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
     parser.add_argument("--loop", action="store_true", help="repeat until interrupted")
+    parser.add_argument("--loops", type=int, default=0, metavar="N",
+                        help="play N passes (implies --loop; each pass republishes the original stamps)")
     parser.add_argument("--clock", action="store_true", help="publish /clock (rosgraph_msgs/Clock) with the bag time")
     parser.add_argument("--topics", nargs="+", default=None, metavar="TOPIC", help="replay only these bag topics")
     parser.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO", help="rename topics on output")
@@ -555,7 +561,8 @@ def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None)
                 )
             if args.start_delay_s > 0:
                 replayer.hold_clock(args.start_delay_s, stop)
-            stats = replayer.play(rate=args.rate, loop=args.loop, should_stop=stop)
+            stats = replayer.play(rate=args.rate, loop=args.loop or args.loops > 0, should_stop=stop,
+                                  max_passes=args.loops)
             print(stats.line())
             return 0
     finally:

@@ -60,11 +60,15 @@ def test_every_unpaired_item_is_reported() -> None:
 
 
 def test_stamp_order_in_order_late_and_jump() -> None:
-    o = StampOrder(jump_back_ns=1000)
+    o = StampOrder(jump_back_ns=1000, max_late=3)
     assert [o.check(t) for t in (100, 100, 200)] == [StampOrder.IN_ORDER] * 3
     assert o.check(150) == StampOrder.LATE and o.newest_ns == 200
     assert o.check(5000) == StampOrder.IN_ORDER
     assert o.check(4000) == StampOrder.JUMP and o.newest_ns == 4000  # a bag loop: the reference restarts
     assert o.check(4100) == StampOrder.IN_ORDER
+    # a loop shorter than jump_back_ns: three late stamps in a row are a jump too
+    assert [o.check(t) for t in (3500, 3600, 3700, 3800)] == [StampOrder.LATE, StampOrder.LATE, StampOrder.JUMP,
+                                                              StampOrder.IN_ORDER]
+    assert o.check(3750) == StampOrder.LATE and o.check(3900) == StampOrder.IN_ORDER  # the run restarts
     with pytest.raises(ValueError, match="jump_back_ns"):
         StampOrder(0)
