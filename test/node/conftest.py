@@ -78,6 +78,16 @@ class RosHarness:
         rclpy.shutdown(context=self.context)
 
 
+@pytest.fixture(scope="module")
+def ros_module() -> Iterator[RosHarness]:
+    """A harness shared by the tests of one module (nodes built once)."""
+    h = RosHarness()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
 @pytest.fixture
 def ros() -> Iterator[RosHarness]:
     h = RosHarness()
