@@ -20,7 +20,8 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
         ``fused_points_period_s``.
     ground_plane (visualization_msgs/Marker): the ground plane used for the last cloud (green = fitted, orange =
         fallback), for RViz.
-    ~/stats (std_msgs/String, transient local): frames in/out, drops per reason, stage timings [ms] as JSON.
+    ~/stats (std_msgs/String, transient local): frames in/out, drops / rejected / warnings per reason, stage
+        timings [ms] as JSON (``node_utils.NodeStats``).
 
 Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
@@ -31,11 +32,14 @@ Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resoluti
     camera_translation (double[3], [0, 0, 1.65]): camera origin in base_frame [m].
     camera_rpy (double[3], [0, 0, 0]): roll, pitch, yaw [rad] of the camera BODY frame (x forward, y left, z up)
         in base_frame, URDF convention; the optical rotation is applied on top (REP-103). Pitch > 0 looks down.
-    ontology (string, ""): ontology name (config/ontology/<name>.yaml) or YAML path; "" = the one label_info names.
+    ontology (string, ""): ontology name (config/ontology/<name>.yaml) or YAML path, read at start-up; "" = the
+        package ontology whose name label_info carries (a name only: a message never names a file).
     odom_topic (string, ""): odometry topic; "" = no odometry (grids in base_frame, each cloud on its own unless
         use_fusion, which then assumes a static robot).
     transform_tolerance_s (double, 0.3 s): a cloud older than the newest odometry by more than this is dropped.
     max_jump_m (double, 1.0 m): an odometry jump larger than this resets the fused window.
+    time_jump_s (double, 1.0 s): a cloud stamp this far behind the newest (or 3 late clouds in a row) is time going
+        backwards (bag loop, simulator reset): fused state and the old timeline's poses are cleared, logged once.
     fit_ground (bool, true): fit the ground plane per cloud (RANSAC); false = flat ground at ``ground_height_m``.
     use_fusion (bool, false): fuse clouds over time (log-odds with ray-cast clearing); false = single-frame grids.
     voxel_resolution (double, 0.1 m): resolution of the fused semantic voxel map; 0 = no map.
