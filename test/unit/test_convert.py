@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
@@ -102,3 +104,11 @@ def test_grid_message_layout() -> None:
     assert (msg.info.origin.position.x, msg.info.origin.position.y, msg.info.origin.orientation.w) == (-1.0, -0.5, 1.0)
     assert list(msg.data) == [0, 100, -1, 50, 0, 0]
     np.testing.assert_array_equal(convert.grid_from_msg(msg), occ)
+
+
+def test_camera_info_problems_read_as_plain_numbers() -> None:
+    info = CameraInfo(width=640, height=480, k=[math.nan, 0.0, 320.0, 0.0, 525.0, 240.0, 0.0, 0.0, 1.0])
+    (problem,) = validate_camera_info(info)
+    assert problem == "camera_info_k: K must be 9 finite values, got [nan, 0, 320, 0, 525, 240, 0, 0, 1]"
+    info.k = [-525.0, 0.0, 320.0, 0.0, 525.5, 240.0, 0.0, 0.0, 1.0]
+    assert validate_camera_info(info) == ["camera_info_focal: fx=-525 fy=525.5 must be > 0"]
