@@ -6,9 +6,9 @@
 #   SEG_PERCEPTION_ROS_SRC   folder with the source tarballs (default ../shared/ros_src; its README names the
 #                            upstream repositories and commits, the same sources on a machine with internet)
 #
-# Idempotent: cached by a stamp of the tarballs and this script. Nothing is built where an apt ROS install
-# (e.g. /opt/ros/kilted sourced) already provides `ros2` and tf2_ros. The build wheels (ament_cmake, rosidl
-# generators) and the pure-Python dependencies are pinned in requirements.txt, installed by setup.sh first.
+# Idempotent: cached by a stamp of the tarballs, this script and the pinned ROS wheels. Nothing is built where an
+# apt ROS install (e.g. /opt/ros/kilted sourced) already provides `ros2` and tf2_ros. The build wheels (ament_cmake,
+# rosidl generators) and the pure-Python dependencies are pinned in requirements.txt, installed by setup.sh first.
 set -euo pipefail
 self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,14 +27,15 @@ if [ -n "$ros2_bin" ] && [ "${ros2_bin#"$venv"/}" = "$ros2_bin" ]; then
   fi
 fi
 
-# 2. Cached: same tarballs, same script, and the modules import.
+# 2. Cached: same tarballs, script and ROS wheels, and the modules import.
 tarballs=(geometry2 rcl_interfaces vision_msgs launch launch_ros ros2cli rosidl_runtime_py message_filters diagnostics)
 for t in "${tarballs[@]}"; do
   [ -f "$src/$t.tar.gz" ] || { echo "[ros_deps] missing $src/$t.tar.gz (set SEG_PERCEPTION_ROS_SRC)" >&2; exit 1; }
 done
 stamp="$venv/.seg_perception_ros_deps"
-want="$( (cd "$src" && sha256sum "${tarballs[@]/%/.tar.gz}"; sha256sum "$self" | cut -d' ' -f1) \
-  | sha256sum | cut -d' ' -f1)"
+# (the pinned ROS wheels count too: the C++ pieces link against them)
+want="$( (cd "$src" && sha256sum "${tarballs[@]/%/.tar.gz}"; sha256sum "$self" | cut -d' ' -f1
+  grep -E '^ros-' "$repo/requirements.txt") | sha256sum | cut -d' ' -f1)"
 check=(import tf2_ros, tf2_py, tf2_msgs.msg, tf2_geometry_msgs, launch, launch_ros, launch_testing, message_filters,
   diagnostic_updater, vision_msgs.msg, composition_interfaces.srv, rosidl_runtime_py, ros2cli)
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && "$py" -c "${check[*]}" 2>/dev/null; then
@@ -48,7 +49,7 @@ rm -rf "$work"
 mkdir -p "$work/src" "$work/log"
 for t in "${tarballs[@]}"; do mkdir -p "$work/src/$t" && tar xzf "$src/$t.tar.gz" -C "$work/src/$t"; done
 log="$work/log/build.log"
-fail() { echo "[ros_deps] FAILED: $1 (log: $log)" >&2; tail -n 30 "$log" >&2; exit 1; }
+fail() { wait || true; echo "[ros_deps] FAILED: $1 (log: $log)" >&2; tail -n 30 "$log" >&2; exit 1; }
 
 # 3. Correct the one defect of the PyPI message wheels: their rosidl_generator_py cmake exports name the wheel
 #    builder's Python and numpy include folders (/opt/python/cp311-cp311/...); point them at this machine's.
@@ -61,7 +62,23 @@ for f in "$venv"/share/*/cmake/export_*__rosidl_generator_pyExport.cmake; do
     -e "s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g" "$f"
 done
 
-# 4. CMake packages (messages, tf2 C++, tf2_py C extension), installed into the venv prefix.
+# 4. Pure-Python packages with a setup.py (their ament index entries and the `ros2` entry point come with them),
+#    installed in the background while CMake builds.
+s="$work/src"
+(
+  t=$SECONDS
+  "$py" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    "$s/geometry2/tf2_ros_py" "$s/rosidl_runtime_py" "$s/message_filters" \
+    "$s/launch/launch" "$s/launch/launch_xml" "$s/launch/launch_yaml" "$s/launch/launch_testing" \
+    "$s/launch/launch_pytest" "$s/launch_ros/launch_ros" "$s/launch_ros/ros2launch" \
+    "$s/launch_ros/launch_testing_ros" "$s/ros2cli/ros2cli" "$s/ros2cli/ros2topic" "$s/ros2cli/ros2param" \
+    "$s/ros2cli/ros2node" "$s/ros2cli/ros2run" "$s/ros2cli/ros2pkg" "$s/ros2cli/ros2interface" \
+    "$s/ros2cli/ros2service" "$s/ros2cli/ros2lifecycle"
+  echo "[ros_deps] pip install: $((SECONDS - t)) s"
+) >"$work/log/pip.log" 2>&1 &
+pip_pid=$!
+
+# 5. CMake packages (messages, tf2 C++, tf2_py C extension), installed into the venv prefix.
 cmake_pkg() {  # name source-folder
   local b="$work/build/$1" t=$SECONDS
   mkdir -p "$b"
@@ -70,23 +87,13 @@ cmake_pkg() {  # name source-folder
       && cmake --build "$b" -j "$(nproc)" && cmake --install "$b"; } >>"$log" 2>&1 || fail "cmake $1"
   echo "[ros_deps] $1: $((SECONDS - t)) s" >>"$log"
 }
-s="$work/src"
 cmake_pkg tf2_msgs "$s/geometry2/tf2_msgs"
 cmake_pkg composition_interfaces "$s/rcl_interfaces/composition_interfaces"
 cmake_pkg vision_msgs "$s/vision_msgs/vision_msgs"
 cmake_pkg tf2 "$s/geometry2/tf2"
 cmake_pkg tf2_py "$s/geometry2/tf2_py"
-
-# 5. Pure-Python packages with a setup.py (their ament index entries and the `ros2` entry point come with them).
-t=$SECONDS
-"$py" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-  "$s/geometry2/tf2_ros_py" "$s/rosidl_runtime_py" "$s/message_filters" \
-  "$s/launch/launch" "$s/launch/launch_xml" "$s/launch/launch_yaml" "$s/launch/launch_testing" \
-  "$s/launch/launch_pytest" "$s/launch_ros/launch_ros" "$s/launch_ros/ros2launch" \
-  "$s/launch_ros/launch_testing_ros" "$s/ros2cli/ros2cli" "$s/ros2cli/ros2topic" "$s/ros2cli/ros2param" \
-  "$s/ros2cli/ros2node" "$s/ros2cli/ros2run" "$s/ros2cli/ros2pkg" "$s/ros2cli/ros2interface" \
-  "$s/ros2cli/ros2service" "$s/ros2cli/ros2lifecycle" >>"$log" 2>&1 || fail "pip install"
-echo "[ros_deps] pip install: $((SECONDS - t)) s" >>"$log"
+wait "$pip_pid" || { log="$work/log/pip.log"; fail "pip install of the pure-Python packages"; }
+cat "$work/log/pip.log" >>"$log"
 
 # 6. Python halves of C++ packages whose C++ half needs rclcpp (not on PyPI): install the Python package and the
 #    ament index entry, as their ament_python_install_package() would. (tf2_sensor_msgs also needs sensor_msgs_py.)
@@ -97,7 +104,8 @@ py_half() {  # name python-package-folder package.xml
   cp "$3" "$venv/share/$1/package.xml"
   : >"$venv/share/ament_index/resource_index/packages/$1"
 }
-py_half tf2_geometry_msgs "$s/geometry2/tf2_geometry_msgs/src/tf2_geometry_msgs" "$s/geometry2/tf2_geometry_msgs/package.xml"
+py_half tf2_geometry_msgs "$s/geometry2/tf2_geometry_msgs/src/tf2_geometry_msgs" \
+  "$s/geometry2/tf2_geometry_msgs/package.xml"
 py_half tf2_sensor_msgs "$s/geometry2/tf2_sensor_msgs/tf2_sensor_msgs" "$s/geometry2/tf2_sensor_msgs/package.xml"
 py_half diagnostic_updater "$s/diagnostics/diagnostic_updater/diagnostic_updater" \
   "$s/diagnostics/diagnostic_updater/package.xml"

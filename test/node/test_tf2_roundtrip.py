@@ -77,6 +77,11 @@ def test_static_and_moving_transforms_cross_nodes_and_interpolate() -> None:
 
         # odom -> base_link at t0 (origin, yaw 0) and t0 + 1 s (x = 2 m, yaw 90 deg), from this process's node.
         broadcaster = tf2_ros.TransformBroadcaster(odom_node)
+        # /tf is volatile: send only once the listener's subscription is matched, or the messages are lost.
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and broadcaster.pub_tf.get_subscription_count() == 0:
+            executor.spin_once(timeout_sec=0.05)
+        assert broadcaster.pub_tf.get_subscription_count() > 0, "the TransformListener's /tf subscription never matched"
         t0 = Time(seconds=1000, nanoseconds=0)
         for dt, x, yaw in ((0.0, 0.0, 0.0), (1.0, 2.0, math.pi / 2)):
             m = TransformStamped()
