@@ -1,6 +1,6 @@
 """The package in a ROS 2 workspace: `colcon build` (colcon from PyPI), then the real CLI against the install space:
-`ros2 pkg executables`, `ros2 launch ... --show-args` / `--print` through launch_ros, `ros2 run` of a node, and
-`ros2 node/topic/param` talking to it."""
+`ros2 pkg executables`, `ros2 launch ... --show-args` / `--print`, `ros2 launch` starting both nodes through
+launch_ros with `ros2 node/topic/param` talking to them, and `ros2 run` of a node."""
 
 from __future__ import annotations
 
@@ -83,38 +83,64 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
         assert f"ExecuteProcess(cmd=[ExecInPkg(pkg='seg_perception', exec='{exe}'), '--ros-args'" in out, out
 
 
-def test_ros2_run_node_answers_ros2_node_topic_and_param(workspace: tuple[Path, dict[str, str]]) -> None:
+def _until_ok(cmd: str, ws: Path, env: dict[str, str], proc: subprocess.Popen[str]) -> str:
+    """Run a CLI command until it succeeds (the first ones wait for discovery); fail if `proc` dies meanwhile."""
+    deadline = time.monotonic() + 90
+    while True:
+        got = _bash(cmd, ws, env, timeout=60)
+        if got.returncode == 0 or time.monotonic() > deadline:
+            break
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.5)
+    assert got.returncode == 0, got.stdout + got.stderr
+    return got.stdout
+
+
+def test_ros2_launch_starts_both_nodes_for_the_ros2_cli(
+    workspace: tuple[Path, dict[str, str]], model_dir: Path
+) -> None:
     ws, env = workspace
-    node = subprocess.Popen(
-        ["bash", "-c", ". install/setup.bash && exec ros2 run seg_perception costmap_node --ros-args -r __node:=cm "
-         "-p resolution:=0.1"],
+    env = dict(env, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
+    launch = subprocess.Popen(
+        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} image:=/cam/rgb"],
         cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:  # the CLI calls go through the ros2 daemon (as a user's would), started by the first one
-        deadline = time.monotonic() + 60
-        got = None
-        while time.monotonic() < deadline:
-            got = _bash("ros2 param get /cm resolution", ws, env, timeout=60)
-            if got.returncode == 0:
-                break
-            assert node.poll() is None, node.communicate()[0]
-            time.sleep(0.5)
-        assert got is not None and got.returncode == 0, got.stdout + got.stderr if got else ""
-        assert got.stdout.strip() == "Double value is: 0.1"
+        assert _until_ok("ros2 param get /seg_perception/segmentation model", ws, env, launch).strip() == (
+            "String value is: espnetv2_city"
+        )
+        assert _until_ok("ros2 param get /seg_perception/costmap resolution", ws, env, launch).strip() == (
+            "Double value is: 0.2"  # from the installed config/seg_perception.yaml
+        )
+        out = _until_ok("ros2 param set /seg_perception/costmap inflation_radius 0.5 && "
+                        "ros2 param get /seg_perception/costmap inflation_radius", ws, env, launch)  # fmt: skip
+        assert out.splitlines() == ["Set parameter successful", "Double value is: 0.5"]
 
-        proc = _bash("ros2 param set /cm inflation_radius 0.5 && "
-                     "ros2 param get /cm inflation_radius", ws, env)  # fmt: skip
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert proc.stdout.splitlines() == ["Set parameter successful", "Double value is: 0.5"]
-
-        proc = _bash("ros2 node list && ros2 topic list -t", ws, env)
-        assert proc.returncode == 0, proc.stderr
-        lines = proc.stdout.splitlines()
-        assert "/cm" in lines
-        assert "/drivable_grid [nav_msgs/msg/OccupancyGrid]" in lines, proc.stdout
-        assert "/semantic_points [sensor_msgs/msg/PointCloud2]" in lines, proc.stdout
+        lines = _until_ok("ros2 node list && ros2 topic list -t", ws, env, launch).splitlines()
+        assert {"/seg_perception/segmentation", "/seg_perception/costmap"} <= set(lines), lines
+        for topic in ("/cam/rgb [sensor_msgs/msg/Image]", "/seg_perception/labels [sensor_msgs/msg/Image]",
+                      "/seg_perception/semantic_points [sensor_msgs/msg/PointCloud2]",
+                      "/seg_perception/drivable_grid [nav_msgs/msg/OccupancyGrid]",
+                      "/seg_perception/obstacle_grid [nav_msgs/msg/OccupancyGrid]"):  # fmt: skip
+            assert topic in lines, lines
     finally:
-        os.killpg(node.pid, signal.SIGINT)
-        out = node.communicate(timeout=30)[0]
-        _bash("ros2 daemon stop", ws, env, timeout=60)
-    assert node.returncode == 0, out
+        launch.send_signal(signal.SIGINT)  # Ctrl-C to ros2 launch: it stops both nodes
+        try:
+            out = launch.communicate(timeout=60)[0]
+        finally:
+            if launch.poll() is None:
+                os.killpg(launch.pid, signal.SIGKILL)
+            _bash("ros2 daemon stop", ws, env, timeout=60)
+    assert launch.returncode == 0, out
+    assert "[segmentation_node-1]: process has finished cleanly" in out, out
+    assert "[costmap_node-2]: process has finished cleanly" in out, out
+    assert "parameters changed: {'inflation_radius': 0.5}" in out, out
+
+
+def test_ros2_run_finds_the_installed_executable(workspace: tuple[Path, dict[str, str]]) -> None:
+    ws, env = workspace
+    proc = _bash("ros2 run seg_perception costmap_node --ros-args -p resolution:=0.001 -p width:=1000.0 "
+                 "-p height:=1000.0", ws, env)  # fmt: skip
+    assert proc.returncode == 1  # the node ran and refused the 1e6 x 1e6-cell grid, naming the parameter
+    assert proc.stderr.startswith("costmap_node: "), proc.stdout + proc.stderr
+    assert "resolution" in proc.stderr or "width" in proc.stderr, proc.stderr
