@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.camera import Intrinsics, depth_to_meters
-from seg_perception.core.cloud import semantic_cloud
 from seg_perception.core.config import param
+from seg_perception.core.geometry.camera import Intrinsics, depth_to_meters
+from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.models import get_model_spec, load_model
 from seg_perception.core.overlay import blend, palette_array
 from seg_perception.core.segment import Segmenter

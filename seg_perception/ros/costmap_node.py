@@ -23,7 +23,7 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
     ~/stats (std_msgs/String, transient local): frames in/out, drops / rejected / warnings per reason, stage
         timings [ms] as JSON (``node_utils.NodeStats``).
 
-Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
+Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
 (``core.fusion.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
@@ -58,16 +58,17 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
 from seg_perception.core.class_info import ClassInfo, parse_label_info
-from seg_perception.core.cloud import CLOUD_DTYPE
-from seg_perception.core.costmap import CostmapConfig, Ontology, PointRole, open_ontology
-from seg_perception.core.fusion import FusionConfig
-from seg_perception.core.ground import GroundConfig, GroundPlane
-from seg_perception.core.mapper import (
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.ground import GroundConfig, GroundPlane
+from seg_perception.core.mapping.fusion import FusionConfig
+from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.mapper import (
     ClassRules,
     CostmapSettings,
     GridMapper,
     cloud_arrays,
 )
+from seg_perception.core.mapping.ontology import Ontology, PointRole, open_ontology
 from seg_perception.core.overlay import palette_array
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert

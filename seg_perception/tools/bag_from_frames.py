@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from seg_perception.core.camera import Intrinsics
-from seg_perception.core.frames import RGBDFrame, RGBDSequence, SequenceError, open_sequence
+from seg_perception.core.geometry.camera import Intrinsics
+from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
 
 __all__ = [
     "BagWriteSummary",
@@ -218,7 +218,7 @@ def gravity_aligned_odom(sequence: RGBDSequence, samples: int = 12) -> np.ndarra
     Uses ``core.gravity.floor_alignment`` on ``samples`` frames spread over the sequence. Raises ValueError when no
     floor is found (the odometry would not be usable for a costmap).
     """
-    from seg_perception.core.gravity import floor_alignment
+    from seg_perception.core.geometry.gravity import floor_alignment
 
     idx = sorted({round(i * (len(sequence) - 1) / max(1, samples - 1)) for i in range(samples)})
     posed = [(f.depth_mm, f.pose) for f in (sequence[i] for i in idx) if f.pose is not None]

@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from seg_perception.core.camera import depth_to_meters
-from seg_perception.core.cloud import semantic_cloud
-from seg_perception.core.costmap import load_ontology
-from seg_perception.core.frames import open_sequence
-from seg_perception.core.mapper import ClassRules, build_mapper, cloud_arrays
+from seg_perception.core.geometry.camera import depth_to_meters
+from seg_perception.core.geometry.cloud import semantic_cloud
+from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
+from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.models import find_weights, get_model_spec, load_model, sha256_of
 from seg_perception.core.overlay import blend, palette_array
 from seg_perception.core.segment import Segmenter, postprocess, preprocess
+from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.process import load_node_params
 

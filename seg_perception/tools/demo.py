@@ -28,17 +28,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from seg_perception.core.cloud import unpack_rgb
-from seg_perception.core.costmap import GridGeometry, transform_points
-from seg_perception.core.mapper import build_mapper, cloud_arrays
+from seg_perception.core.geometry.cloud import unpack_rgb
+from seg_perception.core.geometry.transforms import transform_points
+from seg_perception.core.mapping.grid import GridGeometry
+from seg_perception.core.mapping.mapper import build_mapper, cloud_arrays
 from seg_perception.core.models import get_model_spec
 from seg_perception.core.overlay import palette_array
-from seg_perception.core.render import render_panel
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.ros.pose_source import odometry_from_bag
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
 from seg_perception.tools.process import load_node_params
+from seg_perception.tools.render import render_panel
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
 EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane")
@@ -96,7 +97,7 @@ def run_demo(
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from seg_perception.core.frames import open_sequence
+    from seg_perception.datasets import open_sequence
     from seg_perception.tools.bag_from_frames import write_bag
     from seg_perception.tools.record import Recorder
     from seg_perception.tools.replay import read_topics

@@ -29,13 +29,14 @@ import yaml
 
 from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import from_params
-from seg_perception.core.costmap import GridGeometry, load_ontology
-from seg_perception.core.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
+from seg_perception.core.mapping.grid import GridGeometry
+from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
+from seg_perception.core.mapping.ontology import load_ontology
+from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
-from seg_perception.core.render import render_panel
-from seg_perception.core.stability import aligned_overlap, grid_flicker
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
+from seg_perception.tools.render import render_panel
 
 
 def load_node_params(files: list[Path], node: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from seg_perception.core.frames import open_sequence
+from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.demo import _read_bag, run_demo

@@ -24,7 +24,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from seg_perception.core.frames import open_sequence
+from seg_perception.datasets import open_sequence
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.record import Recorder
 from seg_perception.tools.replay import BagMessage, Replayer, read_messages, read_topics

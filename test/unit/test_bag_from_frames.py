@@ -11,7 +11,7 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from seg_perception.core.frames import open_sequence
+from seg_perception.datasets import open_sequence
 from seg_perception.tools import bag_from_frames
 from seg_perception.tools.bag_from_frames import quaternion_xyzw_from_rotation
 

@@ -1,12 +1,12 @@
-"""Unit tests for seg_perception.core.voxel_map: histogram voting, merging, crop and the voxel budget."""
+"""Unit tests for seg_perception.core.mapping.voxel_map: histogram voting, merging, crop and the voxel budget."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from seg_perception.core.cloud import CLOUD_DTYPE, unpack_rgb
-from seg_perception.core.voxel_map import SemanticVoxelMap
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE, unpack_rgb
+from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 
 ROAD, CAR = 0, 1
 PALETTE = np.array([[128, 64, 128], [0, 0, 142], [70, 70, 70]], np.uint8)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.camera import backproject, depth_to_meters
+from seg_perception.core.geometry.camera import backproject, depth_to_meters
 
 
 @dataclass(frozen=True)

@@ -24,22 +24,14 @@ import numpy as np
 
 from seg_perception.core.class_info import ClassInfo, ClassInfoError
 from seg_perception.core.config import from_params, param
-from seg_perception.core.costmap import (
-    CostmapConfig,
-    GridGeometry,
-    Ontology,
-    PointRole,
-    build_grids,
-    camera_to_base,
-    classify_points,
-    find_package_ontology,
-    read_ontology_file,
-    to_occupancy,
-    transform_points,
-)
-from seg_perception.core.fusion import FusionConfig, RollingLogOddsGrid
-from seg_perception.core.ground import GroundConfig, GroundPlane, fit_ground_plane
-from seg_perception.core.voxel_map import SemanticVoxelMap
+from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
+from seg_perception.core.geometry.transforms import camera_to_base, transform_points
+from seg_perception.core.mapping.costs import to_occupancy
+from seg_perception.core.mapping.fusion import FusionConfig, RollingLogOddsGrid
+from seg_perception.core.mapping.grid import CostmapConfig, GridGeometry
+from seg_perception.core.mapping.ontology import Ontology, PointRole, find_package_ontology, read_ontology_file
+from seg_perception.core.mapping.single_frame import build_grids, classify_points
+from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 
 
 @dataclass(frozen=True)
