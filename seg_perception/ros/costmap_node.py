@@ -48,7 +48,6 @@ Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``res
 
 from __future__ import annotations
 
-import math
 import sys
 
 import numpy as np
@@ -60,6 +59,7 @@ from visualization_msgs.msg import Marker
 from seg_perception.core.class_info import ClassInfo, parse_label_info
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane
+from seg_perception.core.geometry.transforms import rotation_between
 from seg_perception.core.mapping.fusion import FusionConfig
 from seg_perception.core.mapping.grid import CostmapConfig
 from seg_perception.core.mapping.mapper import (
@@ -69,7 +69,6 @@ from seg_perception.core.mapping.mapper import (
     cloud_arrays,
 )
 from seg_perception.core.mapping.ontology import Ontology, PointRole, open_ontology
-from seg_perception.core.overlay import palette_array
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
@@ -157,7 +156,7 @@ class CostmapNode(GuardedNode):
         info = parse_label_info(msg.data)
         ontology, rules = ClassRules.from_class_info(info, self.cfg, self._ontology_param)
         self.class_info, self._ontology, self.mapper.rules = info, ontology, rules
-        self.palette = palette_array(info.palette)
+        self.palette = np.asarray(info.palette, dtype=np.uint8)  # (C, 3): one colour per class id
         self.get_logger().info(
             f"ontology {ontology.name!r} for model {info.model!r} ({len(info.categories)} classes)"
         )
@@ -260,15 +259,8 @@ def ground_marker(plane: GroundPlane, fitted: bool, center_xy: tuple[float, floa
     x, y = center_xy
     z = float(-(plane.offset + n[0] * x + n[1] * y) / n[2])
     m.pose.position.x, m.pose.position.y, m.pose.position.z = x, y, z
-    # rotation taking +z to the normal: axis z x n, angle acos(n_z)
-    axis = np.cross([0.0, 0.0, 1.0], n)
-    s = float(np.linalg.norm(axis))
-    angle = math.atan2(s, float(n[2]))
-    if s > 1e-12:
-        axis = axis / s
-        q = [float(v) * math.sin(angle / 2) for v in axis]
-        m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z = q
-    m.pose.orientation.w = math.cos(angle / 2)
+    q = rotation_between((0.0, 0.0, 1.0), n)
+    m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z, m.pose.orientation.w = (float(v) for v in q)
     m.scale.x = m.scale.y = 10.0
     m.scale.z = 0.01
     m.color.a = 0.4

@@ -16,7 +16,8 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from seg_perception.core.geometry.pose import PoseBuffer, matrix_from_pose, translation_jump_m, validate_pose
+from seg_perception.core.geometry.pose import PoseBuffer, translation_jump_m, validate_pose
+from seg_perception.core.geometry.transforms import matrix_from_pose
 from seg_perception.ros.convert import stamp_to_ns
 
 

@@ -41,13 +41,13 @@ from typing import Any
 import numpy as np
 
 from seg_perception.core.geometry.camera import Intrinsics
+from seg_perception.core.geometry.transforms import quaternion_from_matrix
 from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
 
 __all__ = [
     "BagWriteSummary",
     "add_arguments",
     "main",
-    "quaternion_xyzw_from_rotation",
     "run",
     "write_bag",
 ]
@@ -86,48 +86,6 @@ class BagWriteSummary:
             f"wrote {self.frames} frames ({sum(self.counts.values())} messages, {span_s:.2f} s of data) to "
             f"{self.path} [{self.storage}] in {self.elapsed_s:.2f} s: {topics}"
         )
-
-
-def quaternion_xyzw_from_rotation(rotation: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) of a 3x3 rotation matrix (Shepperd's method, largest-pivot branch).
-
-    The input is first projected onto the nearest rotation (SVD) so slightly non-orthonormal matrices, as
-    stored in text pose files, still give a unit quaternion. The sign is chosen so that w >= 0.
-
-    Args:
-        rotation: (3, 3) float rotation matrix (e.g. the upper-left block of a camera-to-world pose).
-    Returns:
-        (4,) float64 quaternion (x, y, z, w) with norm 1 (ROS ``geometry_msgs/Quaternion`` order).
-    Raises:
-        ValueError: if the matrix is not 3x3, not finite, or a reflection (det < 0).
-    """
-    r = np.asarray(rotation, dtype=np.float64)
-    if r.shape != (3, 3):
-        raise ValueError(f"rotation must be 3x3, got {r.shape}")
-    if not np.all(np.isfinite(r)):
-        raise ValueError("rotation has non-finite values")
-    u, _, vt = np.linalg.svd(r)
-    r = u @ vt
-    if np.linalg.det(r) < 0:
-        raise ValueError("matrix is a reflection (det < 0), not a rotation")
-    trace = np.trace(r)
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
-    elif r[1, 1] > r[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
-    quat = np.asarray(q, dtype=np.float64)
-    quat /= np.linalg.norm(quat)
-    if quat[3] < 0:
-        quat = -quat
-    return quat
 
 
 class _MessageFactory:
@@ -193,7 +151,7 @@ class _MessageFactory:
         pose = self.t_odom_world @ frame.pose
         if not np.all(np.isfinite(pose)):
             raise ValueError(f"frame {frame.index} pose is not finite")
-        qx, qy, qz, qw = quaternion_xyzw_from_rotation(pose[:3, :3])
+        qx, qy, qz, qw = quaternion_from_matrix(pose[:3, :3])
         tx, ty, tz = (float(v) for v in pose[:3, 3])
         zero = self._Vec3(x=0.0, y=0.0, z=0.0)
         return self._Odometry(

@@ -7,13 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from seg_perception.core.geometry.pose import (
-    PoseBuffer,
-    interpolate,
-    matrix_from_pose,
-    translation_jump_m,
-    validate_pose,
-)
+from seg_perception.core.geometry.pose import PoseBuffer, translation_jump_m, validate_pose
+from seg_perception.core.geometry.transforms import interpolate, matrix_from_pose
 
 
 def _yaw(deg: float, xyz=(0.0, 0.0, 0.0)) -> np.ndarray:  # noqa: ANN001

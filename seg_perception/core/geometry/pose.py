@@ -7,10 +7,11 @@ are (x, y, z, w) as in geometry_msgs.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from seg_perception.core.geometry.transforms import interpolate
 
 
 def validate_pose(position: Sequence[float], quaternion_xyzw: Sequence[float], tol: float = 1e-3) -> list[str]:
@@ -23,53 +24,6 @@ def validate_pose(position: Sequence[float], quaternion_xyzw: Sequence[float], t
     if abs(norm - 1.0) > tol:
         return [f"pose_quaternion: orientation norm {norm:.6f} is not 1 (tolerance {tol})"]
     return []
-
-
-def matrix_from_pose(position: Sequence[float], quaternion_xyzw: Sequence[float]) -> np.ndarray:
-    """(4, 4) transform from a position [m] and a unit quaternion (x, y, z, w); the quaternion is normalised."""
-    x, y, z, w = np.asarray(quaternion_xyzw, dtype=np.float64) / np.linalg.norm(quaternion_xyzw)
-    t = np.eye(4)
-    t[:3, :3] = [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ]
-    t[:3, 3] = position
-    return t
-
-
-def _quat_from_matrix(r: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) of a rotation matrix (Shepperd's method)."""
-    tr = r[0, 0] + r[1, 1] + r[2, 2]
-    if tr > 0:
-        s = math.sqrt(tr + 1.0) * 2
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = math.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2]) * 2
-        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
-    elif r[1, 1] > r[2, 2]:
-        s = math.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2]) * 2
-        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
-    else:
-        s = math.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1]) * 2
-        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
-    out = np.asarray(q, dtype=np.float64)
-    return out / np.linalg.norm(out)
-
-
-def interpolate(t0: np.ndarray, t1: np.ndarray, alpha: float) -> np.ndarray:
-    """Pose between ``t0`` (alpha = 0) and ``t1`` (alpha = 1): linear translation, spherical rotation (slerp)."""
-    q0, q1 = _quat_from_matrix(t0[:3, :3]), _quat_from_matrix(t1[:3, :3])
-    dot = float(q0 @ q1)
-    if dot < 0:
-        q1, dot = -q1, -dot
-    if dot > 0.9995:
-        q = q0 + alpha * (q1 - q0)
-    else:
-        theta = math.acos(dot)
-        q = (math.sin((1 - alpha) * theta) * q0 + math.sin(alpha * theta) * q1) / math.sin(theta)
-    out = matrix_from_pose(t0[:3, 3] + alpha * (t1[:3, 3] - t0[:3, 3]), q)
-    return out
 
 
 class PoseBuffer:

@@ -1,4 +1,9 @@
-"""Rigid transforms between the camera optical frame and the robot (REP-103 / REP-105), with scipy rotations."""
+"""Rigid transforms (REP-103 / REP-105): camera optical frame -> robot, poses, quaternions, interpolation.
+
+Rotations come from ``scipy.spatial.transform`` (one library, not our own formulas). Transforms are (4, 4) float64
+homogeneous matrices ``T_parent_child`` (p_parent = T @ p_child), metres; quaternions are (x, y, z, w) as in
+geometry_msgs.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
 
 # --- Extrinsics -------------------------------------------------------------------------------------------------------
 # Columns are the optical axes expressed in the camera body frame: optical x = -body y, optical y = -body z,
@@ -13,14 +19,60 @@ import numpy as np
 _BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 
-def _rpy_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    cr, sr = math.cos(roll), math.sin(roll)
-    cp, sp = math.cos(pitch), math.sin(pitch)
-    cy, sy = math.cos(yaw), math.sin(yaw)
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
-    ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
-    rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
-    out: np.ndarray = rz @ ry @ rx
+def rotation_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """(3, 3) rotation R = Rz(yaw) Ry(pitch) Rx(roll) [rad] (URDF / REP-103 fixed-axis roll, pitch, yaw)."""
+    out: np.ndarray = Rotation.from_euler("xyz", [roll, pitch, yaw]).as_matrix()
+    return out
+
+
+def matrix_from_pose(position: Sequence[float], quaternion_xyzw: Sequence[float]) -> np.ndarray:
+    """(4, 4) transform from a position [m] and a quaternion (x, y, z, w, geometry_msgs order; normalised here)."""
+    t = np.eye(4)
+    t[:3, :3] = Rotation.from_quat(np.asarray(quaternion_xyzw, dtype=np.float64)).as_matrix()
+    t[:3, 3] = position
+    return t
+
+
+def quaternion_from_matrix(rotation: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) with w >= 0 of a 3x3 rotation matrix.
+
+    A slightly non-orthonormal matrix (as stored in text pose files) is first projected onto the nearest rotation
+    (SVD), so it still gives a unit quaternion.
+
+    Raises:
+        ValueError: if the matrix is not 3x3, not finite, or a reflection (det < 0).
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    if r.shape != (3, 3):
+        raise ValueError(f"rotation must be 3x3, got {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("rotation has non-finite values")
+    u, _, vt = np.linalg.svd(r)
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        raise ValueError("matrix is a reflection (det < 0), not a rotation")
+    out: np.ndarray = Rotation.from_matrix(r).as_quat(canonical=True)
+    return out
+
+
+def interpolate(t0: np.ndarray, t1: np.ndarray, alpha: float) -> np.ndarray:
+    """Pose between ``t0`` (alpha = 0) and ``t1`` (alpha = 1): linear translation, spherical rotation (slerp)."""
+    rot = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([t0[:3, :3], t1[:3, :3]])))(alpha)
+    out = np.eye(4)
+    out[:3, :3] = rot.as_matrix()
+    out[:3, 3] = t0[:3, 3] + alpha * (t1[:3, 3] - t0[:3, 3])
+    return out
+
+
+def rotation_between(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) of the shortest rotation taking direction ``a`` onto direction ``b``."""
+    a_ = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
+    b_ = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
+    axis = np.cross(a_, b_)
+    s = float(np.linalg.norm(axis))
+    angle = math.atan2(s, float(a_ @ b_))
+    rotvec = axis / s * angle if s > 1e-12 else np.zeros(3)
+    out: np.ndarray = Rotation.from_rotvec(rotvec).as_quat()
     return out
 
 
@@ -48,7 +100,7 @@ def camera_to_base(
     if t.size != 3 or rpy.size != 3 or not (np.isfinite(t).all() and np.isfinite(rpy).all()):
         raise ValueError(f"translation_m and rpy_rad need 3 finite values each, got {t.tolist()} and {rpy.tolist()}")
     out = np.eye(4)
-    out[:3, :3] = _rpy_matrix(*rpy.tolist()) @ _BODY_FROM_OPTICAL
+    out[:3, :3] = rotation_from_rpy(*rpy.tolist()) @ _BODY_FROM_OPTICAL
     out[:3, 3] = t
     return out
 

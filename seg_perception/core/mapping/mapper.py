@@ -192,13 +192,28 @@ class GridMapper:
     ) -> None:
         self.cfg = cfg
         self.t_base_camera = camera_to_base(camera_translation, camera_rpy)
-        self.rules = rules
         self.ground_cfg = ground_cfg
         self.fusion: RollingLogOddsGrid | None = None
         if fusion_cfg is not None:
             fusion_cfg = dataclasses.replace(fusion_cfg, resolution=cfg.resolution, width=cfg.width, height=cfg.height)
             self.fusion = RollingLogOddsGrid(fusion_cfg)
         self.voxels = SemanticVoxelMap(voxel_resolution_m, num_classes) if voxel_resolution_m > 0 else None
+        self._rules: ClassRules | None = None
+        self.rules = rules
+
+    @property
+    def rules(self) -> ClassRules | None:
+        """Per-class lookups (from the class metadata); None until known."""
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: ClassRules | None) -> None:
+        """Set the class lookups; the voxel map's class histogram is sized to their class count (C float32 per
+        voxel, not a fixed 256), so a new class count starts an empty map."""
+        self._rules = rules
+        v = self.voxels
+        if rules is not None and v is not None and v.num_classes != len(rules.roles):
+            self.voxels = SemanticVoxelMap(v.resolution_m, len(rules.roles), v.max_voxels)
 
     @classmethod
     def from_settings(
