@@ -16,6 +16,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from seg_perception.bag import read_messages
 from seg_perception.core.geometry.pose import PoseBuffer, translation_jump_m, validate_pose
 from seg_perception.core.geometry.transforms import matrix_from_pose
 from seg_perception.ros.convert import stamp_to_ns
@@ -115,7 +116,6 @@ def odometry_from_bag(bag: object, topic: str) -> tuple[PoseBuffer, str, str] | 
     """
     from rclpy.serialization import deserialize_message
 
-    from seg_perception.tools.replay import read_messages
 
     buffer = PoseBuffer(max_age_ns=2**62)
     child = frame = ""

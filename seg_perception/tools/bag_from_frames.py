@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.bag import STORAGES, open_writer, typestore
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.transforms import quaternion_from_matrix
 from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
@@ -230,13 +231,10 @@ def write_bag(
     Raises:
         ValueError: bad storage/start/limit, empty selection, or the output exists.
     """
-    from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
-    from rosbags.typesys import Stores, get_typestore
     from tqdm import tqdm
 
-    plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-    if storage not in plugins:
-        raise ValueError(f"storage must be one of {sorted(plugins)}, got {storage!r}")
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
     if start < 0 or start >= len(sequence):
         raise ValueError(f"start {start} outside the sequence's {len(sequence)} frames")
     if limit is not None and limit < 1:
@@ -246,7 +244,7 @@ def write_bag(
     if out.exists():
         raise ValueError(f"{out} exists already; rosbag2 writers never overwrite, choose a new path")
 
-    ts = get_typestore(Stores.ROS2_KILTED)
+    ts = typestore()
     factory = _MessageFactory(ts, sequence.intrinsics, frame_id, odom_frame_id)
     if sequence.has_poses:
         factory.t_odom_world = gravity_aligned_odom(sequence)
@@ -255,11 +253,7 @@ def write_bag(
     info_topic = _topic(topic_prefix, "color/camera_info")
     summary = BagWriteSummary(path=out, storage=storage)
     t_start = time.perf_counter()
-    writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=plugins[storage])
-    try:
-        writer.open()
-    except WriterError as exc:
-        raise ValueError(str(exc)) from exc
+    writer = open_writer(out, storage)
     try:
         conns = {
             color_topic: (writer.add_connection(color_topic, IMAGE, typestore=ts), IMAGE, factory.rgb_image),

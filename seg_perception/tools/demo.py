@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from seg_perception.bag import read_messages, read_topics, resolve_message_class
 from seg_perception.core.geometry.cloud import unpack_rgb
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.grid import GridGeometry
@@ -100,7 +101,6 @@ def run_demo(
     from seg_perception.datasets import open_sequence
     from seg_perception.tools.bag_from_frames import write_bag
     from seg_perception.tools.record import Recorder
-    from seg_perception.tools.replay import read_topics
 
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("input_bag", "output_bag"):
@@ -200,7 +200,6 @@ def _read_bag(bag: Path) -> dict[str, list[tuple[int, Any]]]:
     """topic -> [(receive time ns, rclpy message)] for every message of a recorded bag."""
     from rclpy.serialization import deserialize_message
 
-    from seg_perception.tools.replay import read_messages, resolve_message_class
 
     out: dict[str, list[tuple[int, Any]]] = defaultdict(list)
     for m in read_messages(bag):
@@ -227,7 +226,6 @@ def summarize(
             t0 = recv_info.get(_stamp(m))
             if t0 is not None:
                 e2e[topic].append((t - t0) / 1e6)
-    from seg_perception.tools.replay import read_topics
 
     frames_in = read_topics(out / "input_bag")[DEFAULT_REMAPS["image"]].count
     return {

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import yaml
 
+from seg_perception.bag import open_writer, read_messages, read_topics, typestore
 from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import from_params
 from seg_perception.core.mapping.grid import GridGeometry
@@ -101,7 +102,6 @@ def segmented_frames(
     from tqdm import tqdm
 
     from seg_perception.ros.assembler import RGBDAssembler
-    from seg_perception.tools.replay import read_messages, read_topics
 
     available = read_topics(bag)
     missing = [t for t in (topics["image"], topics["camera_info"]) if t not in available]
@@ -165,13 +165,8 @@ class BagOut:
     """rosbag2 writer for rclpy messages (serialized with rclpy, written with rosbags)."""
 
     def __init__(self, path: Path, storage: str = "mcap") -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-        from rosbags.typesys import Stores, get_typestore
-
-        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self.ts = get_typestore(Stores.ROS2_KILTED)
-        self.writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
-        self.writer.open()
+        self.ts = typestore()
+        self.writer = open_writer(path, storage)
         self.conns: dict[str, Any] = {}
 
     def write(self, topic: str, msgtype: str, msg: Any, t_ns: int) -> None:  # noqa: ANN401

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.bag import read_topics
 from seg_perception.core.config import from_params
 from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
@@ -41,7 +42,6 @@ from seg_perception.tools.process import (
     parse_overrides,
     segmented_frames,
 )
-from seg_perception.tools.replay import read_topics
 
 
 def _cell_classes(hist: SemanticVoxelMap) -> tuple[np.ndarray, np.ndarray]:
