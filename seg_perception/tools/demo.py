@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -30,6 +31,7 @@ import numpy as np
 
 from seg_perception.bag import read_messages, read_topics, resolve_message_class
 from seg_perception.core.geometry.cloud import unpack_rgb
+from seg_perception.core.geometry.pose import PoseTrack
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.mapper import build_mapper, cloud_arrays
@@ -37,7 +39,7 @@ from seg_perception.core.models import get_model_spec
 from seg_perception.core.overlay import palette_array
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
-from seg_perception.ros.pose_source import odometry_from_bag
+from seg_perception.ros.pose_source import BagOdometry
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
 from seg_perception.tools.process import load_node_params
 from seg_perception.tools.render import render_panel
@@ -276,7 +278,10 @@ def render_outputs(
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
     mapper, settings = build_mapper(load_node_params(params_files, "costmap"))
-    odometry = odometry_from_bag(out / "output_bag", settings.odom_topic) if settings.odom_topic else None
+    odometry = None
+    if settings.odom_topic:  # every recorded pose, kept (renders look up any stamp afterwards)
+        odometry = PoseTrack(max_jump_m=math.inf, buffer_s=1e9)
+        BagOdometry(out / "output_bag", settings.odom_topic, odometry).advance_to(2**62)
 
     overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
     fused_msgs = sorted(((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", [])), key=lambda sm: sm[0])
@@ -295,10 +300,10 @@ def render_outputs(
         xyz, labels, _ = cloud_arrays(convert.msg_to_cloud(clouds[st]))
         t_cam = mapper.t_base_camera
         if odometry is not None:
-            t_child = odometry[0].lookup(st, int(settings.transform_tolerance_s * 1e9))
+            t_child = odometry.buffer.lookup(st, int(settings.transform_tolerance_s * 1e9))
             if t_child is None:
                 continue
-            t_cam = mapper.frame_pose(t_child, odometry[1], clouds[st].header.frame_id, settings.base_frame)[0]
+            t_cam = mapper.frame_pose(t_child, odometry.child_frame, clouds[st].header.frame_id, settings.base_frame)[0]
         pts = transform_points(t_cam, xyz)
         g = grids["drivable_grid"][st]
         geo = GridGeometry(g.info.origin.position.x, g.info.origin.position.y, g.info.resolution,

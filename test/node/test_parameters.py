@@ -184,7 +184,8 @@ def cost_node(harness):  # noqa: ANN001, ANN201
 def _grids(node) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     """The grids the node publishes for SCENE (its own cloud handler; publishers captured)."""
     got: dict[str, object] = {}
-    node.pub_drivable.publish, node.pub_obstacle.publish = (lambda m: got.update(d=m)), (lambda m: got.update(o=m))
+    node.pubs["drivable_grid"].publish = lambda m: got.update(d=m)
+    node.pubs["obstacle_grid"].publish = lambda m: got.update(o=m)
     stamp = convert.ns_to_stamp(time.time_ns())
     node._on_cloud(convert.cloud_to_msg(SCENE, Header(stamp=stamp, frame_id="camera_color_optical_frame")))
     assert "o" in got, node.stats.as_dict()

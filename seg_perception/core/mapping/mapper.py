@@ -25,6 +25,7 @@ import numpy as np
 from seg_perception.core.class_info import ClassInfo, ClassInfoError
 from seg_perception.core.config import from_params, param
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
+from seg_perception.core.geometry.pose import PoseTrack
 from seg_perception.core.geometry.transforms import camera_to_base, transform_points
 from seg_perception.core.mapping.costs import to_occupancy
 from seg_perception.core.mapping.fusion import FusionConfig, RollingLogOddsGrid
@@ -331,3 +332,23 @@ def cloud_arrays(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray 
     xyz = np.stack([flat["x"], flat["y"], flat["z"]], axis=-1)
     confidence = flat["confidence"] if "confidence" in (flat.dtype.names or ()) else None
     return xyz, flat["label"], confidence
+
+
+def cloud_pose(
+    mapper: GridMapper, track: PoseTrack | None, stamp_ns: int, tolerance_ns: int, camera_frame: str, base_frame: str
+) -> tuple[np.ndarray | None, tuple[float, float], float, str]:
+    """Where one cloud goes: (T_global_camera or None, robot (x, y) [m], ground z [m], grid frame).
+
+    The one pose-for-cloud rule of the package (the costmap node and ``process`` both call it). Without odometry
+    (``track`` None) the grids are robot-centred in ``base_frame`` with the static extrinsic; with odometry the
+    pose at the cloud's stamp (``PoseTrack.pose_at``) places them in the odometry's global frame.
+
+    Raises:
+        InputRejected: ``no_odometry``, ``stale_cloud`` or ``no_pose`` (from ``PoseTrack.pose_at``).
+        ValueError: the odometry's child frame is neither the camera's nor ``base_frame``.
+    """
+    if track is None:
+        return None, (0.0, 0.0), mapper.cfg.ground_height_m, base_frame
+    t_global_child = track.pose_at(stamp_ns, tolerance_ns)
+    t_cam, robot_xy, ground_z = mapper.frame_pose(t_global_child, track.child_frame, camera_frame, base_frame)
+    return t_cam, robot_xy, ground_z, track.global_frame
