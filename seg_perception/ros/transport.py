@@ -53,6 +53,8 @@ PIGGYBACK_LOSS_ABOVE = 16 * 1024 * 1024
 #: The writer's segment must hold this many of the largest message at once (one being read, one being written,
 #: one being repaired); measured in the README's "Transport limits".
 SEGMENT_MESSAGES = 3
+#: Bytes an RTPS message adds around the serialized sample (RTPS header, INFO_TS, DATA submessage; ~60 B) with room.
+RTPS_OVERHEAD = 1024
 
 
 # -- exact CDR sizes -----------------------------------------------------------------------------------------------
@@ -188,12 +190,12 @@ class TransportLimits:
 
     @property
     def safe_message_size(self) -> int | None:
-        """Largest message this profile carries reliably [bytes]: unfragmented and ``SEGMENT_MESSAGES`` times in
-        the segment (None without a user SHM transport)."""
+        """Largest serialized message this profile carries reliably [bytes]: unfragmented with its RTPS headers
+        (``RTPS_OVERHEAD``), and ``SEGMENT_MESSAGES`` times in the segment (None without a profile SHM transport)."""
         limit = self.unfragmented_limit
         if limit is None or self.shm_segment_size is None:
             return None
-        return min(limit, self.shm_segment_size // SEGMENT_MESSAGES)
+        return min(limit, self.shm_segment_size // SEGMENT_MESSAGES) - RTPS_OVERHEAD
 
 
 def _local(tag: str) -> str:
@@ -317,8 +319,9 @@ def transport_warning(sizes: Mapping[str, int], limits: TransportLimits, height:
     if limits.problem == "not fast dds":
         return None
     topic, size = largest_message(sizes)
+    need = size + RTPS_OVERHEAD
     profile_hint = (
-        f"set maxMessageSize >= {size} and segment_size >= {SEGMENT_MESSAGES * size} in the SHM transport of "
+        f"set maxMessageSize >= {need} and segment_size >= {SEGMENT_MESSAGES * need} in the SHM transport of "
         f"{limits.source} (config/fastdds_shm_profile.xml shows how)"
     )
     safe = limits.safe_message_size
@@ -328,8 +331,9 @@ def transport_warning(sizes: Mapping[str, int], limits: TransportLimits, height:
         why = f" ({limits.problem})" if limits.problem else ""
         return (f"transport: largest message {topic} is {_mb(size)}, but {limits.source}{why} has no large "
                 f"shared-memory transport: it goes in 64 KiB fragments and may be lost without a log; use the "
-                f"package's profile (FASTDDS_DEFAULT_PROFILES_FILE=config/fastdds_shm_profile.xml) or "
-                f"{profile_hint}")  # fmt: skip
+                f"package's profile (FASTDDS_DEFAULT_PROFILES_FILE=config/fastdds_shm_profile.xml), or a profile "
+                f"whose SHM transport has maxMessageSize >= {need} and segment_size >= "
+                f"{SEGMENT_MESSAGES * need}")  # fmt: skip
     problems = []
     if size > safe:
         problems.append(f"the profile {limits.source} carries at most {_mb(safe)} per message reliably "
