@@ -167,6 +167,19 @@ def test_4k_needs_stride_2_and_8000x6000_needs_a_bigger_profile() -> None:
     assert "cloud_stride" not in huge and "segment_size >= 4320" in huge
 
 
+def test_transport_check_warns_once_per_change() -> None:
+    check = transport.TransportCheck({"FASTDDS_DEFAULT_PROFILES_FILE": str(SHIPPED)})
+    warned: list[str] = []
+    cfg = SegmentationConfig(cloud_stride=1)
+    assert check(1080, 1920, cfg, "cam", warned.append) is None  # fits
+    text = check(2160, 3840, cfg, "cam", warned.append)
+    assert text is not None and warned == [text]
+    assert check(2160, 3840, cfg, "cam", warned.append) is None and len(warned) == 1  # same again: quiet
+    assert check(2160, 3840, SegmentationConfig(cloud_stride=2), "cam", warned.append) is None  # stride 2 fits
+    assert check(2160, 3840, cfg, "cam", warned.append) == text and len(warned) == 2  # back: warned again
+    assert check(0, 0, cfg, "cam", warned.append) is None and len(warned) == 2  # invalid size: validation's job
+
+
 def test_default_transports_warn_above_a_small_image() -> None:
     limits = transport.read_transport_limits({})
     assert transport.transport_warning(transport.message_sizes(120, 160, 4), limits) is None
