@@ -16,10 +16,11 @@ Pure functions (no rclpy, no node state), so a node calls them in one line and t
   estimated) rate: stamp steps longer than ``tolerance`` periods.
 
 Why the limits matter (measured with Fast DDS 3.2 from rmw_fastrtps_cpp, Kilted wheels; README "Transport limits"):
-a sample larger than the shared-memory ``maxMessageSize`` is split into 64 KiB RTPS fragments, and a sample that
-does not fit the writer's segment (per participant, ``segment_size``) is overwritten before the reader has read it
-and is lost without any log. A reliable writer's piggybacked heartbeats lose best-effort readers every other
-sample above 16 MiB unless ``disable_heartbeat_piggyback`` is set in the default data_writer profile.
+a sample larger than the shared-memory ``maxMessageSize`` is split into 64 KiB RTPS fragments, and a sample whose
+buffer the writer reuses (its segment, per participant, ``segment_size``, is full) before the reader has read it is
+lost without any log. A reliable writer's piggybacked heartbeats make best-effort readers lose samples above
+16 MiB intermittently unless ``disable_heartbeat_piggyback`` is set in the default data_writer profile. Best-effort
+readers also lose the first sample above ~32 MB after they start (cause not found; reliable readers get it again).
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ FASTDDS_DEFAULT_SHM_SEGMENT = 512 * 1024
 #: A transport's ``maxMessageSize`` when the profile does not set it (Fast DDS TransportDescriptorInterface).
 FASTDDS_DEFAULT_MAX_MESSAGE = 65_500
 #: Above this sample size a best-effort reader of a reliable writer loses samples unless the writer's heartbeat
-#: piggyback is disabled (measured: 16.7 MB 12/12, 16.8 MB 11/12, 22 MB 8-11/12 with piggyback on).
+#: piggyback is disabled (measured at 2 Hz: 16.7 MB 12/12, 16.8 MB 11/12, 22 MB 4 to 12 of 12-15 with it on).
 PIGGYBACK_LOSS_ABOVE = 16 * 1024 * 1024
 #: The writer's segment must hold this many of the largest message at once (one being read, one being written,
-#: one being repaired); measured in the README's "Transport limits".
+#: one being repaired): a design margin, after Fast DDS's warning against a segment close to the data size.
 SEGMENT_MESSAGES = 3
 #: Bytes an RTPS message adds around the serialized sample (RTPS header, INFO_TS, DATA submessage; ~60 B) with room.
 RTPS_OVERHEAD = 1024
