@@ -41,6 +41,7 @@ from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run
 from seg_perception.ros.outputs import segmentation_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
+from seg_perception.ros.transport import TransportCheck
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class SegmentationNode(GuardedNode):
         self.stats = NodeStats(self)
         self.cfg = declare_config(self, SegmentationConfig)
         self.settings = declare_config(self, NodeSettings)
+        self.transport_check = TransportCheck()  # warns when the largest output would not fit the DDS transport
         self.use_depth = self.settings.use_depth
         self.pipeline = SegmentationPipeline(self.cfg)
         seg = self.pipeline.segmenter
@@ -124,6 +126,7 @@ class SegmentationNode(GuardedNode):
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.transport_check(msg.height, msg.width, self.cfg, msg.header.frame_id, self.get_logger().warning)
         self._process(self.assembler.add_camera_info(msg))
 
     def _on_image(self, msg: Image) -> None:

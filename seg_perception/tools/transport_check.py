@@ -57,7 +57,7 @@ def send(height: int, width: int, count: int, rate_hz: float, match_timeout_s: f
     from sensor_msgs.msg import Image, PointCloud2
     from std_msgs.msg import Header
 
-    from seg_perception.core.cloud import CLOUD_DTYPE
+    from seg_perception.core.geometry.cloud import CLOUD_DTYPE
     from seg_perception.ros import convert
     from seg_perception.ros.qos import OUTPUT_QOS
 

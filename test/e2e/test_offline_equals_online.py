@@ -38,7 +38,7 @@ def test_process_and_launched_nodes_agree_on_the_kitchen_bag(tmp_path, kitchen_d
     process_bag(bag, tmp_path / "offline", files, seg_overrides=seg, costmap_overrides=cost, render_every=0,
                 progress=False)  # fmt: skip
     run_demo(kitchen_dir, tmp_path / "online", weights=str(model_dir), rate=0.05, input_bag=bag, params_files=files,
-             overrides=[f"{k}:={v}" for k, v in OVERRIDES.items()], domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 54,
+             overrides=[f"{k}:={v}" for k, v in OVERRIDES.items()], domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 56,
              render_every=100, quiet_s=5.0)  # fmt: skip
     offline = _read_bag(tmp_path / "offline" / "bag")
     online = _read_bag(tmp_path / "online" / "output_bag")

@@ -59,7 +59,7 @@ def test_kitchen_bag_looped_twice_maps_in_both_passes_and_accounts_for_every_fra
         kitchen_dir, out, weights=str(model_dir), rate=0.1, loops=2, input_bag=cut,
         params_files=[config_path("seg_perception.yaml"), config_path("demo_kitchen.yaml")],
         overrides=["input_width:=256", "input_height:=192"],
-        domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 53, render_every=100, quiet_s=5.0,
+        domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 55, render_every=100, quiet_s=5.0,
     )  # fmt: skip
     assert summary["node_exit_status"] == {"segmentation": 0, "costmap": 0}
     msgs = _read_bag(out / "output_bag")

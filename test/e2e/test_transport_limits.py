@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from seg_perception.core.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.tools.transport_check import run_check
 
 pytestmark = pytest.mark.e2e

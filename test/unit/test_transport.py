@@ -11,7 +11,7 @@ import pytest
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
-from seg_perception.core.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.pipeline import SegmentationConfig
 from seg_perception.ros import convert, transport
 
