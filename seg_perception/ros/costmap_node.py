@@ -111,8 +111,10 @@ class CostmapNode(GuardedNode):
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         self.pose_source: OdometryPoseSource | None = None
         if s.odom_topic:
-            self.pose_source = OdometryPoseSource(self, s.odom_topic, SENSOR_QOS, self._on_jump, s.max_jump_m,
-                                                  time_jump_ns=int(s.time_jump_s * 1e9))  # fmt: skip
+            self.pose_source = OdometryPoseSource(
+                self, s.odom_topic, SENSOR_QOS, self._on_jump, s.max_jump_m, time_jump_ns=int(s.time_jump_s * 1e9),
+                on_time_jump=lambda t, back: self._on_time_jump(t, back, "odom"),
+            )
         self.pubs = {
             "drivable_grid": self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS),
             "obstacle_grid": self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS),
@@ -143,14 +145,16 @@ class CostmapNode(GuardedNode):
         self.mapper.reset()
         self.get_logger().warning(f"odometry jumped {distance_m:.2f} m: fused window reset")
 
-    def _on_time_jump(self, stamp_ns: int, back_s: float) -> None:
-        """Time went backwards (bag loop, simulator reset): forget the fused state and the poses of the old timeline
-        (the odometry source already cleared its buffer if its own stamps jumped first), and go on."""
+    def _on_time_jump(self, stamp_ns: int, back_s: float, source: str = "semantic_points") -> None:
+        """Time went backwards (bag loop, simulator reset), seen on the odometry or on the clouds, whichever first:
+        forget the fused state, the poses of the old timeline and the cloud stamp order, log once, go on."""
         self.mapper.reset()
         if self.pose_source is not None:
             self.pose_source.discard_after(stamp_ns + self.tolerance_ns)
-        self.stats.warn("time_jump", f"semantic_points: time jumped back {back_s:.3f} s: fused state and poses "
-                                     "of the old timeline cleared")  # fmt: skip
+        if source != "semantic_points":
+            self._order.reset()  # the clouds of the new timeline are in order; no second jump for them
+        self.stats.warn("time_jump", f"{source}: time jumped back {back_s:.3f} s: fused state and poses of the "
+                                     "old timeline cleared")  # fmt: skip
 
     def _on_label_info(self, msg: String) -> None:
         """Validate the class metadata as data; on any rule broken keep the last good metadata (counted reject)."""
@@ -179,6 +183,10 @@ class CostmapNode(GuardedNode):
             self.stats.drop(reason(problems[0]), "semantic_points: " + "; ".join(problems))
             return
         stamp_ns = convert.stamp_to_ns(msg.header.stamp)
+        sw = Stopwatch()
+        # the pose first: a cloud of an old timeline (after the odometry jumped back) has none and is dropped
+        # before it can move the stamp order
+        t_cam, robot_xy, ground_z, frame = self._pose(msg)
         newest_ns = self._order.newest_ns
         order = self._order.check(stamp_ns)
         if order == StampOrder.LATE:
@@ -190,8 +198,6 @@ class CostmapNode(GuardedNode):
         if self.mapper.rules is None or self.class_info is None:
             self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
             return
-        sw = Stopwatch()
-        t_cam, robot_xy, ground_z, frame = self._pose(msg)
         has_conf = any(f.name == "confidence" for f in msg.fields)
         cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))
         xyz, labels, conf = cloud_arrays(cloud)

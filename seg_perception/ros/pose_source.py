@@ -39,8 +39,9 @@ class OdometryPoseSource(PoseTrack):
         max_jump_m: float = 1.0,
         buffer_s: float = 10.0,
         time_jump_ns: int = 1_000_000_000,
+        on_time_jump: Callable[[int, float], None] = lambda _t, _s: None,
     ) -> None:
-        super().__init__(max_jump_m, time_jump_ns, buffer_s, on_jump)
+        super().__init__(max_jump_m, time_jump_ns, buffer_s, on_jump, on_time_jump)
         node.create_subscription(Odometry, topic, self.on_odometry, qos)
 
     def on_odometry(self, msg: Odometry) -> None:

@@ -82,5 +82,6 @@ def test_kitchen_bag_looped_twice_maps_in_both_passes_and_accounts_for_every_fra
     # the removed colour frame's depth and the removed depth frame's colour are counted (DDS keeps only the newest
     # message while the node is busy, so on a loaded machine a pass may lose them before they reach the node)
     assert seg["rejected"].get("unpaired_depth", 0) >= 1, seg
-    assert seg["drops"].get("no_depth", 0) >= 1, seg
+    # (the colour frame whose depth was removed leaves as superseded when the next pair completes, or as no_depth)
+    assert seg["drops"].get("no_depth", 0) + seg["drops"].get("superseded", 0) >= 1, seg
     assert seg["warnings"].get("time_jump") == 1 and cost["warnings"].get("time_jump") == 1

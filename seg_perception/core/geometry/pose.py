@@ -110,6 +110,7 @@ class PoseTrack:
         time_jump_ns: a stamp this much older than the newest pose (time went backwards) clears the buffer.
         buffer_s: poses older than the newest by more than this are forgotten [s].
         on_jump: called with the distance [m] after a position jump.
+        on_time_jump: called with (new stamp [ns], seconds back) after the buffer was cleared for a time jump.
     """
 
     def __init__(
@@ -118,8 +119,10 @@ class PoseTrack:
         time_jump_ns: int = 1_000_000_000,
         buffer_s: float = 10.0,
         on_jump: Callable[[float], None] = lambda _d: None,
+        on_time_jump: Callable[[int, float], None] = lambda _t, _s: None,
     ) -> None:
         self.max_jump_m, self.time_jump_ns, self.on_jump = max_jump_m, time_jump_ns, on_jump
+        self.on_time_jump = on_time_jump
         self.buffer = PoseBuffer(int(buffer_s * 1e9))
         self.global_frame = ""
         self.child_frame = ""
@@ -145,6 +148,7 @@ class PoseTrack:
         latest = self.latest_stamp_ns()
         if latest is not None and latest - stamp_ns >= self.time_jump_ns:
             self.clear()  # time went backwards (bag loop, simulator reset): old poses would answer new stamps
+            self.on_time_jump(stamp_ns, (latest - stamp_ns) / 1e9)
         if self._last is not None:
             jump = translation_jump_m(self._last, pose)
             if jump > self.max_jump_m:
