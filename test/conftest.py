@@ -57,3 +57,22 @@ def kitchen_dir(shared_dir: Path) -> Path:
 def camvid_dir(shared_dir: Path) -> Path:
     """CamVid: 480x360 images/ and labels/ (ids 0-10, 11 = ignore)."""
     return _require(shared_dir / "data" / "camvid")
+
+
+#: Fixtures that read ../shared (real weights and sensor data): a test using any of them is in the ``data`` tier.
+DATA_FIXTURES = {"shared_dir", "model_dir", "kitti_dir", "kitchen_dir", "camvid_dir"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tiers by folder and by what a test reads: ``e2e`` (processes), ``node`` (in-process ROS), ``data`` (real
+    weights or data from ../shared), ``unit`` (the rest: pure, fast; ``scripts/test.sh -m unit``)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+        elif "node" in parts:
+            item.add_marker(pytest.mark.node)
+        elif DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+        else:
+            item.add_marker(pytest.mark.unit)

@@ -357,9 +357,12 @@ def transport_warning(sizes: Mapping[str, int], limits: TransportLimits, height:
 
 
 class _PublishConfig(Protocol):
-    cloud_stride: int
-    publish_overlay: bool
-    publish_cloud: bool
+    @property
+    def cloud_stride(self) -> int: ...
+    @property
+    def publish_overlay(self) -> bool: ...
+    @property
+    def publish_cloud(self) -> bool: ...
 
 
 def fit_warning(height: int, width: int, cfg: _PublishConfig, frame_id: str = "",

@@ -64,8 +64,8 @@ def floor_alignment(
     if not depth_mm or len(depth_mm) != len(poses):
         raise ValueError(f"need the same non-zero number of depth images and poses, got {len(depth_mm)}/{len(poses)}")
     world = []
-    for d, pose in zip(depth_mm, poses, strict=True):
-        p = backproject(depth_to_meters(d), k)[::stride, ::stride].reshape(-1, 3)  # type: ignore[arg-type]
+    for depth, pose in zip(depth_mm, poses, strict=True):
+        p = backproject(depth_to_meters(depth), k)[::stride, ::stride].reshape(-1, 3)  # type: ignore[arg-type]
         p = p[np.isfinite(p[:, 2])].astype(np.float64)
         world.append(p @ pose[:3, :3].T + pose[:3, 3])
     pts = np.concatenate(world)

@@ -321,7 +321,7 @@ class GridMapper:
             keep = (roles != PointRole.IGNORE) & near
             self.voxels.insert(points[keep], np.asarray(labels)[keep],
                                None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
-            self.voxels.crop(centre, radius)
+            self.voxels.crop(tuple(centre.tolist()), radius)
             t["voxels"] = (time.perf_counter() - t3) * 1e3
         return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, geometry, ground, fitted, t)
 
