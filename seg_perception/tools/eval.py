@@ -407,6 +407,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-time augmentation: input scales relative to --input-size, e.g. 0.75 1.0 1.25 "
                         "(default: 1.0)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--runtime", choices=("auto", "torch", "openvino", "onnxruntime"), default="torch",
+                        help="network runtime (default torch; auto = OpenVINO on the CPU when installed)")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = the runtime's default)")
     parser.add_argument("--output", type=Path, default=None, help="write metrics.json and confusion.png here")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -458,7 +461,7 @@ def _run(args: argparse.Namespace) -> int:
     except WeightsError as e:
         raise ValueError(str(e)) from e
     segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size, tta_flip=args.tta_flip,
-                          tta_scales=args.tta_scales)  # fmt: skip
+                          tta_scales=args.tta_scales, runtime=args.runtime, num_threads=args.threads)  # fmt: skip
 
     def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
@@ -485,7 +488,8 @@ def _run(args: argparse.Namespace) -> int:
     # The spec's reference numbers are single-scale, no flip: shown beside TTA results for comparison.
     reference = reference_metrics(spec.metrics, subset, segmenter.input_size, args.class_map is not None)
     print(format_table(summary, reference))
-    print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device})")
+    print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device}, "
+          f"runtime {segmenter.runtime})")
 
     if args.output is not None:
         import cv2
@@ -502,6 +506,7 @@ def _run(args: argparse.Namespace) -> int:
             "subset": {"glob": args.glob, "prefix": args.prefix, "limit": args.limit},
             "class_map": str(args.class_map) if args.class_map else None,
             "device": str(segmenter.device),
+            "runtime": segmenter.runtime,
             "tta": tta,
             "seconds_per_image": sec_per_image,
             "reference": reference,
