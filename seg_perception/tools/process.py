@@ -31,8 +31,8 @@ from seg_perception.core.config import from_params
 from seg_perception.core.costmap import GridGeometry, load_ontology
 from seg_perception.core.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
-from seg_perception.core.runtime import RUNTIMES
 from seg_perception.core.render import render_panel
+from seg_perception.core.runtime import RUNTIMES
 from seg_perception.core.stability import aligned_overlap, grid_flicker
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
