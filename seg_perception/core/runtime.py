@@ -132,6 +132,7 @@ class ExportKey:
         runtime_version: the runtime's ``__version__``.
         torch_version: ``torch.__version__`` (the exporter).
         format_version: ``EXPORT_FORMAT_VERSION``.
+        extra: anything else the export depends on (e.g. the int8 calibration data's sha256), else empty.
     """
 
     model: str
@@ -142,6 +143,7 @@ class ExportKey:
     runtime_version: str
     torch_version: str
     format_version: int = EXPORT_FORMAT_VERSION
+    extra: str = ""
 
     def digest(self) -> str:
         """sha256 of the key's fields (JSON, sorted keys)."""
