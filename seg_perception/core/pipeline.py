@@ -106,6 +106,9 @@ class SegmentationPipeline:
     ``cfg.weights == "random"`` (or ``pretrained=False``) runs an untrained network with a loud warning: it
     exercises the plumbing (shapes, encodings, headers) without weight files, nothing more.
 
+    With a runtime other than torch and an explicit network size, the network is exported (or loaded from the
+    cache) and compiled here; with the aspect-kept default size that happens on the first image.
+
     Raises:
         KeyError: unknown model name.
         seg_perception.core.models.WeightsError: missing / corrupt / mismatched weights.
@@ -124,6 +127,8 @@ class SegmentationPipeline:
             self.spec, model, device=cfg.device, fp16=cfg.fp16, input_size=size, tta_flip=cfg.tta_flip,
             tta_scales=cfg.tta_scales, runtime=runtime, num_threads=cfg.num_threads, keep_aspect=size is None,
         )  # fmt: skip
+        if self.segmenter.runtime != "torch":
+            self.segmenter.warm_up()  # export / compile at start-up when the network size is already known
         self.lut = palette_array(self.spec.palette)
 
     def process(

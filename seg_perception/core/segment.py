@@ -301,6 +301,15 @@ class Segmenter:
             )  # fmt: skip
         return self.input_size
 
+    @torch.inference_mode()
+    def warm_up(self) -> None:
+        """Run the network once per TTA size on a blank input, so that a runtime's export and compilation happen
+        now rather than on the first image. Does nothing with ``keep_aspect`` (the size comes with the image)."""
+        if self.keep_aspect:
+            return
+        for width, height in self.tta_sizes:
+            self._run(torch.zeros(1, 3, height, width, device=self.device))
+
     @property
     def tta(self) -> bool:
         """Whether any augmentation is on (more than one network run per image)."""

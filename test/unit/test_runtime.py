@@ -200,3 +200,25 @@ def test_labels_match_torch_eager_on_golden_images(name: str, runtime: str, torc
         print(f"{name} {runtime} {image}: {agreement_pct:.3f} % identical labels")
         assert agreement_pct >= MIN_AGREEMENT_PCT
         assert float(np.abs(a.confidence - b.confidence).max()) < 1e-2
+
+
+def test_pipeline_exports_at_start_up_when_the_size_is_known(model_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from seg_perception.core.pipeline import SegmentationPipeline
+
+    monkeypatch.setenv(rt.CACHE_DIR_ENV, str(tmp_path))
+    exports = tmp_path / "exports"
+    base = {"model": "cgnet_camvid", "weights": str(model_dir), "device": "cpu", "runtime": "auto"}
+    pipe = SegmentationPipeline(SegmentationConfig(**base, input_width=96, input_height=64))
+    assert pipe.segmenter.runtime == "openvino"
+    assert [p.name.split("_openvino_")[0] for p in _entries(exports)] == ["cgnet_camvid_96x64"]
+
+    pipe = SegmentationPipeline(SegmentationConfig(**base))  # aspect kept: the size comes with the first image
+    assert len(_entries(exports)) == 1
+    pipe.process(np.zeros((120, 160, 3), np.uint8))
+    assert pipe.segmenter.input_size == (480, 360)
+    assert sorted(p.name.split("_openvino_")[0] for p in _entries(exports)) == ["cgnet_camvid_480x360",
+                                                                               "cgnet_camvid_96x64"]  # fmt: skip
+
+    untrained = SegmentationPipeline(SegmentationConfig(**{**base, "weights": "random"}))  # nothing worth exporting
+    assert untrained.segmenter.runtime == "torch" and len(_entries(exports)) == 2
