@@ -37,6 +37,7 @@ from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_map
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.core.runtime import RUNTIMES
 from seg_perception.resources import config_path
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
 from seg_perception.ros.pose_source import BagOdometry
@@ -297,6 +298,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name (overrides the YAML)")
     p.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the YAML)")
     p.add_argument("--input-size", help="network input WxH (overrides the YAML)")
+    p.add_argument("--runtime", choices=RUNTIMES, help="network runtime (overrides the YAML; default auto)")
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="input topic, e.g. image:=/cam/rgb")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                    help="parameter override for both nodes, e.g. -p use_fusion:=true")  # fmt: skip
@@ -309,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     """Process the bag and print the summary."""
     overrides = parse_overrides(args.param)
     seg: dict[str, Any] = dict(overrides)
-    for key in ("weights", "model", "device"):
+    for key in ("weights", "model", "device", "runtime"):
         if getattr(args, key):
             seg[key] = getattr(args, key)
     if args.input_size:
