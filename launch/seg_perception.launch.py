@@ -1,11 +1,10 @@
-"""ROS 2 launch file (ROS machines with launch_ros): the segmentation and costmap nodes with config/*.yaml.
+"""ROS 2 launch file: the segmentation and costmap nodes with config/*.yaml (after `colcon build`, see README).
 
     ros2 launch seg_perception seg_perception.launch.py \
         image:=/camera/color/image_raw depth:=/camera/aligned_depth_to_color/image_raw \
         camera_info:=/camera/color/camera_info params_file:=/path/to/my_params.yaml
 
-Where launch_ros is not installable (PyPI-only machines), ``seg-perception launch`` starts the same two nodes with
-the same YAML and remappings (seg_perception/tools/launch.py).
+``ros2 launch seg_perception seg_perception.launch.py --show-args`` lists the arguments.
 """
 
 import os
@@ -23,12 +22,20 @@ def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("seg_perception")
     default_params = os.path.join(share, "config", "seg_perception.yaml")
     args = [
-        DeclareLaunchArgument("namespace", default_value="seg_perception"),
-        DeclareLaunchArgument("params_file", default_value=default_params),
-        DeclareLaunchArgument("use_sim_time", default_value="false"),
-        DeclareLaunchArgument("image", default_value="/camera/color/image_raw"),
-        DeclareLaunchArgument("depth", default_value="/camera/depth/image_raw"),
-        DeclareLaunchArgument("camera_info", default_value="/camera/color/camera_info"),
+        DeclareLaunchArgument("namespace", default_value="seg_perception", description="namespace of both nodes"),
+        DeclareLaunchArgument(
+            "params_file", default_value=default_params, description="ROS 2 parameters YAML for both nodes"
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value="false", description="use /clock (true when replaying a bag with --clock)"
+        ),
+        DeclareLaunchArgument("image", default_value="/camera/color/image_raw", description="colour image topic"),
+        DeclareLaunchArgument(
+            "depth", default_value="/camera/depth/image_raw", description="depth image topic, registered to the colour"
+        ),
+        DeclareLaunchArgument(
+            "camera_info", default_value="/camera/color/camera_info", description="CameraInfo of the colour image"
+        ),
     ]
     ns = LaunchConfiguration("namespace")
     params = [LaunchConfiguration("params_file"), {"use_sim_time": LaunchConfiguration("use_sim_time")}]

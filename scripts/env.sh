@@ -12,4 +12,15 @@ if [ -z "${SEG_PERCEPTION_MODEL_DIR:-}" ] && [ -d "$_sp_repo/../shared/models" ]
 fi
 # shellcheck disable=SC1091
 . "${SEG_PERCEPTION_VENV:-$_sp_repo/.venv}/bin/activate"
+# The ROS pieces built by scripts/ros_deps.sh live in the venv's prefix (Python modules in its site-packages):
+# ros2 / ament_index find packages through AMENT_PREFIX_PATH, the C++ libraries (tf2, message typesupports) are in
+# $VIRTUAL_ENV/lib. An apt ROS sourced before keeps its entries after ours.
+case ":${AMENT_PREFIX_PATH:-}:" in
+  *":$VIRTUAL_ENV:"*) ;;
+  *) export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}" ;;
+esac
+case ":${LD_LIBRARY_PATH:-}:" in
+  *":$VIRTUAL_ENV/lib:"*) ;;
+  *) export LD_LIBRARY_PATH="$VIRTUAL_ENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+esac
 unset _sp_repo

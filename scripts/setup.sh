@@ -5,8 +5,9 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
-# Debian packages: open3d needs libusb at import time.
-apt_pkgs=(libusb-1.0-0)
+# Debian packages: open3d needs libusb at import time; cmake, g++ and the Python headers build the ROS pieces that
+# PyPI lacks (scripts/ros_deps.sh).
+apt_pkgs=(libusb-1.0-0 cmake g++ python3.11-dev)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -30,4 +31,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 "$venv/bin/python" -c "import rclpy, torch, open3d, rosbags, cv2, seg_perception" \
   || { echo "[setup] import check failed" >&2; rm -f "$stamp"; exit 1; }
+# tf2, launch, ros2cli, message_filters, vision_msgs, diagnostic_updater: built from source once (~4 min), cached.
+SEG_PERCEPTION_VENV="$venv" bash scripts/ros_deps.sh
 echo "[setup] ok: $venv"

@@ -1,0 +1,146 @@
+"""The package in a ROS 2 workspace: `colcon build` (colcon from PyPI), then the real CLI against the install space:
+`ros2 pkg executables`, `ros2 launch ... --show-args` / `--print`, `ros2 launch` starting both nodes through
+launch_ros with `ros2 node/topic/param` talking to them, and `ros2 run` of a node."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH = "seg_perception.launch.py"
+
+
+def _bash(cmd: str, ws: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `cmd` in bash after sourcing the workspace's install/setup.bash, as a user would."""
+    script = f"set -e; . install/setup.bash; {cmd}"
+    return subprocess.run(["bash", "-c", script], cwd=ws, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A colcon workspace with a copy of this repository's package in src/seg_perception, built into a temp dir.
+
+    A copy rather than a symlink: `colcon build` of an ament_python package writes egg-info into the source tree.
+    """
+    ws = tmp_path_factory.mktemp("ws")
+    skip = ("out", "build", "install", "log", "__pycache__", "*.egg-info", ".git", ".venv", ".*_cache")
+    shutil.copytree(REPO, ws / "src" / "seg_perception", ignore=shutil.ignore_patterns(*skip), symlinks=True)
+    env = os.environ.copy()
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    prefixes = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    env["AMENT_PREFIX_PATH"] = os.pathsep.join([sys.prefix] + [p for p in prefixes if p != sys.prefix])
+    env["ROS_DOMAIN_ID"] = str(int(os.environ["ROS_DOMAIN_ID"]) + 53)
+    colcon = shutil.which("colcon", path=bin_dir)
+    assert colcon, "colcon is not installed (scripts/setup.sh installs colcon-core and colcon-ros)"
+    cmd = [colcon, "--log-base", str(ws / "log"), "build", "--base-paths", "src",
+           "--build-base", "build", "--install-base", "install"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Finished <<< seg_perception" in proc.stdout, proc.stdout
+    return ws, env
+
+
+def test_colcon_install_has_executables_and_the_launch_file(workspace: tuple[Path, dict[str, str]]) -> None:
+    ws, env = workspace
+    share = ws / "install" / "seg_perception" / "share" / "seg_perception"
+    lib = ws / "install" / "seg_perception" / "lib" / "seg_perception"
+    assert (share / "launch" / LAUNCH).is_file() and (share / "config" / "seg_perception.yaml").is_file()
+    assert (share / "package.xml").is_file()
+    assert {"segmentation_node", "costmap_node"} <= {p.name for p in lib.iterdir()}
+
+    proc = _bash("ros2 pkg prefix seg_perception && ros2 pkg executables seg_perception", ws, env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == str(ws / "install" / "seg_perception")
+    assert "seg_perception segmentation_node" in lines and "seg_perception costmap_node" in lines, proc.stdout
+
+
+def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]]) -> None:
+    ws, env = workspace
+    proc = _bash(f"ros2 launch seg_perception {LAUNCH} --show-args", ws, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for arg in ("namespace", "params_file", "use_sim_time", "image", "depth", "camera_info"):
+        assert f"'{arg}':" in proc.stdout, proc.stdout
+    default_params = ws / "install" / "seg_perception" / "share" / "seg_perception" / "config" / "seg_perception.yaml"
+    assert f"(default: '{default_params}')" in proc.stdout
+
+    proc = _bash(f"ros2 launch seg_perception {LAUNCH} image:=/cam/rgb --print", ws, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert out.count("DeclareLaunchArgument") == 6, out
+    for exe in ("segmentation_node", "costmap_node"):
+        assert f"ExecuteProcess(cmd=[ExecInPkg(pkg='seg_perception', exec='{exe}'), '--ros-args'" in out, out
+
+
+def _until_ok(cmd: str, ws: Path, env: dict[str, str], proc: subprocess.Popen[str]) -> str:
+    """Run a CLI command until it succeeds (the first ones wait for discovery); fail if `proc` dies meanwhile."""
+    deadline = time.monotonic() + 90
+    while True:
+        got = _bash(cmd, ws, env, timeout=60)
+        if got.returncode == 0 or time.monotonic() > deadline:
+            break
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.5)
+    assert got.returncode == 0, got.stdout + got.stderr
+    return got.stdout
+
+
+def test_ros2_launch_starts_both_nodes_for_the_ros2_cli(
+    workspace: tuple[Path, dict[str, str]], model_dir: Path
+) -> None:
+    ws, env = workspace
+    env = dict(env, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
+    launch = subprocess.Popen(
+        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} image:=/cam/rgb"],
+        cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:  # the CLI calls go through the ros2 daemon (as a user's would), started by the first one
+        assert _until_ok("ros2 param get /seg_perception/segmentation model", ws, env, launch).strip() == (
+            "String value is: espnetv2_city"
+        )
+        assert _until_ok("ros2 param get /seg_perception/costmap resolution", ws, env, launch).strip() == (
+            "Double value is: 0.2"  # from the installed config/seg_perception.yaml
+        )
+        out = _until_ok("ros2 param set /seg_perception/costmap inflation_radius 0.5 && "
+                        "ros2 param get /seg_perception/costmap inflation_radius", ws, env, launch)  # fmt: skip
+        assert out.splitlines() == ["Set parameter successful", "Double value is: 0.5"]
+
+        lines = _until_ok("ros2 node list && ros2 topic list -t", ws, env, launch).splitlines()
+        assert {"/seg_perception/segmentation", "/seg_perception/costmap"} <= set(lines), lines
+        for topic in ("/cam/rgb [sensor_msgs/msg/Image]", "/seg_perception/labels [sensor_msgs/msg/Image]",
+                      "/seg_perception/semantic_points [sensor_msgs/msg/PointCloud2]",
+                      "/seg_perception/drivable_grid [nav_msgs/msg/OccupancyGrid]",
+                      "/seg_perception/obstacle_grid [nav_msgs/msg/OccupancyGrid]"):  # fmt: skip
+            assert topic in lines, lines
+    finally:
+        launch.send_signal(signal.SIGINT)  # Ctrl-C to ros2 launch: it stops both nodes
+        try:
+            out = launch.communicate(timeout=60)[0]
+        finally:
+            if launch.poll() is None:
+                os.killpg(launch.pid, signal.SIGKILL)
+            _bash("ros2 daemon stop", ws, env, timeout=60)
+    assert launch.returncode == 0, out
+    assert "[segmentation_node-1]: process has finished cleanly" in out, out
+    assert "[costmap_node-2]: process has finished cleanly" in out, out
+    assert "parameters changed: {'inflation_radius': 0.5}" in out, out
+
+
+def test_ros2_run_finds_the_installed_executable(workspace: tuple[Path, dict[str, str]]) -> None:
+    ws, env = workspace
+    proc = _bash("ros2 run seg_perception costmap_node --ros-args -p resolution:=0.001 -p width:=1000.0 "
+                 "-p height:=1000.0", ws, env)  # fmt: skip
+    assert proc.returncode == 1  # the node ran and refused the 1e6 x 1e6-cell grid, naming the parameter
+    assert proc.stderr.startswith("costmap_node: "), proc.stdout + proc.stderr
+    assert "resolution" in proc.stderr or "width" in proc.stderr, proc.stderr
