@@ -5,9 +5,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
-# Debian packages: open3d needs libusb at import time; cmake, g++ and the Python headers build the ROS pieces that
-# PyPI lacks (scripts/ros_deps.sh).
-apt_pkgs=(libusb-1.0-0 cmake g++ python3.11-dev)
+# Debian packages: cmake, g++ and the Python headers build the ROS pieces that PyPI lacks (scripts/ros_deps.sh).
+apt_pkgs=(cmake g++ python3.11-dev)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -29,7 +28,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   quiet "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi
-"$venv/bin/python" -c "import rclpy, torch, open3d, rosbags, cv2, seg_perception" \
+"$venv/bin/python" -c "import rclpy, torch, openvino, rosbags, cv2, scipy, seg_perception" \
   || { echo "[setup] import check failed" >&2; rm -f "$stamp"; exit 1; }
 # tf2, launch, ros2cli, message_filters, vision_msgs, diagnostic_updater: built from source once (~4 min), cached.
 SEG_PERCEPTION_VENV="$venv" bash scripts/ros_deps.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README command 2: set up, then run the whole test suite (unit, node, end-to-end) on real data in ../shared.
-# Extra arguments go to pytest (e.g. -k costmap, -x).
+# Extra arguments go to pytest (e.g. -m unit for the fast tier, -k costmap, -x).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "end-to-end demo on real KITTI frames: bag, nodes, replay, record, renders, summary"),
     "eval": ("eval", "mIoU / pixel accuracy / Dice of a model on a labelled image folder"),
     "bench": ("bench", "time each pipeline stage on real frames and print the figures"),
+    "transport-check": ("transport_check", "do 1920x1080 depth images and semantic clouds cross processes intact?"),
+    "quantize": ("quantize", "int8 post-training quantisation of a model with NNCF on real frames (cached)"),
     "stability": ("stability", "label / grid flicker with and without temporal fusion, and map agreement"),
 }
 

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SEG_PERCEPTION_SHARED", REPO.parent / "shared"))
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-# Domain ids 0-101 are safe on Linux; the e2e tests use this id + 50..52 for their own processes.
+# Domain ids 0-101 are safe on Linux; the e2e tests use this id + 50..56 for their own processes.
 os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 45)  # our own, whatever the shell had
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="seg_perception_roslog_"))
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
@@ -57,3 +57,22 @@ def kitchen_dir(shared_dir: Path) -> Path:
 def camvid_dir(shared_dir: Path) -> Path:
     """CamVid: 480x360 images/ and labels/ (ids 0-10, 11 = ignore)."""
     return _require(shared_dir / "data" / "camvid")
+
+
+#: Fixtures that read ../shared (real weights and sensor data): a test using any of them is in the ``data`` tier.
+DATA_FIXTURES = {"shared_dir", "model_dir", "kitti_dir", "kitchen_dir", "camvid_dir"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tiers by folder and by what a test reads: ``e2e`` (processes), ``node`` (in-process ROS), ``data`` (real
+    weights or data from ../shared), ``unit`` (the rest: pure, fast; ``scripts/test.sh -m unit``)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+        elif "node" in parts:
+            item.add_marker(pytest.mark.node)
+        elif DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+        else:
+            item.add_marker(pytest.mark.unit)

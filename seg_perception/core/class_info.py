@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from seg_perception.core.errors import InputRejected
 
@@ -78,7 +78,7 @@ def json_nesting_depth(text: str) -> int:
     return deepest
 
 
-def _is_int(v: Any) -> bool:  # noqa: ANN401
+def _is_int(v: Any) -> TypeGuard[int]:  # noqa: ANN401
     return isinstance(v, int) and not isinstance(v, bool)
 
 

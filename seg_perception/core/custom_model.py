@@ -37,7 +37,8 @@ naming the model file and both values.
 ONNX runs on ONNX Runtime: ``CPUExecutionProvider`` for ``device: cpu``; ``CUDAExecutionProvider`` (package
 ``onnxruntime-gpu``) for ``cuda[:N]``, chosen by the same ``device`` parameter as torch models (a missing provider is
 a start-up error). Tensors cross to ONNX Runtime through numpy; ``fp16`` does not apply to ONNX files (export a
-float16 graph instead; its input type is honoured).
+float16 graph instead; its input type is honoured). On the CPU the ``runtime`` parameter can run the same file on
+OpenVINO instead (``OnnxModel.use_runtime``; ``auto`` picks OpenVINO when it is installed, see ``core.runtime``).
 """
 
 from __future__ import annotations
@@ -192,6 +193,34 @@ class OnnxModel(nn.Module):
         if output_name is not None and output_name not in names:
             raise CustomModelError(f"{path}: no output {output_name!r} (output.name); the graph has {names}")
         self.output_name = output_name or names[0]
+        self.runner: Any = None  # core.runtime.OpenVINORunner when use_runtime("openvino") was called
+        self.runtime = "onnxruntime"
+
+    def use_runtime(self, runtime: str, num_threads: int = 0) -> None:
+        """Run the file on ``runtime`` (CPU): ``openvino`` (OpenVINO reads ONNX itself) or ``onnxruntime``.
+
+        Args:
+            runtime: ``openvino`` or ``onnxruntime``.
+            num_threads: inference threads; 0 = the runtime's choice.
+        Raises:
+            ValueError: another runtime name.
+        """
+        from seg_perception.core.runtime import OpenVINORunner
+
+        if runtime == "openvino":
+            self.runner = OpenVINORunner(self.path, num_threads, self.output_name)
+        elif runtime == "onnxruntime":
+            self.runner = None
+            if num_threads > 0:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.log_severity_level = 3
+                opts.intra_op_num_threads = int(num_threads)
+                self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        else:
+            raise ValueError(f"an ONNX model runs on openvino or onnxruntime, got {runtime!r}")
+        self.runtime = runtime
 
     def static_hw(self) -> tuple[int, int] | None:
         """``(height, width)`` when the graph's input size is static, else ``None``."""
@@ -213,6 +242,8 @@ class OnnxModel(nn.Module):
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """The graph's output tensor, before any upsampling."""
         feed = x.detach().to("cpu", torch.float32).numpy().astype(self.input_dtype, copy=False)
+        if self.runner is not None:
+            return torch.from_numpy(self.runner(np.ascontiguousarray(feed))).to(x.device)
         (y,) = self.session.run([self.output_name], {self.input_name: feed})
         return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(x.device)
 

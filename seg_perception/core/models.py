@@ -329,4 +329,29 @@ def load_model(
         if problems:
             raise WeightsError(f"{path} does not fit model {spec.name!r}: {problems}")
         model.load_state_dict(state, strict=True)
+        flushed = flush_denormals(model)
+        if flushed:
+            _log.info("model %s: %d subnormal weights set to 0 (they slow CPU convolutions)", spec.name, flushed)
     return model.eval()
+
+
+def flush_denormals(module: nn.Module) -> int:
+    """Set subnormal float parameters and buffers (0 < |x| < ``finfo.tiny``) to 0, in place.
+
+    Their products with any activation are below 1e-30, far under float32 rounding of the outputs, but CPU
+    arithmetic on them is slow: 41 % of CGNet CamVid's checkpoint values are subnormal (1.2e-38 or less), which
+    made its torch eager forward pass ~25x slower here (4.4 s instead of 0.16 s at 640x480; oneDNN convolutions).
+
+    Returns:
+        How many values were set to 0.
+    """
+    count = 0
+    with torch.no_grad():
+        for t in module.state_dict().values():
+            if t.is_floating_point():
+                mask = (t.abs() < torch.finfo(t.dtype).tiny) & (t != 0)
+                n = int(mask.sum())
+                if n:
+                    t[mask] = 0
+                    count += n
+    return count

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.camera import Intrinsics, depth_to_meters
-from seg_perception.core.cloud import semantic_cloud
 from seg_perception.core.config import param
-from seg_perception.core.models import get_model_spec, load_model
+from seg_perception.core.geometry.camera import Intrinsics, depth_to_meters
+from seg_perception.core.geometry.cloud import semantic_cloud
+from seg_perception.core.models import RANDOM_WEIGHTS, get_model_spec, load_model
 from seg_perception.core.overlay import blend, palette_array
+from seg_perception.core.runtime import RUNTIMES
 from seg_perception.core.segment import Segmenter
 
 
@@ -37,9 +38,18 @@ class SegmentationConfig:
     )
     device: str = param("auto", "auto (CUDA when available, else CPU), cpu, cuda or cuda:N", read_only=True)
     fp16: bool = param(False, "half precision inference (CUDA only; ignored on the CPU)", read_only=True)
-    input_width: int = param(0, "network input width [px], rounded to the model's multiple; 0 = model default",
+    runtime: str = param(
+        "auto",
+        "network runtime: auto (OpenVINO on the CPU when installed, torch on CUDA), torch, openvino or onnxruntime; "
+        "built-in models are exported once per input size and cached; a missing runtime falls back to torch",
+        read_only=True,
+    )
+    num_threads: int = param(0, "inference threads; 0 = the runtime's default (all cores)", read_only=True, lo=0,
+                             hi=256)  # fmt: skip
+    input_width: int = param(0, "network input width [px], rounded to the model's multiple; 0 (with input_height "
+                              "0) = the camera's aspect, as large as fits in the model's default size",
                               read_only=True, lo=0, hi=4096)  # fmt: skip
-    input_height: int = param(0, "network input height [px], rounded to the model's multiple; 0 = model default",
+    input_height: int = param(0, "network input height [px], rounded to the model's multiple; 0 = see input_width",
                                read_only=True, lo=0, hi=4096)  # fmt: skip
     tta_flip: bool = param(False, "test-time augmentation: also segment the mirrored image and average the class "
                             "probabilities (2x the inference time)", read_only=True)  # fmt: skip
@@ -63,6 +73,8 @@ class SegmentationConfig:
             raise ValueError(f"min_depth_m {self.min_depth_m} must be < max_depth_m {self.max_depth_m}")
         if self.cloud_color not in ("image", "class"):
             raise ValueError(f"cloud_color must be 'image' or 'class', got {self.cloud_color!r}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.cloud_stride < 1:
             raise ValueError(f"cloud_stride must be >= 1, got {self.cloud_stride}")
         if len(self.tta_scales) == 0 or not all(0.0 < float(s) <= 8.0 for s in self.tta_scales):
@@ -94,6 +106,9 @@ class SegmentationPipeline:
     ``cfg.weights == "random"`` (or ``pretrained=False``) runs an untrained network with a loud warning: it
     exercises the plumbing (shapes, encodings, headers) without weight files, nothing more.
 
+    With a runtime other than torch and an explicit network size, the network is exported (or loaded from the
+    cache) and compiled here; with the aspect-kept default size that happens on the first image.
+
     Raises:
         KeyError: unknown model name.
         seg_perception.core.models.WeightsError: missing / corrupt / mismatched weights.
@@ -105,10 +120,15 @@ class SegmentationPipeline:
         self.spec = get_model_spec(cfg.model)
         model = load_model(self.spec, cfg.weights or None, pretrained=pretrained)
         size = (cfg.input_width, cfg.input_height) if cfg.input_width and cfg.input_height else None
+        random_weights = not pretrained or cfg.weights == RANDOM_WEIGHTS
+        # an untrained network is not worth an export (and would fill the cache with one entry per run)
+        runtime = "torch" if random_weights and cfg.runtime == "auto" else cfg.runtime
         self.segmenter = Segmenter(
             self.spec, model, device=cfg.device, fp16=cfg.fp16, input_size=size, tta_flip=cfg.tta_flip,
-            tta_scales=cfg.tta_scales,
+            tta_scales=cfg.tta_scales, runtime=runtime, num_threads=cfg.num_threads, keep_aspect=size is None,
         )  # fmt: skip
+        if self.segmenter.runtime != "torch":
+            self.segmenter.warm_up()  # export / compile at start-up when the network size is already known
         self.lut = palette_array(self.spec.palette)
 
     def process(

@@ -7,6 +7,7 @@ class probabilities averaged over a horizontal flip and several input scales.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,10 @@ from PIL import Image as PILImage
 from torch import nn
 
 from seg_perception.core.models import ModelSpec
+from seg_perception.core.runtime import accelerate, select_runtime
+
+ASPECT_TOLERANCE = 0.10  # an explicit network size whose aspect differs from the image's by more is warned about
+_log = logging.getLogger("seg_perception.segment")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -172,6 +177,37 @@ def tta_sizes(spec: ModelSpec, base: tuple[int, int], scales: Sequence[float]) -
     return tuple(sizes)
 
 
+def aspect_size(spec: ModelSpec, image_wh: tuple[int, int]) -> tuple[int, int]:
+    """Network input size that keeps the image's aspect ratio: the largest that fits inside ``spec.default_size``.
+
+    So the network never sees more pixels than its default size (the size it was trained and measured at), and a
+    camera of another aspect is scaled, not squashed: KITTI's 1242x375 becomes 1024x304 for a 1024x512 model
+    (multiple 16), a 640x480 camera 688x512. A fixed-size model keeps its size.
+
+    Args:
+        spec: the model (``default_size``, ``size_multiple``, ``fixed_size``).
+        image_wh: camera image ``(width, height)`` in pixels (> 0).
+    Returns:
+        ``(width, height)`` rounded to ``spec.size_multiple`` (``spec.input_size``).
+    Raises:
+        ValueError: a non-positive image size.
+    """
+    width, height = image_wh
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if spec.fixed_size:
+        return tuple(spec.default_size)  # type: ignore[return-value]
+    s = min(spec.default_size[0] / width, spec.default_size[1] / height)
+    return spec.input_size(max(1, round(width * s)), max(1, round(height * s)))
+
+
+def aspect_distortion(network_wh: tuple[int, int], image_wh: tuple[int, int]) -> float:
+    """Relative change of aspect ratio from the image to the network input: ``max(r, 1/r) - 1`` with
+    ``r = (w/h) / (W/H)`` (0 = same aspect; 0.25 = one axis squashed by a quarter relative to the other)."""
+    r = (network_wh[0] / network_wh[1]) / (image_wh[0] / image_wh[1])
+    return max(r, 1.0 / r) - 1.0
+
+
 class Segmenter:
     """A model ready to segment RGB images on one device, optionally with test-time augmentation (TTA).
 
@@ -187,11 +223,23 @@ class Segmenter:
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (see ``resolve_device``).
         fp16: run in half precision; only on CUDA (ignored on the CPU, where it is slower).
         input_size: network input ``(width, height)``; rounded to ``spec.size_multiple``. ``None`` keeps
-            ``spec.default_size``.
+            ``spec.default_size``, or with ``keep_aspect`` follows each image's aspect (``aspect_size``). An
+            explicit size whose aspect differs from an image's by more than ``ASPECT_TOLERANCE`` logs a warning
+            once per image size.
         tta_flip: also run the horizontally flipped image.
         tta_scales: input scales relative to ``input_size``, e.g. ``(0.75, 1.0, 1.25)``; ``(1.0,)`` = one scale.
+        runtime: ``torch`` (default), ``openvino``, ``onnxruntime`` or ``auto`` (``core.runtime.select_runtime``:
+            OpenVINO on the CPU when installed, torch on CUDA; a missing runtime falls back to torch, logged).
+            Only the network call changes; pre- and postprocessing are the same on every runtime.
+        num_threads: inference threads (torch: ``torch.set_num_threads``, process-wide; OpenVINO / ONNX Runtime:
+            their own thread count); 0 = the library's default.
+        keep_aspect: without ``input_size``, size the network input from each image's aspect ratio.
+    Attributes:
+        input_size: the current network input ``(width, height)`` (with ``keep_aspect``: of the last image).
+        runtime: the runtime that runs the network (after fallback).
     Raises:
-        ValueError: bad device, size or scales (a fixed-size model accepts only scales that round to its size).
+        ValueError: bad device, size, scales or runtime (a fixed-size model accepts only scales that round to its
+            size).
     """
 
     def __init__(
@@ -203,17 +251,64 @@ class Segmenter:
         input_size: tuple[int, int] | None = None,
         tta_flip: bool = False,
         tta_scales: Sequence[float] = (1.0,),
+        runtime: str = "torch",
+        num_threads: int = 0,
+        keep_aspect: bool = False,
     ) -> None:
         self.spec = spec
         self.device = resolve_device(device)
+        self.runtime = select_runtime(runtime, self.device)
         self.fp16 = bool(fp16) and self.device.type == "cuda"
+        self.explicit_size = input_size is not None
+        self.keep_aspect = bool(keep_aspect) and not self.explicit_size and not spec.fixed_size
         self.input_size = spec.input_size(*(input_size or spec.default_size))
         self.tta_flip = bool(tta_flip)
         self.tta_scales = tuple(float(s) for s in tta_scales)
         self.tta_sizes = tta_sizes(spec, self.input_size, self.tta_scales)
-        self.model = model.to(self.device).eval()
+        self._image_wh: tuple[int, int] | None = None
+        self._warned_wh: set[tuple[int, int]] = set()
+        if num_threads < 0:
+            raise ValueError(f"num_threads must be >= 0, got {num_threads}")
+        if num_threads and self.runtime == "torch" and self.device.type == "cpu":
+            torch.set_num_threads(int(num_threads))
+        self.torch_model = model.to(self.device).eval()
         if self.fp16:
-            self.model = self.model.half()
+            self.torch_model = self.torch_model.half()
+        self.model = accelerate(self.torch_model, spec.name, self.runtime, self.device, num_threads)
+
+    def adapt(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """Set the network input for an image of ``image_hw`` (height, width); returns ``input_size``.
+
+        With ``keep_aspect`` the size follows the image (``aspect_size``); an explicit size is kept and warned
+        about once per image size when it distorts the aspect by more than ``ASPECT_TOLERANCE``.
+        """
+        wh = (int(image_hw[1]), int(image_hw[0]))
+        if wh == self._image_wh:
+            return self.input_size
+        self._image_wh = wh
+        if self.keep_aspect:
+            size = aspect_size(self.spec, wh)
+            if size != self.input_size:
+                self.input_size = size
+                self.tta_sizes = tta_sizes(self.spec, size, self.tta_scales)
+                _log.info("%s: network input %dx%d for %dx%d images (aspect kept)", self.spec.name, *size, *wh)
+        elif wh not in self._warned_wh and aspect_distortion(self.input_size, wh) > ASPECT_TOLERANCE:
+            self._warned_wh.add(wh)
+            _log.warning(
+                "%s: network input %dx%d distorts the aspect of %dx%d images by %.0f %% (> %.0f %%); set "
+                "input_width/height to 0 to keep the camera's aspect", self.spec.name, *self.input_size, *wh,
+                100 * aspect_distortion(self.input_size, wh), 100 * ASPECT_TOLERANCE,
+            )  # fmt: skip
+        return self.input_size
+
+    @torch.inference_mode()
+    def warm_up(self) -> None:
+        """Run the network once per TTA size on a blank input, so that a runtime's export and compilation happen
+        now rather than on the first image. Does nothing with ``keep_aspect`` (the size comes with the image)."""
+        if self.keep_aspect:
+            return
+        for width, height in self.tta_sizes:
+            self._run(torch.zeros(1, 3, height, width, device=self.device))
 
     @property
     def tta(self) -> bool:
@@ -228,6 +323,7 @@ class Segmenter:
     @torch.inference_mode()
     def logits(self, rgb: np.ndarray) -> torch.Tensor:
         """Network logits (1, C, h, w) float32 at the network input size for an (H, W, 3) uint8 RGB image."""
+        self.adapt(rgb.shape[:2])
         return self._run(preprocess(rgb, self.spec, self.input_size, self.device))
 
     @torch.inference_mode()
@@ -237,6 +333,7 @@ class Segmenter:
         Without TTA this is ``class_probabilities(self.logits(rgb), spec.ignore_classes)``; channels in
         ``spec.ignore_classes`` are 0.
         """
+        self.adapt(rgb.shape[:2])
         height, width = self.input_size[1], self.input_size[0]
         views = []
         for size in self.tta_sizes:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 from torch import nn
 
 from seg_perception.core.models import ModelSpec, register_model
@@ -49,10 +52,10 @@ def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(out)
 
 
-def _espnetv2(num_classes: int) -> nn.Module:
+def _espnetv2(num_classes: int, scale: float = 2.0) -> nn.Module:
     from seg_perception.core.nets.espnetv2 import ESPNetv2Segmentation
 
-    return ESPNetv2Segmentation(num_classes=num_classes, scale=2.0)
+    return ESPNetv2Segmentation(num_classes=num_classes, scale=scale)
 
 
 def _cgnet(num_classes: int) -> nn.Module:
@@ -140,3 +143,33 @@ CGNET_CAMVID = register_model(
         paper="Wu et al., CGNet, IEEE TIP 30:1169-1179, 2020, arXiv:1811.08201",
     )
 )
+
+
+# The ESPNetv2 width ladder (same architecture, width scale s; same repository and commit as s=2.0). Metrics: the
+# authors' mIoU on Cityscapes val (1024x512) / PASCAL VOC val (384x384) from their model_zoo README.
+_LADDER = {
+    # (scale, dataset): (sha256, authors' mIoU)
+    (0.5, "city"): ("9412a86a30f137540ef945d08da3cb7191448956c56c41a64210dab443a9f65f", 53.9),
+    (1.0, "city"): ("0918c833fed889e32901ce739b1784fdd2b79f95a9aea199a469ca3394dd7a14", 60.1),
+    (1.5, "city"): ("0dbbda9126583d62f73dfdc28a59a30ab4564094ee6d28428b897a4e36c466b4", 63.8),
+    (0.5, "pascal"): ("3352b32b209e1e6492d1481734f5333876b28d8866f5c1702d01ec70255eb20c", 47.18),
+    (1.0, "pascal"): ("7ce2df106b62661a4e8e30098398d6b96a2a946b9546d2287500379f984301a8", 60.22),
+    (1.5, "pascal"): ("75f67549659cb5db6a8323a7595e3ce1bc3cbea7f95731105dec7a6d034b516b", 63.67),
+}
+ESPNETV2_LADDER: dict[str, ModelSpec] = {}
+for (_scale, _data), (_sha, _miou) in _LADDER.items():
+    _base = ESPNETV2_CITY if _data == "city" else ESPNETV2_PASCAL
+    _file = f"espnetv2_s_{_scale}_{_data}_{_base.default_size[0]}x{_base.default_size[1]}.pth"
+    _protocol = "cityscapes_val@1024x512" if _data == "city" else "voc_val@384x384"
+    ESPNETV2_LADDER[f"espnetv2_{_data}_s{_scale}"] = register_model(
+        dataclasses.replace(
+            _base,
+            name=f"espnetv2_{_data}_s{_scale}",
+            builder=functools.partial(_espnetv2, scale=_scale),
+            weights_file=_file,
+            sha256=_sha,
+            url=f"{_EDGENETS}/{_file}",
+            metrics={f"{_protocol}/mIoU (authors)": _miou},
+            size_note=f"ESPNetv2 width scale s={_scale}; trained at the s=2.0 model's size",
+        )
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
-from seg_perception.core.camera import Intrinsics
+from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.sync import StampOrder, StampPairer
 from seg_perception.ros import convert
 from seg_perception.ros.validate import reason, validate_camera_info, validate_image

@@ -17,7 +17,7 @@ from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from seg_perception.core.camera import Intrinsics
+from seg_perception.core.geometry.camera import Intrinsics
 
 # encoding -> (numpy dtype, channels), per sensor_msgs/image_encodings.hpp.
 IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {

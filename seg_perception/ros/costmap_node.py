@@ -23,7 +23,7 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
     ~/stats (std_msgs/String, transient local): frames in/out, drops / rejected / warnings per reason, stage
         timings [ms] as JSON (``node_utils.NodeStats``).
 
-Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
+Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
 (``core.fusion.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
@@ -48,7 +48,6 @@ Parameters: the fields of ``core.costmap.CostmapConfig`` (Nav2 names: ``resoluti
 
 from __future__ import annotations
 
-import math
 import sys
 
 import numpy as np
@@ -58,26 +57,26 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
 from seg_perception.core.class_info import ClassInfo, parse_label_info
-from seg_perception.core.cloud import CLOUD_DTYPE
-from seg_perception.core.costmap import CostmapConfig, Ontology, PointRole, open_ontology
-from seg_perception.core.fusion import FusionConfig
-from seg_perception.core.ground import GroundConfig, GroundPlane
-from seg_perception.core.mapper import (
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.ground import GroundConfig
+from seg_perception.core.mapping.fusion import FusionConfig
+from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.mapper import (
     ClassRules,
     CostmapSettings,
     GridMapper,
     cloud_arrays,
+    cloud_pose,
 )
-from seg_perception.core.overlay import palette_array
+from seg_perception.core.mapping.ontology import Ontology, open_ontology
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
+from seg_perception.ros.outputs import costmap_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.pose_source import OdometryPoseSource
 from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.ros.validate import reason, validate_cloud
-
-OBSTACLE_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("label", "<u4")])
 
 
 class CostmapNode(GuardedNode):
@@ -112,13 +111,17 @@ class CostmapNode(GuardedNode):
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         self.pose_source: OdometryPoseSource | None = None
         if s.odom_topic:
-            self.pose_source = OdometryPoseSource(self, s.odom_topic, SENSOR_QOS, self.stats.reject, self._on_jump,
-                                                  s.max_jump_m, time_jump_ns=int(s.time_jump_s * 1e9))  # fmt: skip
-        self.pub_drivable = self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS)
-        self.pub_obstacle = self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS)
-        self.pub_obstacle_points = self.create_publisher(PointCloud2, "obstacle_points", OUTPUT_QOS)
+            self.pose_source = OdometryPoseSource(
+                self, s.odom_topic, SENSOR_QOS, self._on_jump, s.max_jump_m, time_jump_ns=int(s.time_jump_s * 1e9),
+                on_time_jump=lambda t, back: self._on_time_jump(t, back, "odom"),
+            )
+        self.pubs = {
+            "drivable_grid": self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS),
+            "obstacle_grid": self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS),
+            "obstacle_points": self.create_publisher(PointCloud2, "obstacle_points", OUTPUT_QOS),
+            "ground_plane": self.create_publisher(Marker, "ground_plane", OUTPUT_QOS),
+        }
         self.pub_fused = self.create_publisher(PointCloud2, "fused_points", OUTPUT_QOS)
-        self.pub_ground = self.create_publisher(Marker, "ground_plane", OUTPUT_QOS)
         self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
         self._last_header: Header | None = None
@@ -142,46 +145,35 @@ class CostmapNode(GuardedNode):
         self.mapper.reset()
         self.get_logger().warning(f"odometry jumped {distance_m:.2f} m: fused window reset")
 
-    def _on_time_jump(self, stamp_ns: int, back_s: float) -> None:
-        """Time went backwards (bag loop, simulator reset): forget the fused state and the poses of the old timeline
-        (the odometry source already cleared its buffer if its own stamps jumped first), and go on."""
+    def _on_time_jump(self, stamp_ns: int, back_s: float, source: str = "semantic_points") -> None:
+        """Time went backwards (bag loop, simulator reset), seen on the odometry or on the clouds, whichever first:
+        forget the fused state, the poses of the old timeline and the cloud stamp order, log once, go on."""
         self.mapper.reset()
         if self.pose_source is not None:
             self.pose_source.discard_after(stamp_ns + self.tolerance_ns)
-        self.stats.warn("time_jump", f"semantic_points: time jumped back {back_s:.3f} s: fused state and poses "
-                                     "of the old timeline cleared")  # fmt: skip
+        if source != "semantic_points":
+            self._order.reset()  # the clouds of the new timeline are in order; no second jump for them
+        self.stats.warn("time_jump", f"{source}: time jumped back {back_s:.3f} s: fused state and poses of the "
+                                     "old timeline cleared")  # fmt: skip
 
     def _on_label_info(self, msg: String) -> None:
         """Validate the class metadata as data; on any rule broken keep the last good metadata (counted reject)."""
         info = parse_label_info(msg.data)
         ontology, rules = ClassRules.from_class_info(info, self.cfg, self._ontology_param)
         self.class_info, self._ontology, self.mapper.rules = info, ontology, rules
-        self.palette = palette_array(info.palette)
+        self.palette = np.asarray(info.palette, dtype=np.uint8)  # (C, 3): one colour per class id
         self.get_logger().info(
             f"ontology {ontology.name!r} for model {info.model!r} ({len(info.categories)} classes)"
         )
 
-    def _pose(self, msg: PointCloud2) -> tuple[np.ndarray | None, tuple[float, float], float, str] | None:
-        """(T_global_camera or None, robot xy, ground z, grid frame) for a cloud, or None after a counted drop."""
-        if self.pose_source is None:
-            return None, (0.0, 0.0), self.cfg.ground_height_m, self.base_frame
-        src = self.pose_source
-        stamp = convert.stamp_to_ns(msg.header.stamp)
-        latest = src.latest_stamp_ns()
-        if latest is None:
-            self.stats.drop("no_odometry", "no odometry received yet")
-            return None
-        if latest - stamp > self.tolerance_ns:
-            self.stats.drop("stale_cloud", f"cloud is {(latest - stamp) / 1e9:.3f} s older than the newest odometry "
-                                           f"(transform_tolerance_s {self.tolerance_ns / 1e9})")  # fmt: skip
-            return None
-        t_global_child = src.lookup(stamp, self.tolerance_ns)
-        if t_global_child is None:
-            self.stats.drop("no_pose", f"no odometry within {self.tolerance_ns / 1e9} s of the cloud's stamp")
-            return None
-        t_cam, robot_xy, ground_z = self.mapper.frame_pose(t_global_child, src.child_frame, msg.header.frame_id,
-                                                           self.base_frame)  # fmt: skip
-        return t_cam, robot_xy, ground_z, src.global_frame
+    def _pose(self, msg: PointCloud2) -> tuple[np.ndarray | None, tuple[float, float], float, str]:
+        """(T_global_camera or None, robot xy, ground z, grid frame) for a cloud.
+
+        Raises:
+            InputRejected: no pose for the cloud's stamp (``no_odometry``, ``stale_cloud``, ``no_pose``).
+        """
+        return cloud_pose(self.mapper, self.pose_source, convert.stamp_to_ns(msg.header.stamp), self.tolerance_ns,
+                          msg.header.frame_id, self.base_frame)  # fmt: skip
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         """validate -> convert -> core (pose, ground, classify, grids/fusion) -> convert -> publish."""
@@ -191,6 +183,10 @@ class CostmapNode(GuardedNode):
             self.stats.drop(reason(problems[0]), "semantic_points: " + "; ".join(problems))
             return
         stamp_ns = convert.stamp_to_ns(msg.header.stamp)
+        sw = Stopwatch()
+        # the pose first: a cloud of an old timeline (after the odometry jumped back) has none and is dropped
+        # before it can move the stamp order
+        t_cam, robot_xy, ground_z, frame = self._pose(msg)
         newest_ns = self._order.newest_ns
         order = self._order.check(stamp_ns)
         if order == StampOrder.LATE:
@@ -202,11 +198,6 @@ class CostmapNode(GuardedNode):
         if self.mapper.rules is None or self.class_info is None:
             self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
             return
-        sw = Stopwatch()
-        pose = self._pose(msg)
-        if pose is None:
-            return
-        t_cam, robot_xy, ground_z, frame = pose
         has_conf = any(f.name == "confidence" for f in msg.fields)
         cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))
         xyz, labels, conf = cloud_arrays(cloud)
@@ -223,25 +214,12 @@ class CostmapNode(GuardedNode):
         sw.skip()
         header = Header(stamp=msg.header.stamp, frame_id=frame)
         self._last_header = header
-        geo = grids.geometry
-        for pub, occ in ((self.pub_drivable, grids.drivable), (self.pub_obstacle, grids.obstacle)):
-            pub.publish(convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), header))
-        self._publish_obstacle_points(grids.points, labels, grids.roles, header)
-        if grids.ground is not None:
-            self.pub_ground.publish(ground_marker(grids.ground, grids.ground_fitted, robot_xy, header))
+        for name, out in costmap_messages(grids, labels, header, robot_xy).items():
+            self.pubs[name].publish(out)
         sw.lap("publish")
         sw.laps.update(grids.timings_ms)
         self.stats.add_timings(sw.laps)
         self.stats.frames_out += 1
-
-    def _publish_obstacle_points(
-        self, points: np.ndarray, labels: np.ndarray, roles: np.ndarray, header: Header
-    ) -> None:
-        keep = roles == PointRole.OBSTACLE
-        out = np.empty(int(keep.sum()), dtype=OBSTACLE_DTYPE)
-        out["x"], out["y"], out["z"] = points[keep, 0], points[keep, 1], points[keep, 2]
-        out["label"] = labels[keep]
-        self.pub_obstacle_points.publish(convert.cloud_to_msg(out, header))
 
     def _publish_fused(self) -> None:
         if self.mapper.voxels is None or self._last_header is None or self.palette is None:
@@ -250,29 +228,6 @@ class CostmapNode(GuardedNode):
         if cloud.dtype != CLOUD_DTYPE:
             cloud = cloud.astype(CLOUD_DTYPE)
         self.pub_fused.publish(convert.cloud_to_msg(cloud, self._last_header))
-
-
-def ground_marker(plane: GroundPlane, fitted: bool, center_xy: tuple[float, float], header: Header) -> Marker:
-    """A thin square (10 m) on the ground plane under ``center_xy`` for RViz; green when fitted, orange otherwise."""
-    m = Marker(header=header, ns="ground_plane", id=0, type=Marker.CUBE, action=Marker.ADD)
-    n = plane.normal
-    x, y = center_xy
-    z = float(-(plane.offset + n[0] * x + n[1] * y) / n[2])
-    m.pose.position.x, m.pose.position.y, m.pose.position.z = x, y, z
-    # rotation taking +z to the normal: axis z x n, angle acos(n_z)
-    axis = np.cross([0.0, 0.0, 1.0], n)
-    s = float(np.linalg.norm(axis))
-    angle = math.atan2(s, float(n[2]))
-    if s > 1e-12:
-        axis = axis / s
-        q = [float(v) * math.sin(angle / 2) for v in axis]
-        m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z = q
-    m.pose.orientation.w = math.cos(angle / 2)
-    m.scale.x = m.scale.y = 10.0
-    m.scale.z = 0.01
-    m.color.a = 0.4
-    m.color.r, m.color.g, m.color.b = (0.1, 0.8, 0.2) if fitted else (1.0, 0.5, 0.0)
-    return m
 
 
 def main(args: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -36,7 +37,7 @@ class NodeStats:
     hides another.
 
     The JSON schema: ``{"node": str, "frames_in": int, "frames_out": int, "pending": int, "drops": {reason: count},
-    "rejected": {reason: count}, "warnings": {reason: count},
+    "rejected": {reason: count}, "warnings": {reason: count}, "transport_lost": {topic: count},
     "stage_ms": {stage: {"mean": float, "median": float, "p90": float, "n": int}}}``.
     """
 
@@ -48,6 +49,7 @@ class NodeStats:
         self.drops: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.warnings: Counter[str] = Counter()
+        self.transport_lost: Counter[str] = Counter()
         self.throttle_s = throttle_s
         self._last_log: dict[str, float] = {}
         self._stages: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
@@ -78,6 +80,18 @@ class NodeStats:
         self.warnings[reason] += 1
         if self._due("warn:" + reason):
             self.node.get_logger().warning(f"{detail} ({reason}, {self.warnings[reason]} so far)")
+
+    def lost_in_transport(self, topic: str, count: int) -> None:
+        """Count messages of ``topic`` that were sent but never reached this node (the DDS ``message_lost`` event:
+        not frames skipped by the keep-last-1 newest-frame policy); they never entered ``frames_in``."""
+        if count <= 0:
+            return
+        self.transport_lost[topic] += count
+        if self._due("lost:" + topic):
+            self.node.get_logger().warning(
+                f"{count} {topic} message(s) sent but lost in transport ({self.transport_lost[topic]} so far); "
+                "see README 'Transport limits'"
+            )
 
     def count_exception(self, e: BaseException, where: str, primary: bool) -> None:
         """Count an exception raised while handling input from ``where`` (a topic, timer or service name).
@@ -123,6 +137,7 @@ class NodeStats:
             "drops": dict(self.drops),
             "rejected": dict(self.rejected),
             "warnings": dict(self.warnings),
+            "transport_lost": dict(self.transport_lost),
             "stage_ms": stages,
         }
 
@@ -161,9 +176,17 @@ class GuardedNode(Node):
         return guarded
 
     def create_subscription(self, msg_type, topic, callback, qos_profile, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN003, ANN201, D102
+        if "event_callbacks" not in kwargs:  # count what DDS knows was sent but never arrived
+            kwargs["event_callbacks"] = SubscriptionEventCallbacks(message_lost=self._guard(
+                f"{topic} message_lost", lambda info: self._lost(topic, info.total_count_change), False))
         return super().create_subscription(
             msg_type, topic, self._guard(topic, callback, topic in self.primary_topics), qos_profile, **kwargs
         )
+
+    def _lost(self, topic: str, count: int) -> None:
+        stats = getattr(self, "stats", None)
+        if isinstance(stats, NodeStats):
+            stats.lost_in_transport(topic, count)
 
     def create_timer(self, timer_period_sec, callback, *args, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN002, ANN003, ANN201, D102
         name = getattr(callback, "__name__", "timer")

@@ -30,18 +30,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
 from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import param
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
-from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
+from seg_perception.ros.outputs import segmentation_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
+from seg_perception.ros.transport import TransportCheck
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class SegmentationNode(GuardedNode):
         self.stats = NodeStats(self)
         self.cfg = declare_config(self, SegmentationConfig)
         self.settings = declare_config(self, NodeSettings)
+        self.transport_check = TransportCheck()  # warns when the largest output would not fit the DDS transport
         self.use_depth = self.settings.use_depth
         self.pipeline = SegmentationPipeline(self.cfg)
         seg = self.pipeline.segmenter
@@ -88,10 +89,12 @@ class SegmentationNode(GuardedNode):
         self._last_input = self.get_clock().now()
         self._stale = False
 
-        self.pub_labels = self.create_publisher(Image, "labels", OUTPUT_QOS)
-        self.pub_conf = self.create_publisher(Image, "confidence", OUTPUT_QOS)
-        self.pub_overlay = self.create_publisher(Image, "overlay", OUTPUT_QOS)
-        self.pub_cloud = self.create_publisher(PointCloud2, "semantic_points", OUTPUT_QOS)
+        self.pubs = {
+            "labels": self.create_publisher(Image, "labels", OUTPUT_QOS),
+            "confidence": self.create_publisher(Image, "confidence", OUTPUT_QOS),
+            "overlay": self.create_publisher(Image, "overlay", OUTPUT_QOS),
+            "semantic_points": self.create_publisher(PointCloud2, "semantic_points", OUTPUT_QOS),
+        }
         self.pub_label_info = self.create_publisher(String, "label_info", LATCHED_QOS)
         spec = self.pipeline.spec
         self.pub_label_info.publish(
@@ -123,6 +126,7 @@ class SegmentationNode(GuardedNode):
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.transport_check(msg.height, msg.width, self.cfg, msg.header.frame_id, self.get_logger().warning)
         self._process(self.assembler.add_camera_info(msg))
 
     def _on_image(self, msg: Image) -> None:
@@ -169,16 +173,9 @@ class SegmentationNode(GuardedNode):
         self.stats.frames_out += 1
 
     def _publish(self, img: Image, result: FrameResult, sw: Stopwatch) -> None:
-        header = img.header
-        self.pub_labels.publish(convert.array_to_image(result.labels, "mono8", header))
-        conf_u8 = np.rint(result.confidence * 255.0).astype(np.uint8)
-        self.pub_conf.publish(convert.array_to_image(conf_u8, "mono8", header))
-        if result.overlay is not None:
-            self.pub_overlay.publish(convert.array_to_image(result.overlay, "rgb8", header))
-        sw.lap("publish_images")
-        if result.cloud is not None:
-            self.pub_cloud.publish(convert.cloud_to_msg(result.cloud, header))
-        sw.lap("publish_cloud")
+        for name, msg in segmentation_messages(result, img.header).items():
+            self.pubs[name].publish(msg)
+        sw.lap("publish")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -40,14 +40,15 @@ from typing import Any
 
 import numpy as np
 
-from seg_perception.core.camera import Intrinsics
-from seg_perception.core.frames import RGBDFrame, RGBDSequence, SequenceError, open_sequence
+from seg_perception.bag import STORAGES, open_writer, typestore
+from seg_perception.core.geometry.camera import Intrinsics
+from seg_perception.core.geometry.transforms import quaternion_from_matrix
+from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
 
 __all__ = [
     "BagWriteSummary",
     "add_arguments",
     "main",
-    "quaternion_xyzw_from_rotation",
     "run",
     "write_bag",
 ]
@@ -86,48 +87,6 @@ class BagWriteSummary:
             f"wrote {self.frames} frames ({sum(self.counts.values())} messages, {span_s:.2f} s of data) to "
             f"{self.path} [{self.storage}] in {self.elapsed_s:.2f} s: {topics}"
         )
-
-
-def quaternion_xyzw_from_rotation(rotation: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) of a 3x3 rotation matrix (Shepperd's method, largest-pivot branch).
-
-    The input is first projected onto the nearest rotation (SVD) so slightly non-orthonormal matrices, as
-    stored in text pose files, still give a unit quaternion. The sign is chosen so that w >= 0.
-
-    Args:
-        rotation: (3, 3) float rotation matrix (e.g. the upper-left block of a camera-to-world pose).
-    Returns:
-        (4,) float64 quaternion (x, y, z, w) with norm 1 (ROS ``geometry_msgs/Quaternion`` order).
-    Raises:
-        ValueError: if the matrix is not 3x3, not finite, or a reflection (det < 0).
-    """
-    r = np.asarray(rotation, dtype=np.float64)
-    if r.shape != (3, 3):
-        raise ValueError(f"rotation must be 3x3, got {r.shape}")
-    if not np.all(np.isfinite(r)):
-        raise ValueError("rotation has non-finite values")
-    u, _, vt = np.linalg.svd(r)
-    r = u @ vt
-    if np.linalg.det(r) < 0:
-        raise ValueError("matrix is a reflection (det < 0), not a rotation")
-    trace = np.trace(r)
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
-    elif r[1, 1] > r[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
-    quat = np.asarray(q, dtype=np.float64)
-    quat /= np.linalg.norm(quat)
-    if quat[3] < 0:
-        quat = -quat
-    return quat
 
 
 class _MessageFactory:
@@ -193,7 +152,7 @@ class _MessageFactory:
         pose = self.t_odom_world @ frame.pose
         if not np.all(np.isfinite(pose)):
             raise ValueError(f"frame {frame.index} pose is not finite")
-        qx, qy, qz, qw = quaternion_xyzw_from_rotation(pose[:3, :3])
+        qx, qy, qz, qw = quaternion_from_matrix(pose[:3, :3])
         tx, ty, tz = (float(v) for v in pose[:3, 3])
         zero = self._Vec3(x=0.0, y=0.0, z=0.0)
         return self._Odometry(
@@ -218,7 +177,7 @@ def gravity_aligned_odom(sequence: RGBDSequence, samples: int = 12) -> np.ndarra
     Uses ``core.gravity.floor_alignment`` on ``samples`` frames spread over the sequence. Raises ValueError when no
     floor is found (the odometry would not be usable for a costmap).
     """
-    from seg_perception.core.gravity import floor_alignment
+    from seg_perception.core.geometry.gravity import floor_alignment
 
     idx = sorted({round(i * (len(sequence) - 1) / max(1, samples - 1)) for i in range(samples)})
     posed = [(f.depth_mm, f.pose) for f in (sequence[i] for i in idx) if f.pose is not None]
@@ -272,13 +231,10 @@ def write_bag(
     Raises:
         ValueError: bad storage/start/limit, empty selection, or the output exists.
     """
-    from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
-    from rosbags.typesys import Stores, get_typestore
     from tqdm import tqdm
 
-    plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-    if storage not in plugins:
-        raise ValueError(f"storage must be one of {sorted(plugins)}, got {storage!r}")
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
     if start < 0 or start >= len(sequence):
         raise ValueError(f"start {start} outside the sequence's {len(sequence)} frames")
     if limit is not None and limit < 1:
@@ -288,7 +244,7 @@ def write_bag(
     if out.exists():
         raise ValueError(f"{out} exists already; rosbag2 writers never overwrite, choose a new path")
 
-    ts = get_typestore(Stores.ROS2_KILTED)
+    ts = typestore()
     factory = _MessageFactory(ts, sequence.intrinsics, frame_id, odom_frame_id)
     if sequence.has_poses:
         factory.t_odom_world = gravity_aligned_odom(sequence)
@@ -297,11 +253,7 @@ def write_bag(
     info_topic = _topic(topic_prefix, "color/camera_info")
     summary = BagWriteSummary(path=out, storage=storage)
     t_start = time.perf_counter()
-    writer = Writer(out, version=Writer.VERSION_LATEST, storage_plugin=plugins[storage])
-    try:
-        writer.open()
-    except WriterError as exc:
-        raise ValueError(str(exc)) from exc
+    writer = open_writer(out, storage)
     try:
         conns = {
             color_topic: (writer.add_connection(color_topic, IMAGE, typestore=ts), IMAGE, factory.rgb_image),

@@ -1,5 +1,10 @@
 """``seg-perception bench``: time each pipeline stage on real frames and print median / p90 / p99 [ms].
 
+The selected ``--runtime`` (default auto: OpenVINO on the CPU) is compared in the same run with torch eager on the
+same network inputs: speed-up of the network call and the percentage of identical labels. ``--all-models`` runs
+the model ladder and prints a table (model, network input, runtime, ms/frame, Hz end to end and, with ``--miou``,
+mIoU on CamVid 0001TP at the same input size, Cityscapes models mapped to CamVid's classes).
+
 Stages: decode (Image message -> RGB), preprocess, inference, postprocess (argmax + softmax + resize), overlay,
 cloud (depth -> semantic cloud), serialize (cloud -> PointCloud2), grids (transform + rasterize + inflate).
 Cold start (model build + weights load + first call) is timed apart from the steady state. CUDA is synchronized
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -21,14 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from seg_perception.core.camera import depth_to_meters
-from seg_perception.core.cloud import semantic_cloud
-from seg_perception.core.costmap import load_ontology
-from seg_perception.core.frames import open_sequence
-from seg_perception.core.mapper import ClassRules, build_mapper, cloud_arrays
+from seg_perception.core.geometry.camera import depth_to_meters
+from seg_perception.core.geometry.cloud import semantic_cloud
+from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
+from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.models import find_weights, get_model_spec, load_model, sha256_of
 from seg_perception.core.overlay import blend, palette_array
+from seg_perception.core.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segment import Segmenter, postprocess, preprocess
+from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.process import load_node_params
 
@@ -43,11 +50,87 @@ def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
     return out, (time.perf_counter() - t0) * 1e3
 
 
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": round(float(np.median(values)), 2), "p90": round(float(np.percentile(values, 90)), 2),
+            "p99": round(float(np.percentile(values, 99)), 2)}  # fmt: skip
+
+
+def _labels(logits: torch.Tensor, ignore: tuple[int, ...]) -> np.ndarray:
+    """Argmax class ids (ignore classes excluded) of (1, C, h, w) logits."""
+    scores = logits.float().clone()
+    if ignore:
+        scores[:, list(ignore)] = float("-inf")
+    return scores[0].argmax(dim=0).cpu().numpy()
+
+
+def compare_with_torch(seg: Segmenter, inputs: list[torch.Tensor], repeats: int, warmup: int = 2) -> dict[str, Any]:
+    """Time torch eager on the network inputs the runtime ran on, and compare the argmax labels.
+
+    Args:
+        seg: a segmenter whose ``runtime`` is not torch (``seg.torch_model`` is the eager network).
+        inputs: preprocessed network inputs (1, 3, h, w).
+        repeats: timed eager calls (cycling through ``inputs``), after ``warmup`` untimed ones.
+    Returns:
+        ``{"torch_ms": stats, "agreement_pct": float}``: eager network time [ms] and the percentage of pixels
+        whose label is the same on both runtimes over all ``inputs``.
+    """
+    dev = seg.device
+    same = total = 0
+    times = []
+    with torch.inference_mode():
+        for x in inputs:
+            a = _labels(seg.model(x), seg.spec.ignore_classes)
+            b = _labels(seg.torch_model(x), seg.spec.ignore_classes)
+            same += int((a == b).sum())
+            total += a.size
+        for i in range(warmup + repeats):
+            _, ms = _timed(lambda: seg.torch_model(inputs[i % len(inputs)]), dev)  # noqa: B023
+            if i >= warmup:
+                times.append(ms)
+    return {"torch_ms": _stats(times), "agreement_pct": round(100.0 * same / max(1, total), 3)}
+
+
+def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float | None:
+    """mIoU [%] of ``seg``'s network at its current input size on CamVid images ``prefix*`` (11 classes).
+
+    Cityscapes models are scored through ``config/class_maps/cityscapes_to_camvid.yaml`` (the reference protocol);
+    models with CamVid classes directly; others (e.g. PASCAL VOC, no road class) give ``None``.
+    """
+    from seg_perception.core.zoo import CAMVID_CLASSES
+    from seg_perception.tools import eval as ev
+
+    spec = seg.spec
+    lut = None
+    if tuple(spec.categories) != CAMVID_CLASSES:
+        if spec.ontology != "cityscapes":
+            return None
+        lut, _ = ev.load_class_map(ev.resolve_class_map(Path("cityscapes_to_camvid")), spec.categories)
+    samples = ev.find_samples(camvid / "images", camvid / "labels", "camvid", None, prefix, None)
+    # the same network object at a fixed size: the runtime's compiled model is reused as it is
+    fixed = Segmenter(spec, seg.model, device=str(seg.device), input_size=seg.input_size, runtime="torch")
+
+    def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+        labels = _labels(fixed.logits(rgb), spec.ignore_classes).astype(np.uint8)
+        return ev.resize_labels(labels, (out_hw[1], out_hw[0]))
+
+    with torch.inference_mode():
+        cm, _ = ev.evaluate(predict, samples, len(CAMVID_CLASSES), ev.DEFAULT_IGNORE["camvid"], None, lut,
+                            progress=False)  # fmt: skip
+    return round(float(cm.summary(list(CAMVID_CLASSES))["mIoU"]), 2)
+
+
 def bench(
     data: Path, model: str, weights: str | None, input_size: tuple[int, int] | None, device: str, fp16: bool,
-    repeats: int, warmup: int, cloud_stride: int,
+    repeats: int, warmup: int, cloud_stride: int, runtime: str = "auto", threads: int = 0, compare: bool = True,
+    camvid: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Run the benchmark; returns the results dict (see module docstring)."""
+    """Run the benchmark; returns the results dict (see module docstring).
+
+    ``input_size`` ``None`` keeps the camera's aspect (``core.segment.aspect_size``), as the node does by default.
+    With ``compare`` and a runtime other than torch, torch eager runs the same network inputs afterwards (timed
+    apart, so the two thread pools do not compete) and the labels are compared. With ``camvid`` (a CamVid folder)
+    the network is also scored on its 0001TP test images at the same input size.
+    """
     from std_msgs.msg import Header
 
     from seg_perception.ros import convert
@@ -57,7 +140,8 @@ def bench(
     frames = [seq[i] for i in range(min(len(seq), 8))]
     t0 = time.perf_counter()
     net = load_model(spec, weights)
-    seg = Segmenter(spec, net, device=device, fp16=fp16, input_size=input_size)
+    seg = Segmenter(spec, net, device=device, fp16=fp16, input_size=input_size, runtime=runtime,
+                    num_threads=threads, keep_aspect=input_size is None)  # fmt: skip
     seg(frames[0].rgb)
     cold_ms = (time.perf_counter() - t0) * 1e3
     dev = seg.device
@@ -66,6 +150,7 @@ def bench(
     mapper.rules = ClassRules.from_ontology(load_ontology(spec.ontology, spec.categories), spec.categories, mapper.cfg)
     times: dict[str, list[float]] = {}
     hdr = Header(frame_id="camera_color_optical_frame")
+    inputs: list[torch.Tensor] = []
     for i in range(warmup + repeats):
         f = frames[i % len(frames)]
         msg = convert.array_to_image(f.rgb, "rgb8", hdr)
@@ -75,6 +160,8 @@ def bench(
             x, lap["preprocess"] = _timed(lambda: preprocess(rgb, spec, seg.input_size, dev), dev)  # noqa: B023
             if seg.fp16:
                 x = x.half()
+            if i < len(frames):
+                inputs.append(x)
             logits, lap["inference"] = _timed(lambda: seg.model(x), dev)  # noqa: B023
             result, lap["postprocess"] = _timed(
                 lambda: postprocess(logits, rgb.shape[:2], spec.ignore_classes), dev  # noqa: B023
@@ -89,8 +176,12 @@ def bench(
         if i >= warmup:
             for k, v in lap.items():
                 times.setdefault(k, []).append(v)
-    stats = {k: {"median": round(float(np.median(v)), 2), "p90": round(float(np.percentile(v, 90)), 2),
-                 "p99": round(float(np.percentile(v, 99)), 2)} for k, v in times.items()}  # fmt: skip
+    stats = {k: _stats(v) for k, v in times.items()}
+    comparison = None
+    if compare and seg.runtime != "torch":
+        comparison = compare_with_torch(seg, inputs, repeats)
+        comparison["speedup"] = round(comparison["torch_ms"]["median"] / max(1e-9, stats["inference"]["median"]), 2)
+    miou = camvid_miou(seg, camvid) if camvid is not None else None
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).parent, check=False).stdout.strip()  # fmt: skip
@@ -103,7 +194,10 @@ def bench(
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
         "cuda": torch.version.cuda if dev.type == "cuda" else None,
-        "threads": torch.get_num_threads(),
+        "runtime": seg.runtime,
+        "runtime_version": runtime_version(seg.runtime),
+        "threads": threads or torch.get_num_threads(),
+        "load_average": list(os.getloadavg()),
         "dtype": "float16" if seg.fp16 else "float32",
         "image_size": [frames[0].rgb.shape[1], frames[0].rgb.shape[0]],
         "network_input": list(seg.input_size),
@@ -111,8 +205,50 @@ def bench(
         "repeats": repeats,
         "cold_start_ms": round(cold_ms, 1),
         "stage_ms": stats,
+        "vs_torch": comparison,
+        "camvid_0001TP_miou": miou,
         "git_commit": commit,
     }
+
+
+LADDER_MODELS = (
+    "cgnet_camvid", "espnetv2_city_s0.5", "espnetv2_city_s1.0", "espnetv2_city_s1.5", "espnetv2_city",
+    "espnetv2_pascal_s0.5", "espnetv2_pascal_s1.0", "espnetv2_pascal_s1.5", "espnetv2_pascal",
+)  # fmt: skip
+
+
+def print_result(res: dict[str, Any]) -> None:
+    """One run: header, the runtime against torch eager, and every stage's median / p90 / p99."""
+    print(f"{res['model']} on {res['device']} ({res['threads']} threads, {res['dtype']}, runtime {res['runtime']} "
+          f"{res['runtime_version']}), image {res['image_size'][0]}x{res['image_size'][1]}, network "
+          f"{res['network_input'][0]}x{res['network_input'][1]}, cold start {res['cold_start_ms']} ms, load average "
+          f"{res['load_average'][0]:.2f}")  # fmt: skip
+    cmp = res["vs_torch"]
+    if cmp:
+        print(f"network: {res['runtime']} {res['stage_ms']['inference']['median']:.1f} ms vs torch eager "
+              f"{cmp['torch_ms']['median']:.1f} ms (median): {cmp['speedup']:.2f}x faster; identical labels "
+              f"{cmp['agreement_pct']:.3f} %")  # fmt: skip
+    print(f"{'stage':12s} {'median':>8s} {'p90':>8s} {'p99':>8s}  [ms]")
+    for k, v in res["stage_ms"].items():
+        print(f"{k:12s} {v['median']:8.2f} {v['p90']:8.2f} {v['p99']:8.2f}")
+    total = res["stage_ms"]["total"]["median"]
+    print(f"end to end {1000.0 / total:.1f} Hz (median frame {total:.1f} ms)")
+
+
+def ladder_table(rows: list[dict[str, Any]]) -> str:
+    """The ``--all-models`` table (markdown): model, network input, runtime, ms/frame, Hz, speed-up, mIoU."""
+    lines = ["| model | input | runtime | network ms | x torch | labels = torch | ms/frame | Hz end to end | "
+             "mIoU CamVid 0001TP |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        cmp = r["vs_torch"]
+        total = r["stage_ms"]["total"]["median"]
+        miou = "-" if r["camvid_0001TP_miou"] is None else f"{r['camvid_0001TP_miou']:.2f}"
+        lines.append(
+            f"| {r['model']} | {r['network_input'][0]}x{r['network_input'][1]} | {r['runtime']} | "
+            f"{r['stage_ms']['inference']['median']:.1f} | {cmp['speedup'] if cmp else '-'} | "
+            f"{cmp['agreement_pct'] if cmp else '-'} | {total:.1f} | {1000.0 / total:.1f} | {miou} |"
+        )
+    return "\n".join(lines)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -126,6 +262,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--cloud-stride", type=int, default=1)
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="network runtime (auto: OpenVINO on the CPU when installed); compared with torch eager")
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0 = the runtime's default)")
+    p.add_argument("--no-compare", action="store_true", help="skip the torch eager comparison")
+    p.add_argument("--all-models", action="store_true", help="run the model ladder and print its table")
+    p.add_argument("--models", nargs="+", metavar="NAME", help="with --all-models: these models instead")
+    p.add_argument("--miou", type=Path, nargs="?", const=Path("../shared/data/camvid"), default=None, metavar="CAMVID",
+                   help="also score mIoU on CamVid 0001TP at the same input size (folder with images/ labels/; "
+                        "default ../shared/data/camvid)")
     p.add_argument("--json", type=Path, help="also write the results here")
 
 
@@ -135,16 +280,18 @@ def run(args: argparse.Namespace) -> int:
     if args.input_size:
         w, h = (int(v) for v in args.input_size.lower().split("x"))
         size = (w, h)
-    res = bench(args.data, args.model, args.weights, size, args.device, args.fp16, args.repeats, args.warmup,
-                args.cloud_stride)  # fmt: skip
-    print(f"{res['model']} on {res['device']} ({res['threads']} threads, {res['dtype']}), image "
-          f"{res['image_size'][0]}x{res['image_size'][1]}, network {res['network_input'][0]}x"
-          f"{res['network_input'][1]}, cold start {res['cold_start_ms']} ms")  # fmt: skip
-    print(f"{'stage':12s} {'median':>8s} {'p90':>8s} {'p99':>8s}  [ms]")
-    for k, v in res["stage_ms"].items():
-        print(f"{k:12s} {v['median']:8.2f} {v['p90']:8.2f} {v['p99']:8.2f}")
+    names = (args.models or list(LADDER_MODELS)) if args.all_models else [args.model]
+    results = []
+    for name in names:
+        res = bench(args.data, name, args.weights, size, args.device, args.fp16, args.repeats, args.warmup,
+                    args.cloud_stride, args.runtime, args.threads, not args.no_compare, args.miou)  # fmt: skip
+        print_result(res)
+        print()
+        results.append(res)
+    if args.all_models:
+        print(ladder_table(results))
     if args.json:
-        args.json.write_text(json.dumps(res, indent=2))
+        args.json.write_text(json.dumps(results if args.all_models else results[0], indent=2))
     return 0
 
 

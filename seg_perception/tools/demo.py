@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -28,17 +29,20 @@ from typing import Any
 import cv2
 import numpy as np
 
-from seg_perception.core.cloud import unpack_rgb
-from seg_perception.core.costmap import GridGeometry, transform_points
-from seg_perception.core.mapper import build_mapper, cloud_arrays
+from seg_perception.bag import read_messages, read_topics, resolve_message_class
+from seg_perception.core.geometry.cloud import unpack_rgb
+from seg_perception.core.geometry.pose import PoseTrack
+from seg_perception.core.geometry.transforms import transform_points
+from seg_perception.core.mapping.grid import GridGeometry
+from seg_perception.core.mapping.mapper import build_mapper, cloud_arrays
 from seg_perception.core.models import get_model_spec
 from seg_perception.core.overlay import palette_array
-from seg_perception.core.render import render_panel
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
-from seg_perception.ros.pose_source import odometry_from_bag
+from seg_perception.ros.pose_source import BagOdometry
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
 from seg_perception.tools.process import load_node_params
+from seg_perception.tools.render import render_panel
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
 EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane")
@@ -96,10 +100,9 @@ def run_demo(
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from seg_perception.core.frames import open_sequence
+    from seg_perception.datasets import open_sequence
     from seg_perception.tools.bag_from_frames import write_bag
     from seg_perception.tools.record import Recorder
-    from seg_perception.tools.replay import read_topics
 
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("input_bag", "output_bag"):
@@ -199,7 +202,6 @@ def _read_bag(bag: Path) -> dict[str, list[tuple[int, Any]]]:
     """topic -> [(receive time ns, rclpy message)] for every message of a recorded bag."""
     from rclpy.serialization import deserialize_message
 
-    from seg_perception.tools.replay import read_messages, resolve_message_class
 
     out: dict[str, list[tuple[int, Any]]] = defaultdict(list)
     for m in read_messages(bag):
@@ -226,7 +228,6 @@ def summarize(
             t0 = recv_info.get(_stamp(m))
             if t0 is not None:
                 e2e[topic].append((t - t0) / 1e6)
-    from seg_perception.tools.replay import read_topics
 
     frames_in = read_topics(out / "input_bag")[DEFAULT_REMAPS["image"]].count
     return {
@@ -277,7 +278,10 @@ def render_outputs(
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
     mapper, settings = build_mapper(load_node_params(params_files, "costmap"))
-    odometry = odometry_from_bag(out / "output_bag", settings.odom_topic) if settings.odom_topic else None
+    odometry = None
+    if settings.odom_topic:  # every recorded pose, kept (renders look up any stamp afterwards)
+        odometry = PoseTrack(max_jump_m=math.inf, buffer_s=1e9)
+        BagOdometry(out / "output_bag", settings.odom_topic, odometry).advance_to(2**62)
 
     overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
     fused_msgs = sorted(((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", [])), key=lambda sm: sm[0])
@@ -296,10 +300,10 @@ def render_outputs(
         xyz, labels, _ = cloud_arrays(convert.msg_to_cloud(clouds[st]))
         t_cam = mapper.t_base_camera
         if odometry is not None:
-            t_child = odometry[0].lookup(st, int(settings.transform_tolerance_s * 1e9))
+            t_child = odometry.buffer.lookup(st, int(settings.transform_tolerance_s * 1e9))
             if t_child is None:
                 continue
-            t_cam = mapper.frame_pose(t_child, odometry[1], clouds[st].header.frame_id, settings.base_frame)[0]
+            t_cam = mapper.frame_pose(t_child, odometry.child_frame, clouds[st].header.frame_id, settings.base_frame)[0]
         pts = transform_points(t_cam, xyz)
         g = grids["drivable_grid"][st]
         geo = GridGeometry(g.info.origin.position.x, g.info.origin.position.y, g.info.resolution,

@@ -376,6 +376,17 @@ def evaluate(
     return cm, seconds / max(1, len(samples))
 
 
+def _argmax_resized(segmenter: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:  # noqa: ANN401
+    """Labels of a (non-TTA) ``core.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from the argmax)."""
+    import torch
+
+    scores = segmenter.logits(rgb)
+    if segmenter.spec.ignore_classes:
+        scores[:, list(segmenter.spec.ignore_classes)] = float("-inf")
+    labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
+    return resize_labels(labels, (out_hw[1], out_hw[0]))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``eval`` options on ``parser``."""
     parser.add_argument("--model", required=True,
@@ -407,6 +418,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-time augmentation: input scales relative to --input-size, e.g. 0.75 1.0 1.25 "
                         "(default: 1.0)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--runtime", choices=("auto", "torch", "openvino", "onnxruntime"), default="torch",
+                        help="network runtime (default torch; auto = OpenVINO on the CPU when installed)")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = the runtime's default)")
+    parser.add_argument("--int8", type=Path, default=None, metavar="CALIBRATION",
+                        help="also score the NNCF int8 network (OpenVINO) calibrated on this image folder, beside fp32")
+    parser.add_argument("--int8-glob", default=None, help="file-name pattern inside the calibration folder")
+    parser.add_argument("--int8-limit", type=int, default=100, help="calibration images (default 100)")
     parser.add_argument("--output", type=Path, default=None, help="write metrics.json and confusion.png here")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -458,7 +476,7 @@ def _run(args: argparse.Namespace) -> int:
     except WeightsError as e:
         raise ValueError(str(e)) from e
     segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size, tta_flip=args.tta_flip,
-                          tta_scales=args.tta_scales)  # fmt: skip
+                          tta_scales=args.tta_scales, runtime=args.runtime, num_threads=args.threads)  # fmt: skip
 
     def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
         if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
@@ -477,6 +495,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"model {spec.name} @{w}x{h} on {len(samples)} {layout} images from {images_dir} "
           f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''}{tta_text})")
     with torch.inference_mode():
+        segmenter.logits(read_rgb(samples[0].image))  # warm-up: a runtime's export / compilation is not timed
         cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, args.eval_size, lut,
                                      progress=not args.no_progress)
 
@@ -485,7 +504,29 @@ def _run(args: argparse.Namespace) -> int:
     # The spec's reference numbers are single-scale, no flip: shown beside TTA results for comparison.
     reference = reference_metrics(spec.metrics, subset, segmenter.input_size, args.class_map is not None)
     print(format_table(summary, reference))
-    print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device})")
+    print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device}, "
+          f"runtime {segmenter.runtime})")
+    int8 = None
+    if args.int8 is not None:
+        if segmenter.tta:
+            raise ValueError("--int8 runs without test-time augmentation")
+        from seg_perception.tools.quantize import build_int8
+
+        net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_size, args.int8,
+                                               args.int8_glob, args.int8_limit, args.threads)  # fmt: skip
+        seg8 = Segmenter(spec, net8, device="cpu", input_size=segmenter.input_size, runtime="torch")
+        with torch.inference_mode():
+            seg8.logits(read_rgb(samples[0].image))
+            cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
+                                 ignore_index, args.eval_size, lut, progress=not args.no_progress)  # fmt: skip
+        s8 = cm8.summary(class_names)
+        int8 = {"mIoU": s8["mIoU"], "pixel_acc": s8["pixel_acc"], "seconds_per_image": sec8,
+                "calibration": {"folder": str(args.int8), "glob": args.int8_glob, "images": n_cal},
+                "model_file": str(net8.path)}  # fmt: skip
+        print(f"int8 (NNCF, OpenVINO, {n_cal} calibration images from {args.int8}): mIoU {s8['mIoU']:.2f} "
+              f"(fp32 {summary['mIoU']:.2f}, {s8['mIoU'] - summary['mIoU']:+.2f}), pixel acc {s8['pixel_acc']:.2f} "
+              f"(fp32 {summary['pixel_acc']:.2f}); {1000 * sec8:.1f} ms/image vs {1000 * sec_per_image:.1f} "
+              f"(quantisation or cache load {q_seconds:.1f} s)")  # fmt: skip
 
     if args.output is not None:
         import cv2
@@ -502,6 +543,8 @@ def _run(args: argparse.Namespace) -> int:
             "subset": {"glob": args.glob, "prefix": args.prefix, "limit": args.limit},
             "class_map": str(args.class_map) if args.class_map else None,
             "device": str(segmenter.device),
+            "runtime": segmenter.runtime,
+            "int8": int8,
             "tta": tta,
             "seconds_per_image": sec_per_image,
             "reference": reference,

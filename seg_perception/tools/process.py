@@ -27,15 +27,22 @@ import cv2
 import numpy as np
 import yaml
 
+from seg_perception.bag import open_writer, read_messages, read_topics, typestore
 from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import from_params
-from seg_perception.core.costmap import GridGeometry, load_ontology
-from seg_perception.core.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
+from seg_perception.core.errors import InputRejected
+from seg_perception.core.geometry.pose import PoseTrack
+from seg_perception.core.mapping.grid import GridGeometry
+from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays, cloud_pose
+from seg_perception.core.mapping.ontology import load_ontology
+from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
-from seg_perception.core.render import render_panel
-from seg_perception.core.stability import aligned_overlap, grid_flicker
+from seg_perception.core.runtime import RUNTIMES
 from seg_perception.resources import config_path
+from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
+from seg_perception.ros.pose_source import BagOdometry
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
+from seg_perception.tools.render import render_panel
 
 
 def load_node_params(files: list[Path], node: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -100,7 +107,6 @@ def segmented_frames(
     from tqdm import tqdm
 
     from seg_perception.ros.assembler import RGBDAssembler
-    from seg_perception.tools.replay import read_messages, read_topics
 
     available = read_topics(bag)
     missing = [t for t in (topics["image"], topics["camera_info"]) if t not in available]
@@ -136,26 +142,32 @@ def segmented_frames(
 
 
 class OfflineMapper:
-    """The costmap node's per-cloud logic for bags: odometry from the bag, pose lookup, ``GridMapper.update``."""
+    """The costmap node's per-cloud logic for bags: odometry fed as the node receives it, ``cloud_pose``,
+    ``GridMapper.update`` (the same functions the node calls, so offline equals online)."""
 
     def __init__(self, bag: Path, params: dict[str, Any], spec: Any) -> None:  # noqa: ANN401
-        from seg_perception.ros.pose_source import odometry_from_bag
-
         self.mapper, self.settings = build_mapper(params, spec.num_classes)
         onto = load_ontology(self.settings.ontology or spec.ontology, spec.categories)
         self.mapper.rules = ClassRules.from_ontology(onto, spec.categories, self.mapper.cfg)
-        self.odometry = odometry_from_bag(bag, self.settings.odom_topic) if self.settings.odom_topic else None
         self.tolerance_ns = int(self.settings.transform_tolerance_s * 1e9)
+        self.robot_xy: tuple[float, float] = (0.0, 0.0)
+        self.track: PoseTrack | None = None
+        self.odometry: BagOdometry | None = None
+        if self.settings.odom_topic:
+            self.track = PoseTrack(self.settings.max_jump_m, int(self.settings.time_jump_s * 1e9),
+                                   on_jump=lambda _d: self.mapper.reset())  # fmt: skip
+            self.odometry = BagOdometry(bag, self.settings.odom_topic, self.track)
 
     def update(self, cloud: np.ndarray, stamp_ns: int, frame_id: str) -> tuple[GridResult, str] | str:
         """(grids, grid frame) for one cloud, or the drop reason (no pose for its stamp)."""
-        t_cam, robot_xy, ground_z, frame = None, (0.0, 0.0), None, self.settings.base_frame
         if self.odometry is not None:
-            buffer, child, frame = self.odometry
-            t_child = buffer.lookup(stamp_ns, self.tolerance_ns)
-            if t_child is None:
-                return "no_pose"
-            t_cam, robot_xy, ground_z = self.mapper.frame_pose(t_child, child, frame_id, self.settings.base_frame)
+            self.odometry.advance_to(stamp_ns + self.tolerance_ns)
+        try:
+            t_cam, robot_xy, ground_z, frame = cloud_pose(self.mapper, self.track, stamp_ns, self.tolerance_ns,
+                                                          frame_id, self.settings.base_frame)  # fmt: skip
+        except InputRejected as e:
+            return e.reason
+        self.robot_xy = robot_xy
         xyz, labels, conf = cloud_arrays(cloud)
         return self.mapper.update(xyz, labels, conf, t_cam, robot_xy, ground_z, stamp_ns * 1e-9), frame
 
@@ -164,13 +176,8 @@ class BagOut:
     """rosbag2 writer for rclpy messages (serialized with rclpy, written with rosbags)."""
 
     def __init__(self, path: Path, storage: str = "mcap") -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-        from rosbags.typesys import Stores, get_typestore
-
-        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self.ts = get_typestore(Stores.ROS2_KILTED)
-        self.writer = Writer(path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
-        self.writer.open()
+        self.ts = typestore()
+        self.writer = open_writer(path, storage)
         self.conns: dict[str, Any] = {}
 
     def write(self, topic: str, msgtype: str, msg: Any, t_ns: int) -> None:  # noqa: ANN401
@@ -232,8 +239,6 @@ def process_bag(
     stats = FrameStats()
     flicker: dict[str, list[float]] = {"drivable_grid": [], "obstacle_grid": []}
     previous: dict[str, tuple[np.ndarray, GridGeometry]] = {}
-    image_type, cloud_type = "sensor_msgs/msg/Image", "sensor_msgs/msg/PointCloud2"
-    grid_type = "nav_msgs/msg/OccupancyGrid"
     t_start = time.perf_counter()
     try:
         for frame, result, cloud in segmented_frames(bag, pipe, topics, stats, limit, progress):
@@ -246,17 +251,13 @@ def process_bag(
             grids, grid_frame = res
             if stats.frames_out == 0:
                 writer.write(f"{ns}/label_info", "std_msgs/msg/String", label_info, t_ns)
-            writer.write(f"{ns}/labels", image_type, convert.array_to_image(result.labels, "mono8", h), t_ns)
-            conf = np.rint(result.confidence * 255).astype(np.uint8)
-            writer.write(f"{ns}/confidence", image_type, convert.array_to_image(conf, "mono8", h), t_ns)
-            if result.overlay is not None:
-                writer.write(f"{ns}/overlay", image_type, convert.array_to_image(result.overlay, "rgb8", h), t_ns)
-            writer.write(f"{ns}/semantic_points", cloud_type, convert.cloud_to_msg(cloud, h), t_ns)
             geo = grids.geometry
             gh = Header(stamp=h.stamp, frame_id=grid_frame)
+            _, labels, _ = cloud_arrays(cloud)
+            outputs = {**segmentation_messages(result, h), **costmap_messages(grids, labels, gh, offline.robot_xy)}
+            for name, msg in outputs.items():  # the nodes' own messages, in the order they publish them
+                writer.write(f"{ns}/{name}", msgtype_of(msg), msg, t_ns)
             for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
-                grid_msg = convert.grid_to_msg(occ, geo.resolution, (geo.origin_x, geo.origin_y), gh)
-                writer.write(f"{ns}/{name}", grid_type, grid_msg, t_ns)
                 if name in previous:
                     flicker[name].append(aligned_flicker(*previous[name], occ, geo))
                 previous[name] = (occ, geo)
@@ -264,7 +265,6 @@ def process_bag(
                 stats.timings[k].append(v)
             if render_every and stats.frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
-                _, labels, _ = cloud_arrays(cloud)
                 panel = render_panel(overlay, grids.points, pipe.lut[labels], grids.drivable, grids.obstacle,
                                      geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
                 cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])
@@ -272,7 +272,7 @@ def process_bag(
         voxels = offline.mapper.voxels
         if voxels is not None and stats.frames_out:
             fused = voxels.to_cloud(np.asarray(spec.palette, dtype=np.uint8))
-            writer.write(f"{ns}/fused_points", cloud_type, convert.cloud_to_msg(fused, gh), t_ns)
+            writer.write(f"{ns}/fused_points", "sensor_msgs/msg/PointCloud2", convert.cloud_to_msg(fused, gh), t_ns)
     finally:
         writer.close()
     summary = {
@@ -298,6 +298,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name (overrides the YAML)")
     p.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the YAML)")
     p.add_argument("--input-size", help="network input WxH (overrides the YAML)")
+    p.add_argument("--runtime", choices=RUNTIMES, help="network runtime (overrides the YAML; default auto)")
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="input topic, e.g. image:=/cam/rgb")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                    help="parameter override for both nodes, e.g. -p use_fusion:=true")  # fmt: skip
@@ -310,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     """Process the bag and print the summary."""
     overrides = parse_overrides(args.param)
     seg: dict[str, Any] = dict(overrides)
-    for key in ("weights", "model", "device"):
+    for key in ("weights", "model", "device", "runtime"):
         if getattr(args, key):
             seg[key] = getattr(args, key)
     if args.input_size:

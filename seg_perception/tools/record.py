@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seg_perception.bag import open_writer, resolve_message_class, typestore
+
 __all__ = [
     "RecordSummary",
     "Recorder",
@@ -206,8 +208,6 @@ class Recorder:
         discovery_timeout_s: float = 10.0,
         depth: int = DEFAULT_DEPTH,
     ) -> None:
-        from rosbags.typesys import Stores, get_typestore
-
         if storage not in ("mcap", "sqlite3"):
             raise ValueError(f"storage must be mcap or sqlite3, got {storage!r}")
         if max_messages is not None and max_messages < 1:
@@ -218,7 +218,7 @@ class Recorder:
             raise ValueError("no topic to record")
         for req in requests:  # fail fast on an explicit type that cannot be subscribed or stored
             if req.msgtype is not None:
-                self._check_type(req.msgtype, get_typestore(Stores.ROS2_KILTED))
+                self._check_type(req.msgtype, typestore())
         self.path = Path(bag)
         if self.path.exists():
             raise ValueError(f"{self.path} exists already; rosbag2 writers never overwrite, choose a new path")
@@ -227,7 +227,7 @@ class Recorder:
         self.max_messages = max_messages
         self.depth = depth
         self.discovery_timeout_s = discovery_timeout_s
-        self._typestore = get_typestore(Stores.ROS2_KILTED)
+        self._typestore = typestore()
         self._pending: dict[str, TopicRequest] = {r.name: r for r in requests}
         self._requested = list(self._pending)
         self._subs: dict[str, Any] = {}
@@ -311,7 +311,6 @@ class Recorder:
     @staticmethod
     def _check_type(msgtype: str, typestore: Any) -> type:
         """The rclpy class of ``msgtype``; ValueError if it is not installed or unknown to the rosbags typestore."""
-        from seg_perception.tools.replay import resolve_message_class
 
         cls = resolve_message_class(msgtype)
         try:
@@ -361,12 +360,8 @@ class Recorder:
 
     # -- writer thread -----------------------------------------------------------------------------------------
     def _writer_loop(self, opened: threading.Event) -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
-        plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
         try:
-            writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
-            writer.open()
+            writer = open_writer(self.path, self.storage)
         except Exception as exc:  # noqa: BLE001 - any open failure is reported by __init__
             self._errors.append(str(exc))
             opened.set()

@@ -24,27 +24,26 @@ keep-last 10 (compatible with rclpy's best-effort clock subscription).
 ``--wait-for-subscribers N`` waits (at most ``--wait-timeout-s``) until the replayed topics have at least
 ``N`` matched subscriptions in total (summed over topics), then starts; on timeout it warns and starts anyway.
 
-The DDS-free core (``BagTopic``, ``read_topics``, ``read_messages``, ``Schedule``, ``play``) is unit-tested
+The DDS-free core (``Schedule``, ``play``; bags are read by ``seg_perception.bag``) is unit-tested
 with a fake clock; ``Replayer`` adds the rclpy publishers.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from seg_perception.bag import BagMessage, BagTopic, read_messages, read_topics, resolve_message_class
+
 __all__ = [
-    "BagMessage",
-    "BagTopic",
     "PlayStats",
     "Replayer",
     "Schedule",
@@ -52,9 +51,6 @@ __all__ = [
     "main",
     "parse_remaps",
     "play",
-    "read_messages",
-    "read_topics",
-    "resolve_message_class",
     "run",
 ]
 
@@ -66,88 +62,8 @@ MAX_IDLE_SLEEP_S = 0.05
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Core: bag reading and the timing schedule (no DDS)
+# Core: the timing schedule (no DDS); bag reading is seg_perception.bag
 # --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BagTopic:
-    """One topic of a bag.
-
-    Attributes:
-        name: topic name as stored.
-        msgtype: ROS 2 type name, e.g. ``sensor_msgs/msg/Image``.
-        count: number of messages.
-        transient_local: True when every recorded publisher offered transient-local durability (latched).
-    """
-
-    name: str
-    msgtype: str
-    count: int
-    transient_local: bool = False
-
-
-@dataclass(frozen=True)
-class BagMessage:
-    """One stored message: topic, type, bag time [ns] and the serialized CDR bytes."""
-
-    topic: str
-    msgtype: str
-    t_ns: int
-    data: bytes
-
-
-def read_topics(bag: str | Path) -> dict[str, BagTopic]:
-    """Topics of a rosbag2 folder, in the bag's connection order.
-
-    Raises:
-        ValueError: if the path is not a readable rosbag2 or a topic has several types.
-    """
-    from rosbags.interfaces import ConnectionExtRosbag2, QosDurability
-    from rosbags.rosbag2 import Reader, ReaderError
-
-    try:
-        with Reader(_bag_dir(bag)) as reader:
-            topics: dict[str, BagTopic] = {}
-            for conn in reader.connections:
-                latched = False
-                if isinstance(conn.ext, ConnectionExtRosbag2) and conn.ext.offered_qos_profiles:
-                    latched = all(q.durability == QosDurability.TRANSIENT_LOCAL for q in conn.ext.offered_qos_profiles)
-                old = topics.get(conn.topic)
-                if old is not None:
-                    if old.msgtype != conn.msgtype:
-                        raise ValueError(f"{bag}: topic {conn.topic} has two types, {old.msgtype} and {conn.msgtype}")
-                    topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, old.count + conn.msgcount,
-                                                  old.transient_local and latched)
-                else:
-                    topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, conn.msgcount, latched)
-            return topics
-    except (ReaderError, FileNotFoundError) as exc:
-        raise ValueError(f"{bag}: not a readable rosbag2: {exc}") from exc
-
-
-def _bag_dir(bag: str | Path) -> Path:
-    """The bag folder; a storage file inside a bag folder (``bag/bag_0.mcap``) is accepted too."""
-    path = Path(bag)
-    if path.is_file() and (path.parent / "metadata.yaml").is_file():
-        return path.parent
-    return path
-
-
-def read_messages(bag: str | Path, topics: Collection[str] | None = None) -> Iterator[BagMessage]:
-    """Stream a bag's messages in time order, optionally only ``topics``.
-
-    Yields:
-        ``BagMessage`` with ``data`` as ``bytes`` (what ``Publisher.publish`` needs for raw CDR).
-    """
-    from rosbags.rosbag2 import Reader
-
-    with Reader(_bag_dir(bag)) as reader:
-        conns = [c for c in reader.connections if topics is None or c.topic in topics]
-        if not conns:
-            return
-        for conn, t_ns, raw in reader.messages(connections=conns):
-            yield BagMessage(conn.topic, conn.msgtype, int(t_ns), bytes(raw))
 
 
 @dataclass(frozen=True)
@@ -317,25 +233,6 @@ def parse_remaps(items: Sequence[str]) -> dict[str, str]:
         remaps[src] = dst
     return remaps
 
-
-def resolve_message_class(msgtype: str) -> type:
-    """Import the rclpy message class of a type name such as ``sensor_msgs/msg/Image``.
-
-    Raises:
-        ValueError: if the name is malformed or the package/class is not installed.
-    """
-    parts = msgtype.split("/")
-    if len(parts) == 2:  # ROS 1 style "pkg/Type"
-        parts = [parts[0], "msg", parts[1]]
-    if len(parts) != 3 or not all(parts):
-        raise ValueError(f"message type must look like pkg/msg/Type, got {msgtype!r}")
-    pkg, kind, name = parts
-    try:
-        module = importlib.import_module(f"{pkg}.{kind}")
-        cls: type = getattr(module, name)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"message type {msgtype} is not installed ({exc})") from exc
-    return cls
 
 
 # --------------------------------------------------------------------------------------------------------------

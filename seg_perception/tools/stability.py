@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from seg_perception.bag import read_topics
 from seg_perception.core.config import from_params
-from seg_perception.core.costmap import PointRole
-from seg_perception.core.mapper import GridResult
+from seg_perception.core.mapping.mapper import GridResult
+from seg_perception.core.mapping.ontology import PointRole
+from seg_perception.core.mapping.stability import aligned_overlap, grid_agreement, label_flicker
+from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
-from seg_perception.core.stability import aligned_overlap, grid_agreement, label_flicker
-from seg_perception.core.voxel_map import SemanticVoxelMap
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_REMAPS
 from seg_perception.tools.process import (
@@ -41,7 +42,6 @@ from seg_perception.tools.process import (
     parse_overrides,
     segmented_frames,
 )
-from seg_perception.tools.replay import read_topics
 
 
 def _cell_classes(hist: SemanticVoxelMap) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +84,7 @@ def _lattice_keys(g: GridResult, mask: np.ndarray) -> np.ndarray:
 
 def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limit: int = 0) -> dict[str, Any]:
     """Run both cores over the bag; returns the figures (see the module docstring)."""
-    from seg_perception.core.mapper import cloud_arrays
+    from seg_perception.core.mapping.mapper import cloud_arrays
     from seg_perception.ros import convert
 
     seg_cfg = from_params(SegmentationConfig, load_node_params(params_files, "segmentation", overrides))

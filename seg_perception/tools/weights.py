@@ -1,5 +1,9 @@
 """``seg-perception weights {list,download,verify}`` and ``seg-perception models``.
 
+``models`` / ``weights list`` print per model: class count, default network size / size multiple, the state of
+its weights, and the spec's metrics (reference accuracy from the authors' code or papers, and the speed and
+accuracy measured on this machine, where measured).
+
 Downloads go to ``--dir`` or the first folder of the search path (``$SEG_PERCEPTION_MODEL_DIR``, else the user
 cache); the file is written under a temporary name and kept only when its sha256 matches the model spec (the whole
 digest, or the prefix torchvision publishes in its file names, checked as torch hub's ``check_hash`` does).
@@ -88,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
     if args.weights_command == "list":
         for name in list_models():
             spec = get_model_spec(name)
-            print(f"{name:24s} {spec.num_classes:3d} classes  {_status(name, args.dir)}")
+            size = f"{spec.default_size[0]}x{spec.default_size[1]}/{spec.size_multiple}"
+            print(f"{name:28s} {spec.num_classes:3d} classes  {size:12s} {_status(name, args.dir)}")
+            for key, value in spec.metrics.items():
+                print(f"{'':32s}{key}: {value:g}")
         return 0
     names = list_models() if args.names == ["all"] else args.names
     status = 0

@@ -29,7 +29,7 @@ def test_kitti_bag_through_both_node_processes(tmp_path, kitti_dir, model_dir) -
     assert got["label_info"] == 1
     assert got["labels"] >= 2 and got["obstacle_grid"] >= 2 and got["drivable_grid"] >= 2, got
     assert summary["segmentation"]["frames_out"] == got["labels"]
-    assert set(summary["segmentation"]["stage_ms"]) >= {"segment", "cloud", "publish_cloud"}
+    assert set(summary["segmentation"]["stage_ms"]) >= {"segment", "cloud", "publish"}
 
     msgs = _read_bag(out / "output_bag")
     drivable = convert.grid_from_msg(msgs["/seg_perception/drivable_grid"][-1][1])

@@ -10,7 +10,7 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from seg_perception.core.frames import open_sequence
+from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.demo import _read_bag, run_demo
@@ -59,7 +59,7 @@ def test_kitchen_bag_looped_twice_maps_in_both_passes_and_accounts_for_every_fra
         kitchen_dir, out, weights=str(model_dir), rate=0.1, loops=2, input_bag=cut,
         params_files=[config_path("seg_perception.yaml"), config_path("demo_kitchen.yaml")],
         overrides=["input_width:=256", "input_height:=192"],
-        domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 53, render_every=100, quiet_s=5.0,
+        domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 55, render_every=100, quiet_s=5.0,
     )  # fmt: skip
     assert summary["node_exit_status"] == {"segmentation": 0, "costmap": 0}
     msgs = _read_bag(out / "output_bag")
@@ -82,5 +82,6 @@ def test_kitchen_bag_looped_twice_maps_in_both_passes_and_accounts_for_every_fra
     # the removed colour frame's depth and the removed depth frame's colour are counted (DDS keeps only the newest
     # message while the node is busy, so on a loaded machine a pass may lose them before they reach the node)
     assert seg["rejected"].get("unpaired_depth", 0) >= 1, seg
-    assert seg["drops"].get("no_depth", 0) >= 1, seg
+    # (the colour frame whose depth was removed leaves as superseded when the next pair completes, or as no_depth)
+    assert seg["drops"].get("no_depth", 0) + seg["drops"].get("superseded", 0) >= 1, seg
     assert seg["warnings"].get("time_jump") == 1 and cost["warnings"].get("time_jump") == 1

@@ -21,8 +21,8 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from seg_perception.core.camera import Intrinsics
 from seg_perception.core.class_info import label_info_json
+from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 
@@ -78,9 +78,7 @@ class RosHarness:
         rclpy.shutdown(context=self.context)
 
 
-@pytest.fixture(scope="module")
-def ros_module() -> Iterator[RosHarness]:
-    """A harness shared by the tests of one module (nodes built once)."""
+def _harness() -> Iterator[RosHarness]:
     h = RosHarness()
     try:
         yield h
@@ -88,13 +86,9 @@ def ros_module() -> Iterator[RosHarness]:
         h.close()
 
 
-@pytest.fixture
-def ros() -> Iterator[RosHarness]:
-    h = RosHarness()
-    try:
-        yield h
-    finally:
-        h.close()
+#: A harness per test, and one shared by the tests of a module (nodes built once).
+ros = pytest.fixture(_harness, name="ros")
+ros_module = pytest.fixture(_harness, scope="module", name="ros_module")
 
 
 class KittiFrame:

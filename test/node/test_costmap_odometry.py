@@ -13,10 +13,10 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
 from seg_perception.core.class_info import label_info_json
-from seg_perception.core.frames import open_sequence
-from seg_perception.core.gravity import floor_alignment
+from seg_perception.core.geometry.gravity import floor_alignment
+from seg_perception.core.geometry.transforms import quaternion_from_matrix
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
-from seg_perception.core.pose import _quat_from_matrix
+from seg_perception.datasets import open_sequence
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode
 from seg_perception.ros.qos import LATCHED_QOS
@@ -49,7 +49,7 @@ def odometry(t_odom_cam: np.ndarray, stamp_ns: int, quat: tuple | None = None) -
     m.child_frame_id = FRAME
     p = t_odom_cam[:3, 3]
     m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z = (float(v) for v in p)
-    q = quat if quat is not None else _quat_from_matrix(t_odom_cam[:3, :3])
+    q = quat if quat is not None else quaternion_from_matrix(t_odom_cam[:3, :3])
     m.pose.pose.orientation.x, m.pose.pose.orientation.y, m.pose.pose.orientation.z, m.pose.pose.orientation.w = (
         float(v) for v in q)  # fmt: skip
     return m

@@ -16,9 +16,9 @@ from rclpy.duration import Duration
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header, String
 
-from seg_perception.core.camera import Intrinsics
 from seg_perception.core.class_info import label_info_json
-from seg_perception.core.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.camera import Intrinsics
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.models import get_model_spec
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode
@@ -98,6 +98,7 @@ SEG_RUNTIME: dict[str, tuple[object, Callable]] = {
 }
 SEG_READ_ONLY = {"model": "cgnet_camvid", "weights": "random", "device": "cuda", "fp16": True, "input_width": 320,
                  "input_height": 96, "tta_flip": True, "tta_scales": [0.5, 1.0], "use_depth": False,
+                 "runtime": "onnxruntime", "num_threads": 1,
                  "start_type_description_service": False}  # fmt: skip  (the last is rclpy's own)
 
 
@@ -184,7 +185,8 @@ def cost_node(harness):  # noqa: ANN001, ANN201
 def _grids(node) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     """The grids the node publishes for SCENE (its own cloud handler; publishers captured)."""
     got: dict[str, object] = {}
-    node.pub_drivable.publish, node.pub_obstacle.publish = (lambda m: got.update(d=m)), (lambda m: got.update(o=m))
+    node.pubs["drivable_grid"].publish = lambda m: got.update(d=m)
+    node.pubs["obstacle_grid"].publish = lambda m: got.update(o=m)
     stamp = convert.ns_to_stamp(time.time_ns())
     node._on_cloud(convert.cloud_to_msg(SCENE, Header(stamp=stamp, frame_id="camera_color_optical_frame")))
     assert "o" in got, node.stats.as_dict()

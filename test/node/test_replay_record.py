@@ -24,10 +24,11 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from seg_perception.core.frames import open_sequence
+from seg_perception.bag import BagMessage, read_messages, read_topics
+from seg_perception.datasets import open_sequence
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.record import Recorder
-from seg_perception.tools.replay import BagMessage, Replayer, read_messages, read_topics
+from seg_perception.tools.replay import Replayer
 
 REPO = Path(__file__).resolve().parents[2]
 CAMERA_TOPICS = ["/camera/color/image_raw", "/camera/depth/image_raw", "/camera/color/camera_info", "/odom"]

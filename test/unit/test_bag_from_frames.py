@@ -11,9 +11,9 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from seg_perception.core.frames import open_sequence
+from seg_perception.core.geometry.transforms import quaternion_from_matrix
+from seg_perception.datasets import open_sequence
 from seg_perception.tools import bag_from_frames
-from seg_perception.tools.bag_from_frames import quaternion_xyzw_from_rotation
 
 TS = get_typestore(Stores.ROS2_KILTED)
 FRAME = "camera_color_optical_frame"
@@ -114,7 +114,7 @@ def _rotation(q: np.ndarray) -> np.ndarray:
     ids=["identity", "pi-about-x", "pi-about-y", "pi-about-z"],
 )
 def test_quaternion_branches(rotation: np.ndarray) -> None:
-    q = quaternion_xyzw_from_rotation(rotation)
+    q = quaternion_from_matrix(rotation)
     assert np.linalg.norm(q) == pytest.approx(1.0)
     np.testing.assert_allclose(_rotation(q), rotation, atol=1e-12)
 
@@ -126,11 +126,11 @@ def test_quaternion_random_rotations() -> None:
         r = u @ vt
         if np.linalg.det(r) < 0:
             r[:, 0] *= -1
-        q = quaternion_xyzw_from_rotation(r)
+        q = quaternion_from_matrix(r)
         assert q[3] >= 0
         np.testing.assert_allclose(_rotation(q), r, atol=1e-12)
     with pytest.raises(ValueError, match="reflection"):
-        quaternion_xyzw_from_rotation(np.diag([1.0, 1.0, -1.0]))
+        quaternion_from_matrix(np.diag([1.0, 1.0, -1.0]))
 
 
 def test_errors(tmp_path: Path, kitti_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from seg_perception.core.camera import Intrinsics, backproject, depth_to_meters
-from seg_perception.core.cloud import CLOUD_DTYPE, pack_rgb, semantic_cloud, unpack_rgb, valid_points
+from seg_perception.core.geometry.camera import Intrinsics, backproject, depth_to_meters
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE, pack_rgb, semantic_cloud, unpack_rgb, valid_points
 
 K = Intrinsics(fx=500.0, fy=400.0, cx=320.0, cy=240.0, width=640, height=480)
 

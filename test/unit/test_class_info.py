@@ -16,8 +16,9 @@ from seg_perception.core.class_info import (
     label_info_json,
     parse_label_info,
 )
-from seg_perception.core.costmap import CostmapConfig, Role, load_ontology
-from seg_perception.core.mapper import ClassRules
+from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.mapper import ClassRules
+from seg_perception.core.mapping.ontology import Role, load_ontology
 from seg_perception.core.models import get_model_spec
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from seg_perception.core.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.ros import convert
 from seg_perception.ros.validate import validate_camera_info, validate_cloud, validate_image
 

@@ -1,4 +1,4 @@
-"""Unit tests for seg_perception.core.costmap: hand-computable extrinsics, classification, grids and Nav2 costs."""
+"""core.mapping (grid, ontology, single_frame, costs), core.geometry.transforms: hand-computable cases."""
 
 from __future__ import annotations
 
@@ -8,28 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_perception.core.costmap import (
+from seg_perception.core.geometry.ground import GroundPlane
+from seg_perception.core.geometry.transforms import camera_to_base, transform_points
+from seg_perception.core.mapping.costs import (
     COST_TRANSLATION_TABLE,
     FREE_SPACE,
     INSCRIBED_INFLATED_OBSTACLE,
     LETHAL_OBSTACLE,
     NO_INFORMATION,
-    CostmapConfig,
-    GridGeometry,
-    Ontology,
-    PointRole,
-    Role,
-    build_grids,
-    camera_to_base,
-    cell_class_rules,
-    classify_points,
     inflate,
     inflation_cost,
-    load_ontology,
     to_occupancy,
-    transform_points,
 )
-from seg_perception.core.ground import GroundPlane
+from seg_perception.core.mapping.grid import CostmapConfig, GridGeometry
+from seg_perception.core.mapping.ontology import Ontology, PointRole, Role, load_ontology
+from seg_perception.core.mapping.single_frame import build_grids, cell_class_rules, classify_points
 
 CITYSCAPES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",

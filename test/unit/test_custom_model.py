@@ -196,3 +196,13 @@ def test_onnx_providers_follow_the_device_parameter() -> None:
     ]
     with pytest.raises(ValueError, match="no CUDAExecutionProvider.*onnxruntime-gpu"):
         onnx_providers(torch.device("cuda"), ["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_onnx_file_runs_on_either_runtime(runtime: str, exports: dict[str, Path], native_labels: tuple) -> None:
+    rgb, expected = native_labels
+    spec = get_model_spec(str(_city_yaml(exports["folder"], exports["onnx"].name)))
+    seg = Segmenter(spec, load_model(spec), device="cpu", runtime=runtime, num_threads=2)
+    assert seg.runtime == runtime and seg.model.runtime == runtime
+    same = float((seg(rgb).labels == expected).mean())
+    assert same >= 0.999, f"{runtime}: {100 * same:.3f} % of labels equal the native model's"

@@ -135,3 +135,32 @@ def test_golden_parity_own_resize(name: str, image: str, loaded: dict, golden: d
     agreement_pct, max_mean_diff = _compare(seg, _rgb(model_dir, image), model_dir, golden, image, tag)
     assert agreement_pct >= MIN_AGREEMENT_PCT
     assert max_mean_diff <= MEAN_LOGIT_ATOL
+
+
+# The width ladder: (learnable parameters of our port, encoder level-4 channels per the paper's Table 1)
+LADDER = {0.5: (80_342, 128), 1.0: (234_010, 256), 1.5: (468_362, 384)}
+
+
+@pytest.mark.parametrize("data", ["city", "pascal"])
+@pytest.mark.parametrize("scale", list(LADDER))
+def test_ladder_loads_strictly_and_segments(scale: float, data: str, model_dir: Path, golden: dict) -> None:
+    """Each registered width loads its checkpoint strictly (sha256 checked) and labels a real CamVid image mostly
+    like the s=2.0 model (measured: city 67 / 73 / 78 %, pascal 94 / 97 / 97 % for s = 0.5 / 1.0 / 1.5)."""
+    spec = get_model_spec(f"espnetv2_{data}_s{scale}")
+    big = get_model_spec(f"espnetv2_{data}")
+    assert spec.weights_file == f"espnetv2_s_{scale}_{data}_{big.default_size[0]}x{big.default_size[1]}.pth"
+    assert (spec.categories, spec.default_size, spec.size_multiple) == (big.categories, big.default_size, 16)
+    model = load_model(spec, weights=model_dir)
+    params, channels = LADDER[scale]
+    assert sum(p.numel() for p in model.parameters()) == params + (1 if data == "pascal" else 0) * 11
+    assert model.state_dict()["bu_dec_l4.merge_layer.3.weight"].shape[0] == spec.num_classes
+    level4 = [v for k, v in model.state_dict().items() if k.startswith("base_net.level4") and v.ndim]
+    assert any(v.shape[0] == channels for v in level4)
+    tag, size, _ = MODELS[f"espnetv2_{data}"]
+    rgb = _rgb(model_dir, GOLDEN_IMAGES[0])
+    labels = Segmenter(spec, model, device="cpu", input_size=size)(rgb).labels
+    expected = np.asarray(Image.open(model_dir / "golden" / f"{GOLDEN_IMAGES[0]}.{tag}.labels.png"))
+    expected = np.asarray(Image.fromarray(expected).resize(rgb.shape[1::-1], Image.Resampling.NEAREST))
+    agreement = float((labels == expected).mean())
+    print(f"{spec.name}: {100 * agreement:.1f} % of labels equal the s=2.0 golden labels")
+    assert agreement >= 0.6

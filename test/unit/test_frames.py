@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from seg_perception.core.frames import EPOCH_NS, SequenceError, detect_layout, open_sequence
+from seg_perception.datasets import EPOCH_NS, SequenceError, detect_layout, open_sequence
 
 
 def test_kitti_sequence(kitti_dir: Path) -> None:

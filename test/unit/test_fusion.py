@@ -1,4 +1,4 @@
-"""Unit tests for seg_perception.core.fusion: hand-computed log-odds, ray clearing, decay and the rolling window."""
+"""core.mapping.fusion: hand-computed log-odds, ray clearing, decay and the rolling window."""
 
 from __future__ import annotations
 
@@ -9,23 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_perception.core.camera import backproject, depth_to_meters
-from seg_perception.core.costmap import (
-    FREE_SPACE,
-    LETHAL_OBSTACLE,
-    NO_INFORMATION,
-    CostmapConfig,
-    PointRole,
-    Role,
-    build_grids,
-    camera_to_base,
-    classify_points,
-    transform_points,
-)
-from seg_perception.core.frames import open_sequence
-from seg_perception.core.fusion import FusionConfig, RollingLogOddsGrid
-from seg_perception.core.ground import GroundConfig, fit_ground_plane
-from seg_perception.core.stability import grid_agreement, grid_flicker
+from seg_perception.core.geometry.camera import backproject, depth_to_meters
+from seg_perception.core.geometry.ground import GroundConfig, fit_ground_plane
+from seg_perception.core.geometry.transforms import camera_to_base, transform_points
+from seg_perception.core.mapping.costs import FREE_SPACE, LETHAL_OBSTACLE, NO_INFORMATION
+from seg_perception.core.mapping.fusion import FusionConfig, RollingLogOddsGrid
+from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.ontology import PointRole, Role
+from seg_perception.core.mapping.single_frame import build_grids, classify_points
+from seg_perception.core.mapping.stability import grid_agreement, grid_flicker
+from seg_perception.datasets import open_sequence
 
 # 2 m x 2 m at 0.1 m: 20 x 20 cells; centred on (0, 0) the origin is (-1, -1) and cell (row, col) has its centre at
 # (-0.95 + 0.1 col, -0.95 + 0.1 row). The sensor sits in cell (10, 10).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seg_perception.core.camera import Intrinsics
-from seg_perception.core.frames import open_sequence
-from seg_perception.core.gravity import floor_alignment
+from seg_perception.core.geometry.camera import Intrinsics
+from seg_perception.core.geometry.gravity import floor_alignment
+from seg_perception.datasets import open_sequence
 
 
 def _render_planes(k: Intrinsics, pose: np.ndarray, planes: list[tuple[np.ndarray, float]]) -> np.ndarray:

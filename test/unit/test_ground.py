@@ -1,4 +1,4 @@
-"""Unit tests for seg_perception.core.ground: synthetic planes with known parameters, real KITTI and 7-Scenes frames."""
+"""core.geometry.ground: synthetic planes with known parameters, real KITTI and 7-Scenes frames."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_perception.core.camera import backproject, depth_to_meters
-from seg_perception.core.costmap import camera_to_base, transform_points
-from seg_perception.core.frames import open_sequence
-from seg_perception.core.ground import GroundConfig, GroundPlane, fit_ground_plane
+from seg_perception.core.geometry.camera import backproject, depth_to_meters
+from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
+from seg_perception.core.geometry.transforms import camera_to_base, transform_points
+from seg_perception.datasets import open_sequence
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 KITTI = DATA / "kitti_2011_09_26_seq"

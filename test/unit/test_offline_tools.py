@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from seg_perception.core.frames import open_sequence
+from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.process import process_bag

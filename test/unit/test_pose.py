@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from seg_perception.core.pose import PoseBuffer, interpolate, matrix_from_pose, translation_jump_m, validate_pose
+from seg_perception.core.errors import InputRejected
+from seg_perception.core.geometry.pose import PoseBuffer, PoseTrack, translation_jump_m, validate_pose
+from seg_perception.core.geometry.transforms import interpolate, matrix_from_pose
 
 
 def _yaw(deg: float, xyz=(0.0, 0.0, 0.0)) -> np.ndarray:  # noqa: ANN001
@@ -52,3 +54,30 @@ def test_buffer_lookup_exact_interpolated_nearest_and_missing() -> None:
 
 def test_jump_distance() -> None:
     assert translation_jump_m(_yaw(0, (0, 0, 0)), _yaw(30, (3, 4, 0))) == pytest.approx(5.0)
+
+
+def test_pose_track_checks_and_lookup_reasons() -> None:
+    jumps: list[float] = []
+    track = PoseTrack(max_jump_m=1.0, time_jump_ns=10**9, on_jump=jumps.append)
+    with pytest.raises(InputRejected) as e:
+        track.pose_at(0, 10**8)
+    assert e.value.reason == "no_odometry"
+    for bad, reason in [(((math.nan, 0, 0), (0, 0, 0, 1)), "pose_nan"), (((0, 0, 0), (0, 0, 0, 2)), "pose_quaternion")]:
+        with pytest.raises(InputRejected) as e:
+            track.add(0, *bad, "odom", "base_link")
+        assert e.value.reason == reason
+    with pytest.raises(InputRejected, match="odom_frame_id"):
+        track.add(0, (0, 0, 0), (0, 0, 0, 1), "", "base_link")
+    track.add(10**9, (0, 0, 0), (0, 0, 0, 1), "odom", "base_link")
+    track.add(2 * 10**9, (0.5, 0, 0), (0, 0, 0, 1), "odom", "base_link")
+    assert track.pose_at(15 * 10**8, 6 * 10**8)[0, 3] == pytest.approx(0.25)  # interpolated half way
+    with pytest.raises(InputRejected) as e:
+        track.pose_at(5 * 10**8, 10**8)  # 1.5 s older than the newest pose
+    assert e.value.reason == "stale_cloud"
+    with pytest.raises(InputRejected) as e:
+        track.pose_at(25 * 10**8, 10**8)  # 0.5 s after the newest pose
+    assert e.value.reason == "no_pose"
+    track.add(3 * 10**9, (3.0, 0, 0), (0, 0, 0, 1), "odom", "base_link")  # 2.5 m in one step: relocalisation
+    assert jumps == [pytest.approx(2.5)] and len(track.buffer) == 1
+    track.add(10**9, (3.0, 0, 0), (0, 0, 0, 1), "odom", "base_link")  # time went back 2 s: buffer cleared
+    assert track.latest_stamp_ns() == 10**9 and len(track.buffer) == 1

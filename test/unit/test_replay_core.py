@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from seg_perception.bag import BagMessage, read_messages, read_topics
 from seg_perception.tools.record import choose_qos, parse_topic_args
-from seg_perception.tools.replay import BagMessage, Schedule, parse_remaps, play, read_messages, read_topics
+from seg_perception.tools.replay import Schedule, parse_remaps, play
 
 
 class FakeClock:

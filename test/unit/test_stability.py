@@ -1,4 +1,4 @@
-"""Unit tests for seg_perception.core.stability on hand-written label images and grids."""
+"""Unit tests for seg_perception.core.mapping.stability on hand-written label images and grids."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from seg_perception.core.costmap import FREE_SPACE, INSCRIBED_INFLATED_OBSTACLE, LETHAL_OBSTACLE, NO_INFORMATION
-from seg_perception.core.costmap import to_occupancy as occ
-from seg_perception.core.stability import grid_agreement, grid_flicker, grid_occupied, label_flicker
+from seg_perception.core.mapping.costs import FREE_SPACE, INSCRIBED_INFLATED_OBSTACLE, LETHAL_OBSTACLE, NO_INFORMATION
+from seg_perception.core.mapping.costs import to_occupancy as occ
+from seg_perception.core.mapping.stability import grid_agreement, grid_flicker, grid_occupied, label_flicker
 
 U = NO_INFORMATION
 

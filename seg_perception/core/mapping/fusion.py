@@ -34,17 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.costmap import (
-    FREE_SPACE,
-    LETHAL_OBSTACLE,
-    NO_INFORMATION,
-    CostmapConfig,
-    GridGeometry,
-    GridSize,
-    PointRole,
-    check_grid_size,
-    inflate,
-)
+from seg_perception.core.mapping.costs import FREE_SPACE, LETHAL_OBSTACLE, NO_INFORMATION, inflate
+from seg_perception.core.mapping.grid import CostmapConfig, GridGeometry, GridSize, check_grid_size
+from seg_perception.core.mapping.ontology import PointRole
 
 __all__ = ["MAX_RAY_SAMPLES", "FusionConfig", "RollingLogOddsGrid"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seg_perception.core.camera import Intrinsics, backproject
+from seg_perception.core.geometry.camera import Intrinsics, backproject
 
 CLOUD_DTYPE = np.dtype(
     [

@@ -1,4 +1,4 @@
-"""Per-frame ground-plane fitting in ``base_frame`` with RANSAC (Open3D), and a flat fallback (no ROS imports).
+"""Per-frame ground-plane fitting in ``base_frame`` with RANSAC, and a flat fallback (no ROS imports).
 
 The costmap measures obstacle heights above the ground. A fixed ``ground_height_m`` assumes a flat world and a perfect
 extrinsic; on a slope, or when the vehicle pitches under braking, a 1 deg error is 0.17 m at 10 m, enough to turn the
@@ -6,8 +6,10 @@ road into an obstacle band. ``fit_ground_plane`` fits the plane of the current f
 
 1. Candidates: finite points within ``height_window_m`` of the expected ground height (and ``max_range_m``), seeded
    random subsample of at most ``max_candidates``.
-2. RANSAC (``open3d.geometry.PointCloud.segment_plane``; Fischler & Bolles 1981) for the plane with most inliers,
-   then a least-squares refinement on its inliers (smallest singular vector of the centred inliers).
+2. RANSAC (``ransac_plane``; Fischler & Bolles 1981) for the plane with most inliers, then a least-squares
+   refinement on its inliers (smallest singular vector of the centred inliers). The hypotheses come from a seeded
+   generator and are scored all at once, so the same input always gives the same plane (offline runs are
+   bit-identical; Open3D's multi-threaded RANSAC was not).
 3. Acceptance: at least ``min_inliers`` inliers (counted over all candidates, not the subsample) and a normal within
    ``max_tilt_deg`` of base_frame +z. Otherwise the flat plane ``z = expected_height_m`` is returned with
    ``fitted=False``, so a frame that sees no ground (a wall, a close-up of a car) keeps the configured geometry.
@@ -40,7 +42,7 @@ class GroundConfig:
         ransac_n: points per RANSAC hypothesis (3 for a plane), >= 3.
         iterations: RANSAC iterations, >= 1.
         max_candidates: candidates are randomly subsampled to at most this many before RANSAC, >= ransac_n.
-        seed: seed of the subsampling and of Open3D's RANSAC (``open3d.utility.random.seed``).
+        seed: seed of the subsampling and of the RANSAC hypotheses.
     """
 
     distance_threshold_m: float = 0.05
@@ -158,8 +160,7 @@ class GroundPlane:
 def fit_ground_plane(points_base: np.ndarray, cfg: GroundConfig = GroundConfig()) -> tuple[GroundPlane, bool]:
     """Fit the ground plane of one frame with RANSAC, or fall back to the flat plane ``z = expected_height_m``.
 
-    See the module docstring for the steps. Deterministic for a given input and ``cfg.seed`` up to Open3D's
-    multi-threaded RANSAC (the least-squares refinement makes the result stable to ~1e-6 anyway).
+    See the module docstring for the steps. Deterministic for a given input and ``cfg.seed``.
 
     Args:
         points_base: (N, 3) or (H, W, 3) float points in base_frame [m]; rows with any NaN/inf are ignored.
@@ -189,20 +190,15 @@ def fit_ground_plane(points_base: np.ndarray, cfg: GroundConfig = GroundConfig()
         rng = np.random.default_rng(cfg.seed)
         sample = cand[rng.choice(cand.shape[0], cfg.max_candidates, replace=False)]
 
-    import open3d as o3d  # deferred: importing Open3D costs ~0.3 s and only this function needs it
-
-    o3d.utility.random.seed(cfg.seed)
-    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(sample))
-    model, idx = pc.segment_plane(
-        distance_threshold=cfg.distance_threshold_m, ransac_n=cfg.ransac_n, num_iterations=cfg.iterations
-    )
-    if len(idx) < cfg.ransac_n:
+    fit = ransac_plane(sample, cfg.distance_threshold_m, cfg.iterations, cfg.seed)
+    if fit is None or len(fit[2]) < cfg.ransac_n:
         return fallback, False
+    model_normal, _, idx = fit
     # Least-squares refinement on the RANSAC inliers: normal = smallest right singular vector of the centred points.
-    inl = sample[np.asarray(idx, dtype=np.int64)]
+    inl = sample[idx]
     centroid = inl.mean(axis=0)
     n = np.linalg.svd(inl - centroid, full_matrices=False)[2][2]
-    if np.dot(n, model[:3]) < 0:
+    if np.dot(n, model_normal) < 0:
         n = -n
     if n[2] < 0:
         n = -n
@@ -213,3 +209,49 @@ def fit_ground_plane(points_base: np.ndarray, cfg: GroundConfig = GroundConfig()
     if n_inliers < cfg.min_inliers:
         return fallback, False
     return GroundPlane(normal=(float(n[0]), float(n[1]), float(n[2])), offset=d, inliers=n_inliers), True
+
+
+def ransac_plane(
+    points: np.ndarray, distance_m: float, iterations: int, seed: int = 0, max_score_points: int = 5000
+) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """The plane through three points that has the most inliers (RANSAC, Fischler & Bolles 1981), deterministic.
+
+    ``iterations`` hypotheses (three random points each, from ``numpy.random.default_rng(seed)``; a triple with a
+    repeated or collinear point has no normal and is skipped) are scored
+    together by their inlier count on at most ``max_score_points`` of the points (a seeded subsample); the first best
+    one wins, and its inliers are then counted over all points.
+
+    Args:
+        points: (N, 3) float points [m], all finite.
+        distance_m: inlier distance to the plane [m].
+        iterations: hypotheses.
+        seed: generator seed.
+        max_score_points: points used to score hypotheses.
+    Returns:
+        (unit normal (3,), offset d with n . p + d = 0, (K,) int64 indices of the inliers among ``points``), or None
+        for fewer than 3 points or when every hypothesis is degenerate (collinear points).
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if pts.shape[0] < 3:
+        return None
+    rng = np.random.default_rng(seed)
+    trip = rng.integers(0, pts.shape[0], size=(iterations, 3))
+    p0, p1, p2 = pts[trip[:, 0]], pts[trip[:, 1]], pts[trip[:, 2]]
+    normals = np.cross(p1 - p0, p2 - p0)
+    norms = np.linalg.norm(normals, axis=1)
+    ok = norms > 1e-12
+    if not ok.any():
+        return None
+    normals = normals[ok] / norms[ok, None]
+    offsets = -np.einsum("ij,ij->i", normals, p0[ok])
+    score_pts = pts
+    if pts.shape[0] > max_score_points:
+        score_pts = pts[rng.choice(pts.shape[0], max_score_points, replace=False)]
+    counts = np.zeros(normals.shape[0], dtype=np.int64)
+    for start in range(0, normals.shape[0], 32):  # (32, M) distance blocks bound the memory
+        dist = np.abs(score_pts @ normals[start:start + 32].T + offsets[start:start + 32])
+        counts[start:start + 32] = (dist <= distance_m).sum(axis=0)
+    best = int(np.argmax(counts))
+    n, d = normals[best], float(offsets[best])
+    inliers = np.flatnonzero(np.abs(pts @ n + d) <= distance_m)
+    return n, d, inliers

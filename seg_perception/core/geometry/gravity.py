@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.camera import backproject, depth_to_meters
+from seg_perception.core.geometry.camera import backproject, depth_to_meters
+from seg_perception.core.geometry.ground import ransac_plane
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,6 @@ class FloorAlignment:
     camera_height_m: float
     tilt_deg: float
     inliers: int
-
-
-def _plane_ransac(points: np.ndarray, distance_m: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    import open3d as o3d
-
-    o3d.utility.random.seed(seed)
-    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
-    plane, inliers = pc.segment_plane(distance_threshold=distance_m, ransac_n=3, num_iterations=500)
-    return np.asarray(plane, dtype=np.float64), np.asarray(inliers, dtype=np.int64)
 
 
 def floor_alignment(
@@ -72,8 +64,8 @@ def floor_alignment(
     if not depth_mm or len(depth_mm) != len(poses):
         raise ValueError(f"need the same non-zero number of depth images and poses, got {len(depth_mm)}/{len(poses)}")
     world = []
-    for d, pose in zip(depth_mm, poses, strict=True):
-        p = backproject(depth_to_meters(d), k)[::stride, ::stride].reshape(-1, 3)  # type: ignore[arg-type]
+    for depth, pose in zip(depth_mm, poses, strict=True):
+        p = backproject(depth_to_meters(depth), k)[::stride, ::stride].reshape(-1, 3)  # type: ignore[arg-type]
         p = p[np.isfinite(p[:, 2])].astype(np.float64)
         world.append(p @ pose[:3, :3].T + pose[:3, 3])
     pts = np.concatenate(world)
@@ -84,9 +76,10 @@ def floor_alignment(
     for i in range(max_planes):
         if len(remaining) < 1000:
             break
-        plane, inliers = _plane_ransac(remaining, distance_m, seed + i)
-        n = plane[:3] / np.linalg.norm(plane[:3])
-        d = plane[3] / np.linalg.norm(plane[:3])
+        fit = ransac_plane(remaining, distance_m, 500, seed + i)
+        if fit is None:
+            break
+        n, d, inliers = fit
         if n @ down > 0:  # orient the normal up (against "down")
             n, d = -n, -d
         tilt = float(np.degrees(np.arccos(np.clip(-n @ down, -1.0, 1.0))))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from seg_perception.core.costmap import GridGeometry
+from seg_perception.core.mapping.grid import GridGeometry
 
 UNKNOWN_RGB = (128, 128, 128)
 

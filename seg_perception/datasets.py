@@ -38,7 +38,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from seg_perception.core.camera import Intrinsics
+from seg_perception.core.geometry.camera import Intrinsics
 
 __all__ = [
     "EPOCH_NS",

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from seg_perception.core.cloud import CLOUD_DTYPE, pack_rgb
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE, pack_rgb
 
 __all__ = ["SemanticVoxelMap"]
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seg_perception.core.costmap import INSCRIBED_INFLATED_OBSTACLE, NO_INFORMATION, GridGeometry
+from seg_perception.core.mapping.costs import INSCRIBED_INFLATED_OBSTACLE, NO_INFORMATION
+from seg_perception.core.mapping.grid import GridGeometry
 
 __all__ = ["IGNORE_LABEL", "label_flicker", "grid_known", "grid_occupied", "grid_flicker", "grid_agreement"]
 

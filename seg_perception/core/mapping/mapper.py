@@ -24,22 +24,15 @@ import numpy as np
 
 from seg_perception.core.class_info import ClassInfo, ClassInfoError
 from seg_perception.core.config import from_params, param
-from seg_perception.core.costmap import (
-    CostmapConfig,
-    GridGeometry,
-    Ontology,
-    PointRole,
-    build_grids,
-    camera_to_base,
-    classify_points,
-    find_package_ontology,
-    read_ontology_file,
-    to_occupancy,
-    transform_points,
-)
-from seg_perception.core.fusion import FusionConfig, RollingLogOddsGrid
-from seg_perception.core.ground import GroundConfig, GroundPlane, fit_ground_plane
-from seg_perception.core.voxel_map import SemanticVoxelMap
+from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
+from seg_perception.core.geometry.pose import PoseTrack
+from seg_perception.core.geometry.transforms import camera_to_base, transform_points
+from seg_perception.core.mapping.costs import to_occupancy
+from seg_perception.core.mapping.fusion import FusionConfig, RollingLogOddsGrid
+from seg_perception.core.mapping.grid import CostmapConfig, GridGeometry
+from seg_perception.core.mapping.ontology import Ontology, PointRole, find_package_ontology, read_ontology_file
+from seg_perception.core.mapping.single_frame import build_grids, classify_points
+from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 
 
 @dataclass(frozen=True)
@@ -200,13 +193,28 @@ class GridMapper:
     ) -> None:
         self.cfg = cfg
         self.t_base_camera = camera_to_base(camera_translation, camera_rpy)
-        self.rules = rules
         self.ground_cfg = ground_cfg
         self.fusion: RollingLogOddsGrid | None = None
         if fusion_cfg is not None:
             fusion_cfg = dataclasses.replace(fusion_cfg, resolution=cfg.resolution, width=cfg.width, height=cfg.height)
             self.fusion = RollingLogOddsGrid(fusion_cfg)
         self.voxels = SemanticVoxelMap(voxel_resolution_m, num_classes) if voxel_resolution_m > 0 else None
+        self._rules: ClassRules | None = None
+        self.rules = rules
+
+    @property
+    def rules(self) -> ClassRules | None:
+        """Per-class lookups (from the class metadata); None until known."""
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: ClassRules | None) -> None:
+        """Set the class lookups; the voxel map's class histogram is sized to their class count (C float32 per
+        voxel, not a fixed 256), so a new class count starts an empty map."""
+        self._rules = rules
+        v = self.voxels
+        if rules is not None and v is not None and v.num_classes != len(rules.roles):
+            self.voxels = SemanticVoxelMap(v.resolution_m, len(rules.roles), v.max_voxels)
 
     @classmethod
     def from_settings(
@@ -313,7 +321,7 @@ class GridMapper:
             keep = (roles != PointRole.IGNORE) & near
             self.voxels.insert(points[keep], np.asarray(labels)[keep],
                                None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
-            self.voxels.crop(centre, radius)
+            self.voxels.crop(tuple(centre.tolist()), radius)
             t["voxels"] = (time.perf_counter() - t3) * 1e3
         return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, geometry, ground, fitted, t)
 
@@ -324,3 +332,23 @@ def cloud_arrays(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray 
     xyz = np.stack([flat["x"], flat["y"], flat["z"]], axis=-1)
     confidence = flat["confidence"] if "confidence" in (flat.dtype.names or ()) else None
     return xyz, flat["label"], confidence
+
+
+def cloud_pose(
+    mapper: GridMapper, track: PoseTrack | None, stamp_ns: int, tolerance_ns: int, camera_frame: str, base_frame: str
+) -> tuple[np.ndarray | None, tuple[float, float], float, str]:
+    """Where one cloud goes: (T_global_camera or None, robot (x, y) [m], ground z [m], grid frame).
+
+    The one pose-for-cloud rule of the package (the costmap node and ``process`` both call it). Without odometry
+    (``track`` None) the grids are robot-centred in ``base_frame`` with the static extrinsic; with odometry the
+    pose at the cloud's stamp (``PoseTrack.pose_at``) places them in the odometry's global frame.
+
+    Raises:
+        InputRejected: ``no_odometry``, ``stale_cloud`` or ``no_pose`` (from ``PoseTrack.pose_at``).
+        ValueError: the odometry's child frame is neither the camera's nor ``base_frame``.
+    """
+    if track is None:
+        return None, (0.0, 0.0), mapper.cfg.ground_height_m, base_frame
+    t_global_child = track.pose_at(stamp_ns, tolerance_ns)
+    t_cam, robot_xy, ground_z = mapper.frame_pose(t_global_child, track.child_frame, camera_frame, base_frame)
+    return t_cam, robot_xy, ground_z, track.global_frame

@@ -1,0 +1,1 @@
+"""Geometry: camera model, point clouds, rigid transforms and poses, the ground plane."""
