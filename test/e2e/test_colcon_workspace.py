@@ -40,7 +40,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     prefixes = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
     env["AMENT_PREFIX_PATH"] = os.pathsep.join([sys.prefix] + [p for p in prefixes if p != sys.prefix])
-    env["ROS_DOMAIN_ID"] = str(int(os.environ["ROS_DOMAIN_ID"]) + 54)  # each e2e test has its own offset (test/conftest.py)
+    env["ROS_DOMAIN_ID"] = str(int(os.environ["ROS_DOMAIN_ID"]) + 54)  # one offset per e2e test (conftest.py)
     colcon = shutil.which("colcon", path=bin_dir)
     assert colcon, "colcon is not installed (scripts/setup.sh installs colcon-core and colcon-ros)"
     cmd = [colcon, "--log-base", str(ws / "log"), "build", "--base-paths", "src",
