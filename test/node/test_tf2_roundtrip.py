@@ -126,7 +126,11 @@ def test_static_and_moving_transforms_cross_nodes_and_interpolate() -> None:
             buffer.lookup_transform("odom", "camera_link", t0 + Duration(seconds=5.0))
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
         executor.shutdown()
         listener_node.destroy_node()
         odom_node.destroy_node()
