@@ -89,6 +89,7 @@ ESPNETV2_CITY = register_model(
             "camvid_test_0001TP@960x720->camvid/pixel_acc": 78.63,
             "camvid_val_0016E5@960x720->camvid/mIoU": 55.98,
             "camvid_val_0016E5@960x720->camvid/pixel_acc": 86.24,
+            "camvid_test_0001TP@640x480->camvid/mIoU": 52.70,  # measured here (bench --all-models --miou)
         },
         paper=_ESPNETV2_PAPER,
     )
@@ -139,6 +140,7 @@ CGNET_CAMVID = register_model(
             "camvid_test_0001TP@480x360/pixel_acc": 90.02,
             "camvid_val_0016E5@480x360/mIoU": 85.68,
             "camvid_val_0016E5@480x360/pixel_acc": 97.09,
+            "camvid_test_0001TP@640x480/mIoU": 67.49,  # measured here (bench --all-models --miou)
         },
         paper="Wu et al., CGNet, IEEE TIP 30:1169-1179, 2020, arXiv:1811.08201",
     )
@@ -147,6 +149,9 @@ CGNET_CAMVID = register_model(
 
 # The ESPNetv2 width ladder (same architecture, width scale s; same repository and commit as s=2.0). Metrics: the
 # authors' mIoU on Cityscapes val (1024x512) / PASCAL VOC val (384x384) from their model_zoo README.
+# Measured here: mIoU on CamVid 0001TP at a 640x480 network input, Cityscapes ids mapped to CamVid's
+# (`seg-perception bench --all-models --miou --input-size 640x480`).
+_MEASURED_CAMVID_640 = {0.5: 37.12, 1.0: 52.30, 1.5: 54.02}
 _LADDER = {
     # (scale, dataset): (sha256, authors' mIoU)
     (0.5, "city"): ("9412a86a30f137540ef945d08da3cb7191448956c56c41a64210dab443a9f65f", 53.9),
@@ -169,7 +174,8 @@ for (_scale, _data), (_sha, _miou) in _LADDER.items():
             weights_file=_file,
             sha256=_sha,
             url=f"{_EDGENETS}/{_file}",
-            metrics={f"{_protocol}/mIoU (authors)": _miou},
+            metrics={f"{_protocol}/mIoU (authors)": _miou}
+            | ({"camvid_test_0001TP@640x480->camvid/mIoU": _MEASURED_CAMVID_640[_scale]} if _data == "city" else {}),
             size_note=f"ESPNetv2 width scale s={_scale}; trained at the s=2.0 model's size",
         )
     )
