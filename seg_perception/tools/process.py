@@ -181,12 +181,17 @@ class BagOut:
         self.conns: dict[str, Any] = {}
 
     def write(self, topic: str, msgtype: str, msg: Any, t_ns: int) -> None:  # noqa: ANN401
-        """Serialize ``msg`` (an rclpy message) and store it at time ``t_ns``."""
+        """Serialize ``msg`` (an rclpy message) and store it at time ``t_ns``.
+
+        rclpy's serializer leaves the CDR alignment padding uninitialised (whatever was in memory), so the message is
+        re-serialised by rosbags, which writes zeros: the same bag processed twice gives bit-identical output.
+        """
         from rclpy.serialization import serialize_message
 
         if topic not in self.conns:
             self.conns[topic] = self.writer.add_connection(topic, msgtype, typestore=self.ts)
-        self.writer.write(self.conns[topic], t_ns, serialize_message(msg))
+        data = self.ts.serialize_cdr(self.ts.deserialize_cdr(serialize_message(msg), msgtype), msgtype)
+        self.writer.write(self.conns[topic], t_ns, bytes(data))
 
     def close(self) -> None:
         """Finish the bag (writes metadata.yaml)."""
