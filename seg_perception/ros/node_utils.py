@@ -11,7 +11,7 @@ import time
 import traceback
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -22,6 +22,8 @@ from std_msgs.msg import String
 
 from seg_perception.core.errors import InputRejected
 from seg_perception.ros.qos import LATCHED_QOS
+
+T = TypeVar("T")
 
 
 class NodeStats:
@@ -51,12 +53,17 @@ class NodeStats:
         self.warnings: Counter[str] = Counter()
         self.transport_lost: Counter[str] = Counter()
         self.throttle_s = throttle_s
+        self.lock = threading.RLock()  # counts change from the executor and from a worker thread
         self._last_log: dict[str, float] = {}
         self._stages: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
         self._pub = node.create_publisher(String, "~/stats", LATCHED_QOS)
         self._timer = node.create_timer(period_s, self.publish) if period_s > 0 else None
 
     def _due(self, key: str) -> bool:
+        with self.lock:
+            return self._due_locked(key)
+
+    def _due_locked(self, key: str) -> bool:
         now = time.monotonic()
         if now - self._last_log.get(key, -math.inf) < self.throttle_s:
             return False
@@ -65,19 +72,22 @@ class NodeStats:
 
     def drop(self, reason: str, detail: str) -> None:
         """Count a dropped frame under ``reason``; log it (throttled per reason)."""
-        self.drops[reason] += 1
+        with self.lock:
+            self.drops[reason] += 1
         if self._due("drop:" + reason):
             self.node.get_logger().warning(f"dropped frame ({reason}, {self.drops[reason]} so far): {detail}")
 
     def reject(self, reason: str, detail: str) -> None:
         """Count a refused message of a secondary input (depth, camera_info, label_info, odometry); log throttled."""
-        self.rejected[reason] += 1
+        with self.lock:
+            self.rejected[reason] += 1
         if self._due("reject:" + reason):
             self.node.get_logger().warning(f"rejected message ({reason}, {self.rejected[reason]} so far): {detail}")
 
     def warn(self, reason: str, detail: str) -> None:
         """Count usable input with a problem under ``reason``; log throttled per reason."""
-        self.warnings[reason] += 1
+        with self.lock:
+            self.warnings[reason] += 1
         if self._due("warn:" + reason):
             self.node.get_logger().warning(f"{detail} ({reason}, {self.warnings[reason]} so far)")
 
@@ -106,7 +116,8 @@ class NodeStats:
         name = type(e).__name__
         key = "cuda_oom" if name == "OutOfMemoryError" else "exception"
         counter = self.drops if primary else self.rejected
-        counter[key] += 1
+        with self.lock:
+            counter[key] += 1
         if self._due(f"exception:{where}:{name}"):
             self.node.get_logger().error(
                 f"{where}: {name}: {e} ({key}, {counter[key]} so far; the node goes on)\n{traceback.format_exc()}"
@@ -114,13 +125,16 @@ class NodeStats:
 
     def add_timings(self, timings_ms: dict[str, float]) -> None:
         """Record one frame's stage timings [ms]."""
-        for stage, ms in timings_ms.items():
-            self._stages[stage].append(float(ms))
+        with self.lock:
+            for stage, ms in timings_ms.items():
+                self._stages[stage].append(float(ms))
 
     def as_dict(self) -> dict:
         """Current statistics as a JSON-ready dict."""
         stages = {}
-        for stage, values in self._stages.items():
+        with self.lock:
+            snapshot = {k: list(v) for k, v in self._stages.items()}
+        for stage, values in snapshot.items():
             if values:
                 v = sorted(values)
                 stages[stage] = {
@@ -195,6 +209,86 @@ class GuardedNode(Node):
     def create_service(self, srv_type, srv_name, callback, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN003, ANN201, D102
         return super().create_service(srv_type, srv_name, self._guard(f"service {srv_name}", callback, False, True),
                                       **kwargs)  # fmt: skip
+
+
+class NewestFrameWorker(Generic[T]):
+    """Runs ``process(item)`` on its own thread for the newest submitted item, so the executor stays free for
+    subscriptions, timers and parameter services while a frame is being segmented.
+
+    One slot: an item submitted while another still waits replaces it, and the replaced one goes to
+    ``on_skipped`` (the node counts it). ``process`` must handle its own exceptions (the node counts them as drops).
+
+    Args:
+        process: work on one item (called on the worker thread).
+        on_skipped: called (on the submitting thread) with an item replaced before it was processed, and at
+            ``stop`` with the one still waiting.
+        name: thread name.
+        on_done: called on the worker thread after each item, once the worker counts as idle again.
+    """
+
+    def __init__(
+        self, process: Callable[[T], None], on_skipped: Callable[[T], None], name: str = "worker",
+        on_done: Callable[[], None] = lambda: None,
+    ) -> None:  # fmt: skip
+        self._process, self._on_skipped, self._on_done = process, on_skipped, on_done
+        self._cond = threading.Condition()
+        self._slot: T | None = None
+        self._busy = False
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Items waiting or being processed (0-2)."""
+        with self._cond:
+            return int(self._slot is not None) + int(self._busy)
+
+    def submit(self, item: T) -> None:
+        """Hand over the newest item (an older waiting one is skipped)."""
+        with self._cond:
+            old, self._slot = self._slot, item
+            self._cond.notify()
+        if old is not None:
+            self._on_skipped(old)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until nothing waits or runs (tests, shutdown); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._slot is not None or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Let the item being processed finish, skip the one waiting, end the thread."""
+        with self._cond:
+            self._stop = True
+            old, self._slot = self._slot, None
+            self._cond.notify_all()
+        if old is not None:
+            self._on_skipped(old)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._slot is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                item, self._slot, self._busy = self._slot, None, True
+            try:
+                self._process(item)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+                self._on_done()
 
 
 class Stopwatch:

@@ -37,7 +37,7 @@ from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import param
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
-from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
+from seg_perception.ros.node_utils import GuardedNode, NewestFrameWorker, NodeStats, Stopwatch, run_node
 from seg_perception.ros.outputs import segmentation_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
@@ -88,6 +88,9 @@ class SegmentationNode(GuardedNode):
         )
         self._last_input = self.get_clock().now()
         self._stale = False
+        # the network runs on its own thread: subscriptions, timers and parameter services stay responsive
+        self.worker: NewestFrameWorker[RGBDInput] = NewestFrameWorker(self._run_frame, self._skip_frame, "segment",
+                                                                     on_done=self._update_pending)
 
         self.pubs = {
             "labels": self.create_publisher(Image, "labels", OUTPUT_QOS),
@@ -120,9 +123,18 @@ class SegmentationNode(GuardedNode):
         self.assembler.order.jump_back_ns = int(settings.time_jump_s * 1e9)
 
     def finish(self) -> None:
-        """At shutdown: colour frames still waiting for depth or camera_info are counted as drops."""
+        """At shutdown: the frame being segmented finishes; frames still waiting are counted as drops."""
+        self.worker.stop()
         self.assembler.flush()
-        self.stats.pending = self.assembler.pending
+        self._update_pending()
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread first (it publishes), then destroy the node."""
+        self.worker.stop()
+        super().destroy_node()
+
+    def _update_pending(self) -> None:
+        self.stats.pending = self.assembler.pending + self.worker.pending
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -130,13 +142,14 @@ class SegmentationNode(GuardedNode):
         self._process(self.assembler.add_camera_info(msg))
 
     def _on_image(self, msg: Image) -> None:
-        self.stats.frames_in += 1
+        with self.stats.lock:
+            self.stats.frames_in += 1
         self._last_input = self.get_clock().now()
         self._stale = False
         try:
             self._process(self.assembler.add_image(msg))
         finally:
-            self.stats.pending = self.assembler.pending
+            self._update_pending()
 
     def _on_depth(self, msg: Image) -> None:
         self._process(self.assembler.add_depth(msg))
@@ -153,24 +166,32 @@ class SegmentationNode(GuardedNode):
 
     # -- pipeline ----------------------------------------------------------------------------------------------
     def _process(self, frame: RGBDInput | None) -> None:
-        """core -> convert -> publish for a complete frame (validation and pairing happened in the assembler).
+        """Hand a complete frame (validated and paired by the assembler) to the segmentation thread."""
+        if frame is not None:
+            self.worker.submit(frame)
+        self._update_pending()
 
-        An exception here is a dropped frame (``exception``), so it is caught and counted as such, whichever input
-        completed the frame.
-        """
-        self.stats.pending = self.assembler.pending
-        if frame is None:
-            return
+    def _skip_frame(self, frame: RGBDInput) -> None:
+        self.stats.drop("busy", "a newer frame arrived while the network was busy: the newest one is segmented")
+
+    def _run_frame(self, frame: RGBDInput) -> None:
+        """core -> convert -> publish (on the segmentation thread). An exception is a dropped frame."""
         sw = Stopwatch()
         try:
             result = self.pipeline.process(frame.rgb, frame.depth, frame.k)
             sw.skip()  # the pipeline timed its own stages
-            self._publish(frame.image, result, sw)
-        except Exception as e:  # noqa: BLE001 - counted as a dropped frame by the node's guard
+            with self.stats.lock:
+                self.stats.frames_out += 1
+            try:
+                self._publish(frame.image, result, sw)
+            except Exception:
+                with self.stats.lock:
+                    self.stats.frames_out -= 1
+                raise
+        except Exception as e:  # noqa: BLE001 - one bad frame must not stop the node
             self.stats.count_exception(e, "segmentation", primary=True)
             return
         self.stats.add_timings({**result.timings_ms, **sw.laps})
-        self.stats.frames_out += 1
 
     def _publish(self, img: Image, result: FrameResult, sw: Stopwatch) -> None:
         for name, msg in segmentation_messages(result, img.header).items():

@@ -138,6 +138,7 @@ def test_bad_input_is_counted_dropped_and_the_next_frame_is_processed(ros, seg, 
     assert node.stats.frames_out == 1
     # every colour frame is accounted for: the bad one is a drop (its own reason, or no_camera_info after a
     # refused camera_info), the good one an output
+    assert node.worker.wait_idle(10.0)
     assert stats.frames_in == 2 and stats.frames_out + sum(stats.drops.values()) + stats.pending == 2, stats.as_dict()
 
 
