@@ -302,10 +302,17 @@ class Segmenter:
         return self.input_size
 
     @torch.inference_mode()
-    def warm_up(self) -> None:
+    def warm_up(self, image_hw: tuple[int, int] | None = None) -> None:
         """Run the network once per TTA size on a blank input, so that a runtime's export and compilation happen
-        now rather than on the first image. Does nothing with ``keep_aspect`` (the size comes with the image)."""
-        if self.keep_aspect:
+        now rather than on the first image.
+
+        Args:
+            image_hw: (height, width) of the images to come (e.g. from camera_info), which sets the network size
+                first (``adapt``); without it, nothing happens under ``keep_aspect`` (the size comes with the image).
+        """
+        if image_hw is not None:
+            self.adapt(image_hw)
+        elif self.keep_aspect:
             return
         for width, height in self.tta_sizes:
             self._run(torch.zeros(1, 3, height, width, device=self.device))

@@ -62,6 +62,8 @@ def test_segmenter_follows_each_image_aspect() -> None:
     assert seg.input_size == (1024, 304) and seg.tta_sizes == ((1024, 304), (512, 160))
     assert seg(np.zeros((480, 640, 3), np.uint8)).labels.shape == (480, 640)
     assert seg.input_size == (688, 512)
+    seg.warm_up((375, 1242))  # e.g. from camera_info, before the first image
+    assert seg.input_size == (1024, 304)
 
 
 def test_explicit_distorting_size_warns_once(caplog: pytest.LogCaptureFixture) -> None:
