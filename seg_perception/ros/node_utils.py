@@ -279,9 +279,10 @@ class NewestFrameWorker(Generic[T]):
             with self._cond:
                 while self._slot is None and not self._stop:
                     self._cond.wait()
-                if self._stop:
+                item = self._slot
+                if self._stop or item is None:
                     return
-                item, self._slot, self._busy = self._slot, None, True
+                self._slot, self._busy = None, True
             try:
                 self._process(item)
             finally:
