@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import signal
 import sys
@@ -160,6 +161,28 @@ class NodeStats:
         self._pub.publish(String(data=json.dumps(self.as_dict())))
 
 
+class RclpyLogHandler(logging.Handler):
+    """Forwards the package's Python log records (``seg_perception.*``: model exports, chosen network size, cache
+    repairs) to a node's rclpy logger, so they appear in the node's log like its own lines."""
+
+    def __init__(self, node: Node, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.node = node
+
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102
+        try:
+            text = f"{record.name}: {record.getMessage()}"
+            log = self.node.get_logger()
+            if record.levelno >= logging.ERROR:
+                log.error(text)
+            elif record.levelno >= logging.WARNING:
+                log.warning(text)
+            else:
+                log.info(text)
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
 class GuardedNode(Node):
     """A Node whose every subscription, timer and service callback runs inside one guard.
 
@@ -171,6 +194,19 @@ class GuardedNode(Node):
     """
 
     primary_topics: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(*args, **kwargs)
+        self._log_handler = RclpyLogHandler(self)
+        package_logger = logging.getLogger("seg_perception")
+        package_logger.addHandler(self._log_handler)
+        if package_logger.getEffectiveLevel() > logging.INFO:
+            package_logger.setLevel(logging.INFO)
+
+    def destroy_node(self) -> None:
+        """Detach the log forwarding, then destroy the node."""
+        logging.getLogger("seg_perception").removeHandler(self._log_handler)
+        super().destroy_node()
 
     def finish(self) -> None:
         """Called once before the final statistics at shutdown: count frames still waiting (override)."""

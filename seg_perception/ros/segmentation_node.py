@@ -74,9 +74,11 @@ class SegmentationNode(GuardedNode):
         self.use_depth = self.settings.use_depth
         self.pipeline = SegmentationPipeline(self.cfg)
         seg = self.pipeline.segmenter
+        size = "the camera's aspect (set at the first image)" if seg.keep_aspect else \
+            f"{seg.input_size[0]}x{seg.input_size[1]}"  # fmt: skip
         self.get_logger().info(
-            f"model {self.cfg.model} on {seg.device} (fp16={seg.fp16}), network input {seg.input_size[0]}x"
-            f"{seg.input_size[1]}, cloud stride {self.cfg.cloud_stride}"
+            f"model {self.cfg.model} on {seg.device} (runtime {seg.runtime}, fp16={seg.fp16}), network input {size}, "
+            f"cloud stride {self.cfg.cloud_stride}"
         )
         self.assembler = RGBDAssembler(
             self.stats.drop,

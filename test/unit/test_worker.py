@@ -35,3 +35,40 @@ def test_newest_item_wins_and_skipped_ones_are_reported() -> None:
     w.stop()
     assert done[-1] == 5 or skipped[-1] == 5  # stop lets the running item finish and reports a waiting one
     assert len(done) + len(skipped) == 5
+
+
+def test_package_log_records_reach_the_node_logger() -> None:
+    import logging
+
+    from seg_perception.ros.node_utils import RclpyLogHandler
+
+    lines: list[tuple[str, str]] = []
+
+    class Logger:
+        def info(self, text: str) -> None:
+            lines.append(("info", text))
+
+        def warning(self, text: str) -> None:
+            lines.append(("warning", text))
+
+        def error(self, text: str) -> None:
+            lines.append(("error", text))
+
+    class FakeNode:
+        def get_logger(self) -> Logger:
+            return Logger()
+
+    log = logging.getLogger("seg_perception.test_forwarding")
+    handler = RclpyLogHandler(FakeNode())  # type: ignore[arg-type]
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        log.debug("not forwarded")
+        log.info("exporting %s at %dx%d", "cgnet_camvid", 640, 480)
+        log.warning("cache entry corrupt")
+        log.error("boom")
+    finally:
+        log.removeHandler(handler)
+    assert lines == [("info", "seg_perception.test_forwarding: exporting cgnet_camvid at 640x480"),
+                     ("warning", "seg_perception.test_forwarding: cache entry corrupt"),
+                     ("error", "seg_perception.test_forwarding: boom")]  # fmt: skip
