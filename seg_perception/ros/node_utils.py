@@ -60,48 +60,43 @@ class NodeStats:
         self._pub = node.create_publisher(String, "~/stats", LATCHED_QOS)
         self._timer = node.create_timer(period_s, self.publish) if period_s > 0 else None
 
-    def _due(self, key: str) -> bool:
-        with self.lock:
-            return self._due_locked(key)
-
-    def _due_locked(self, key: str) -> bool:
+    def _count(self, counter: Counter[str], kind: str, key: str, n: int = 1) -> tuple[int, bool]:
+        """Add ``n`` to ``counter[key]``; returns (the new total, whether a log line for ``kind:key`` is due now)."""
         now = time.monotonic()
-        if now - self._last_log.get(key, -math.inf) < self.throttle_s:
-            return False
-        self._last_log[key] = now
-        return True
+        with self.lock:
+            counter[key] += n
+            due = now - self._last_log.get(f"{kind}:{key}", -math.inf) >= self.throttle_s
+            if due:
+                self._last_log[f"{kind}:{key}"] = now
+            return counter[key], due
 
     def drop(self, reason: str, detail: str) -> None:
         """Count a dropped frame under ``reason``; log it (throttled per reason)."""
-        with self.lock:
-            self.drops[reason] += 1
-        if self._due("drop:" + reason):
-            self.node.get_logger().warning(f"dropped frame ({reason}, {self.drops[reason]} so far): {detail}")
+        total, due = self._count(self.drops, "drop", reason)
+        if due:
+            self.node.get_logger().warning(f"dropped frame ({reason}, {total} so far): {detail}")
 
     def reject(self, reason: str, detail: str) -> None:
         """Count a refused message of a secondary input (depth, camera_info, label_info, odometry); log throttled."""
-        with self.lock:
-            self.rejected[reason] += 1
-        if self._due("reject:" + reason):
-            self.node.get_logger().warning(f"rejected message ({reason}, {self.rejected[reason]} so far): {detail}")
+        total, due = self._count(self.rejected, "reject", reason)
+        if due:
+            self.node.get_logger().warning(f"rejected message ({reason}, {total} so far): {detail}")
 
     def warn(self, reason: str, detail: str) -> None:
         """Count usable input with a problem under ``reason``; log throttled per reason."""
-        with self.lock:
-            self.warnings[reason] += 1
-        if self._due("warn:" + reason):
-            self.node.get_logger().warning(f"{detail} ({reason}, {self.warnings[reason]} so far)")
+        total, due = self._count(self.warnings, "warn", reason)
+        if due:
+            self.node.get_logger().warning(f"{detail} ({reason}, {total} so far)")
 
     def lost_in_transport(self, topic: str, count: int) -> None:
         """Count messages of ``topic`` that were sent but never reached this node (the DDS ``message_lost`` event:
         not frames skipped by the keep-last-1 newest-frame policy); they never entered ``frames_in``."""
         if count <= 0:
             return
-        self.transport_lost[topic] += count
-        if self._due("lost:" + topic):
+        total, due = self._count(self.transport_lost, "lost", topic, count)
+        if due:
             self.node.get_logger().warning(
-                f"{count} {topic} message(s) sent but lost in transport ({self.transport_lost[topic]} so far); "
-                "see README 'Transport limits'"
+                f"{count} {topic} message(s) sent but lost in transport ({total} so far); see README 'Transport limits'"
             )
 
     def count_exception(self, e: BaseException, where: str, primary: bool) -> None:
@@ -116,12 +111,10 @@ class NodeStats:
             return
         name = type(e).__name__
         key = "cuda_oom" if name == "OutOfMemoryError" else "exception"
-        counter = self.drops if primary else self.rejected
-        with self.lock:
-            counter[key] += 1
-        if self._due(f"exception:{where}:{name}"):
+        total, due = self._count(self.drops if primary else self.rejected, f"exception:{where}:{name}", key)
+        if due:
             self.node.get_logger().error(
-                f"{where}: {name}: {e} ({key}, {counter[key]} so far; the node goes on)\n{traceback.format_exc()}"
+                f"{where}: {name}: {e} ({key}, {total} so far; the node goes on)\n{traceback.format_exc()}"
             )
 
     def add_timings(self, timings_ms: dict[str, float]) -> None:

@@ -72,3 +72,31 @@ def test_package_log_records_reach_the_node_logger() -> None:
     assert lines == [("info", "seg_perception.test_forwarding: exporting cgnet_camvid at 640x480"),
                      ("warning", "seg_perception.test_forwarding: cache entry corrupt"),
                      ("error", "seg_perception.test_forwarding: boom")]  # fmt: skip
+
+
+def test_drop_logs_are_throttled_per_reason_and_counts_stay_exact() -> None:
+    from seg_perception.ros.node_utils import NodeStats
+
+    lines: list[str] = []
+
+    class Logger:
+        def warning(self, text: str) -> None:
+            lines.append(text)
+
+    class FakeNode:
+        def create_publisher(self, *_a: object) -> None:
+            return None
+
+        def create_timer(self, *_a: object) -> None:
+            return None
+
+        def get_logger(self) -> Logger:
+            return Logger()
+
+    stats = NodeStats(FakeNode(), period_s=0, throttle_s=60.0)  # type: ignore[arg-type]
+    for _ in range(3):
+        stats.drop("empty", "image: 0x0")
+    stats.drop("depth_empty", "depth: 0x0")  # a second reason within the throttle window is still logged
+    stats.reject("camera_info_k", "K has NaN")
+    assert stats.drops == {"empty": 3, "depth_empty": 1} and stats.rejected == {"camera_info_k": 1}
+    assert [line.split(" (")[1].split(",")[0] for line in lines] == ["empty", "depth_empty", "camera_info_k"]
