@@ -214,7 +214,7 @@ class CostmapNode(GuardedNode):
         sw.skip()
         header = Header(stamp=msg.header.stamp, frame_id=frame)
         self._last_header = header
-        for name, out in costmap_messages(grids, labels, header, robot_xy).items():
+        for name, out in costmap_messages(grids, header, robot_xy).items():
             self.pubs[name].publish(out)
         sw.lap("publish")
         sw.laps.update(grids.timings_ms)

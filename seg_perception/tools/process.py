@@ -258,8 +258,7 @@ def process_bag(
                 writer.write(f"{ns}/label_info", "std_msgs/msg/String", label_info, t_ns)
             geo = grids.geometry
             gh = Header(stamp=h.stamp, frame_id=grid_frame)
-            _, labels, _ = cloud_arrays(cloud)
-            outputs = {**segmentation_messages(result, h), **costmap_messages(grids, labels, gh, offline.robot_xy)}
+            outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, offline.robot_xy)}
             for name, msg in outputs.items():  # the nodes' own messages, in the order they publish them
                 writer.write(f"{ns}/{name}", msgtype_of(msg), msg, t_ns)
             for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
@@ -270,7 +269,7 @@ def process_bag(
                 stats.timings[k].append(v)
             if render_every and stats.frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
-                panel = render_panel(overlay, grids.points, pipe.lut[labels], grids.drivable, grids.obstacle,
+                panel = render_panel(overlay, grids.points, pipe.lut[grids.labels], grids.drivable, grids.obstacle,
                                      geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
                 cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])
             stats.frames_out += 1

@@ -57,11 +57,11 @@ def _cell_flicker(prev: tuple[np.ndarray, np.ndarray], cur: tuple[np.ndarray, np
     return label_flicker(prev[1][i], cur[1][j]) if i.size else float("nan")
 
 
-def _ground_points(grids: GridResult, labels: np.ndarray, conf: np.ndarray | None) -> tuple:
+def _ground_points(grids: GridResult) -> tuple:
     keep = grids.roles != PointRole.IGNORE
     pts = grids.points[keep].copy()
     pts[:, 2] = 0.0  # one cell per ground position: a 2-D class histogram
-    return pts, labels[keep], None if conf is None else conf[keep]
+    return pts, grids.labels[keep], None if grids.confidence is None else grids.confidence[keep]
 
 
 def _agreement(a: GridResult, b: GridResult) -> dict[str, float]:
@@ -84,7 +84,6 @@ def _lattice_keys(g: GridResult, mask: np.ndarray) -> np.ndarray:
 
 def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limit: int = 0) -> dict[str, Any]:
     """Run both cores over the bag; returns the figures (see the module docstring)."""
-    from seg_perception.core.mapping.mapper import cloud_arrays
     from seg_perception.ros import convert
 
     seg_cfg = from_params(SegmentationConfig, load_node_params(params_files, "segmentation", overrides))
@@ -110,7 +109,6 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
     for i, (frame, _result, cloud) in enumerate(frames):
         h = frame.image.header
         t_ns = convert.stamp_to_ns(h.stamp)
-        _, labels, conf = cloud_arrays(cloud)
         out = {}
         for name, m in (("single", single), ("fused", fused)):
             r = m.update(cloud, t_ns, h.frame_id)
@@ -127,8 +125,8 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
         elif i == n_frames // 2 - 1:
             first_half_end = out["fused"]
         single_hist = SemanticVoxelMap(res, spec.num_classes)
-        single_hist.insert(*_ground_points(out["single"], labels, conf))
-        fused_hist.insert(*_ground_points(out["fused"], labels, conf))
+        single_hist.insert(*_ground_points(out["single"]))
+        fused_hist.insert(*_ground_points(out["fused"]))
         cells = {"single": _cell_classes(single_hist), "fused": _cell_classes(fused_hist)}
         for mode in ("single", "fused"):
             g = out[mode]

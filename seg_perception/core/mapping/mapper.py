@@ -128,8 +128,10 @@ class GridResult:
     Attributes:
         drivable: (H, W) int8 OccupancyGrid values: 0 seen drivable, 100 seen not drivable, -1 unknown.
         obstacle: (H, W) int8 OccupancyGrid values: 100 lethal, 1-99 inflation / class costs, 0 free, -1 unknown.
-        points: (N, 3) float32 points in the grid frame [m] (NaN rows for invalid points).
-        roles: (N,) uint8 ``PointRole`` of each point.
+        points: (M, 3) float32 points in the grid frame [m]: the cloud's points with finite x, y, z, in cloud order.
+        roles: (M,) uint8 ``PointRole`` of each of those points.
+        labels: (M,) class ids of the same points.
+        confidence: (M,) float32 confidence of the same points, or None.
         geometry: placement of both grids in the grid frame (origin = outer corner of cell (0, 0)).
         ground: the ground plane used (fitted, or the flat fallback).
         ground_fitted: True when the plane came from RANSAC on this cloud.
@@ -140,6 +142,8 @@ class GridResult:
     obstacle: np.ndarray
     points: np.ndarray
     roles: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray | None
     geometry: GridGeometry
     ground: GroundPlane | None
     ground_fitted: bool
@@ -286,6 +290,7 @@ class GridMapper:
             raise RuntimeError("class roles unknown: set rules (from label_info) first")
         t: dict[str, float] = {}
         t0 = time.perf_counter()
+        xyz, labels, confidence = finite_points(xyz, labels, confidence)
         tf = self.t_base_camera if t_global_camera is None else t_global_camera
         points = transform_points(tf, xyz)
         t1 = time.perf_counter()
@@ -323,7 +328,38 @@ class GridMapper:
                                None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
             self.voxels.crop(tuple(centre.tolist()), radius)
             t["voxels"] = (time.perf_counter() - t3) * 1e3
-        return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, geometry, ground, fitted, t)
+        return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, labels, confidence, geometry,
+                          ground, fitted, t)  # fmt: skip
+
+
+def finite_points(
+    xyz: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Keep the points whose x, y and z are all finite (an organized cloud marks missing depth with NaN, REP-118).
+
+    Done once, first: every later stage then works on measured points only (3.5 % of a KITTI frame's pixels).
+
+    Args:
+        xyz: (N, 3) or (H, W, 3) float points [m].
+        labels: (N,) or (H, W) class ids.
+        confidence: (N,) or (H, W) float, or None.
+    Returns:
+        (M, 3) xyz, (M,) labels, (M,) confidence or None, in the input's (C) order.
+    Raises:
+        ValueError: if the sizes differ.
+    """
+    pts = np.asarray(xyz).reshape(-1, 3)
+    lab = np.asarray(labels).reshape(-1)
+    conf = None if confidence is None else np.asarray(confidence).reshape(-1)
+    if lab.size != pts.shape[0] or (conf is not None and conf.size != pts.shape[0]):
+        n_conf = None if conf is None else conf.size
+        raise ValueError(f"{pts.shape[0]} points but {lab.size} labels / {n_conf} confidences")
+    ok = np.isfinite(pts[:, 0])
+    ok &= np.isfinite(pts[:, 1])
+    ok &= np.isfinite(pts[:, 2])
+    if ok.all():
+        return pts, lab, conf
+    return pts[ok], lab[ok], None if conf is None else conf[ok]
 
 
 def cloud_arrays(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
