@@ -28,7 +28,7 @@ from rclpy.node import Node
 from seg_perception.bag import read_messages
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.pose import CloudPose, JumpCheck, TimelineWatch, place_cloud
-from seg_perception.core.geometry.transforms import matrix_from_pose
+from seg_perception.core.geometry.transforms import matrix_from_pose, quaternion_from_matrix
 from seg_perception.ros.convert import ns_to_stamp, stamp_to_ns
 
 #: How long tf2 keeps dynamic transforms [s] (tf2's default).
@@ -40,6 +40,16 @@ def transform_matrix(t: TransformStamped) -> np.ndarray:
     """(4, 4) float64 ``T_parent_child`` of a geometry_msgs/TransformStamped (p_parent = T @ p_child)."""
     tr, q = t.transform.translation, t.transform.rotation
     return matrix_from_pose((tr.x, tr.y, tr.z), (q.x, q.y, q.z, q.w))
+
+
+def transform_msg(parent: str, child: str, t_parent_child: np.ndarray, stamp_ns: int = 0) -> TransformStamped:
+    """geometry_msgs/TransformStamped of a (4, 4) ``T_parent_child`` (the inverse of ``transform_matrix``)."""
+    m = TransformStamped()
+    m.header.frame_id, m.child_frame_id, m.header.stamp = parent, child, ns_to_stamp(stamp_ns)
+    tr, r = m.transform.translation, m.transform.rotation
+    tr.x, tr.y, tr.z = (float(v) for v in t_parent_child[:3, 3])
+    r.x, r.y, r.z, r.w = (float(v) for v in quaternion_from_matrix(t_parent_child[:3, :3]))
+    return m
 
 
 def lookup_matrix(buffer: tf2.BufferCore, target: str, source: str, stamp_ns: int, tolerance_ns: int) -> np.ndarray:

@@ -12,21 +12,15 @@ from geometry_msgs.msg import TransformStamped
 
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.pose import TimelineWatch
-from seg_perception.core.geometry.transforms import camera_to_base, matrix_from_pose, quaternion_from_matrix
-from seg_perception.ros.convert import ns_to_stamp
-from seg_perception.ros.pose_source import CloudPoser, check_timeline, lookup_matrix, transform_matrix
+from seg_perception.core.geometry.transforms import camera_to_base, matrix_from_pose
+from seg_perception.ros.pose_source import CloudPoser, check_timeline, lookup_matrix, transform_matrix, transform_msg
 
 S = 1_000_000_000
 OPTICAL = "camera_color_optical_frame"
 
 
 def _msg(parent: str, child: str, t: np.ndarray, stamp_ns: int = 0) -> TransformStamped:
-    m = TransformStamped()
-    m.header.frame_id, m.child_frame_id, m.header.stamp = parent, child, ns_to_stamp(stamp_ns)
-    m.transform.translation.x, m.transform.translation.y, m.transform.translation.z = (float(v) for v in t[:3, 3])
-    r = m.transform.rotation
-    r.x, r.y, r.z, r.w = (float(v) for v in quaternion_from_matrix(t[:3, :3]))
-    return m
+    return transform_msg(parent, child, t, stamp_ns)
 
 
 def _robot(x: float, yaw_deg: float) -> np.ndarray:
