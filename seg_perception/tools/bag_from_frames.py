@@ -49,7 +49,8 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 
 from seg_perception.bag import STORAGES, open_writer, typestore
 from seg_perception.core.geometry.camera import Intrinsics
-from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix, rotation_from_rpy
+from seg_perception.core.geometry.pose import mount_transforms
+from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
 from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
 
 __all__ = [
@@ -176,16 +177,8 @@ class _MessageFactory:
 
     def tf_static(self, frame: RGBDFrame) -> Any:
         """The camera mount: base_link -> camera_link -> optical frame (or base_link -> optical frame)."""
-        if not self.camera_link:
-            return self._TFMessage(transforms=[self.transform(frame.stamp_ns, self.base_frame, self.frame_id,
-                                                              self.t_base_camera)])  # fmt: skip
-        t_base_link = np.eye(4)
-        t_base_link[:3, :3], t_base_link[:3, 3] = rotation_from_rpy(*self.mount[1]), self.mount[0]
-        t_link_optical = np.linalg.inv(t_base_link) @ self.t_base_camera
-        return self._TFMessage(transforms=[
-            self.transform(frame.stamp_ns, self.base_frame, self.camera_link, t_base_link),
-            self.transform(frame.stamp_ns, self.camera_link, self.frame_id, t_link_optical),
-        ])  # fmt: skip
+        chain = mount_transforms(*self.mount, self.base_frame, self.camera_link, self.frame_id)
+        return self._TFMessage(transforms=[self.transform(frame.stamp_ns, p, c, t) for p, c, t in chain])
 
     def tf(self, frame: RGBDFrame) -> Any:
         """odom -> base_link from the camera-to-world pose; raises ValueError for a missing or non-finite pose."""

@@ -7,14 +7,43 @@ frames as REP-105 (``odom`` -> ``base_link`` -> camera frames). The lookups them
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from seg_perception.core.geometry.transforms import camera_to_base, rotation_from_rpy
 
 
 def translation_jump_m(t_prev: np.ndarray, t_new: np.ndarray) -> float:
     """Distance [m] between the positions of two (4, 4) poses (odometry jump detection)."""
     return float(np.linalg.norm(t_new[:3, 3] - t_prev[:3, 3]))
+
+
+def mount_transforms(
+    translation_m: Sequence[float], rpy_rad: Sequence[float], base_frame: str, camera_link: str, optical_frame: str
+) -> list[tuple[str, str, np.ndarray]]:
+    """A camera mount as static transforms (parent, child, (4, 4) T_parent_child), as a URDF describes it.
+
+    Args:
+        translation_m: camera origin in ``base_frame`` [m].
+        rpy_rad: roll, pitch, yaw of the camera BODY frame (x forward, y left, z up) in ``base_frame`` [rad]
+            (URDF: R = Rz(yaw) Ry(pitch) Rx(roll); pitch > 0 looks down).
+        base_frame, camera_link, optical_frame: frame names; ``camera_link`` "" = one transform straight to the
+            optical frame.
+    Returns:
+        ``[(base, link, T_base_link), (link, optical, T_link_optical)]`` (the second is the REP-103 optical
+        rotation), or ``[(base, optical, T_base_optical)]``; either way the chain is ``camera_to_base``.
+    Raises:
+        ValueError: as ``camera_to_base`` (not 3 finite values each).
+    """
+    t_base_optical = camera_to_base(translation_m, rpy_rad)
+    if not camera_link:
+        return [(base_frame, optical_frame, t_base_optical)]
+    t_base_link = np.eye(4)
+    t_base_link[:3, :3], t_base_link[:3, 3] = rotation_from_rpy(*rpy_rad), translation_m
+    return [(base_frame, camera_link, t_base_link),
+            (camera_link, optical_frame, np.linalg.inv(t_base_link) @ t_base_optical)]  # fmt: skip
 
 
 @dataclass(frozen=True)
