@@ -62,7 +62,7 @@ def test_tf_route_fused_grids_match_the_ground_truth_poses(tmp_path, kitchen_dir
         assert len(values) == FRAMES and min(values) >= 0.99, (name, min(values), float(np.mean(values)))
     last = convert.grid_from_msg(grids["obstacle_grid"][_stamp(out[f"{NS}/semantic_points"][-1][1])])
     assert (last == 100).sum() > 100 and (last == 0).sum() > 100  # real content: table, chairs; the floor
-    print(f"TF route vs ground truth, cell agreement min/mean: "
+    print("TF route vs ground truth, cell agreement min/mean: "
           + ", ".join(f"{n} {min(v):.5f}/{np.mean(v):.5f}" for n, v in agreement.items()))  # fmt: skip
 
 
