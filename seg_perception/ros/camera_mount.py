@@ -20,6 +20,7 @@ Parameters (read at start-up):
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from rclpy.node import Node
 from tf2_ros import StaticTransformBroadcaster
@@ -35,7 +36,7 @@ class CameraMountPublisher(Node):
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("camera_mount_publisher", **kwargs)
-        p = {name: self.declare_parameter(name, default).value for name, default in (
+        p: dict[str, Any] = {name: self.declare_parameter(name, default).value for name, default in (
             ("frame_id", "base_link"), ("camera_link", "camera_link"), ("child_frame_id", "camera_color_optical_frame"),
             ("translation", [0.0, 0.0, 1.65]), ("rpy", [0.0, 0.0, 0.0]))}  # fmt: skip
         chain = mount_transforms(list(p["translation"]), list(p["rpy"]), p["frame_id"], p["camera_link"],

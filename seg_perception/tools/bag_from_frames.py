@@ -177,7 +177,7 @@ class _MessageFactory:
 
     def tf_static(self, frame: RGBDFrame) -> Any:
         """The camera mount: base_link -> camera_link -> optical frame (or base_link -> optical frame)."""
-        chain = mount_transforms(*self.mount, self.base_frame, self.camera_link, self.frame_id)
+        chain = mount_transforms(self.mount[0], self.mount[1], self.base_frame, self.camera_link, self.frame_id)
         return self._TFMessage(transforms=[self.transform(frame.stamp_ns, p, c, t) for p, c, t in chain])
 
     def tf(self, frame: RGBDFrame) -> Any:
