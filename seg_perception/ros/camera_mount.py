@@ -45,7 +45,8 @@ class CameraMountPublisher(Node):
         self.broadcaster = StaticTransformBroadcaster(self)
         self.broadcaster.sendTransform([transform_msg(parent, child, t, stamp_ns) for parent, child, t in chain])
         self.get_logger().info(
-            "camera mount on /tf_static: " + ", ".join(f"{parent} -> {child}" for parent, child, _ in chain)
+            "camera mount on /tf_static: "
+            + ", ".join(f"{parent} -> {child}" for parent, child, _ in chain)
             + f" (translation {list(p['translation'])} m, rpy {list(p['rpy'])} rad)"
         )
 
