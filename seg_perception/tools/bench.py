@@ -29,6 +29,7 @@ import torch
 
 from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
+from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.models import find_weights, get_model_spec, load_model, sha256_of
@@ -38,6 +39,7 @@ from seg_perception.core.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segment import Segmenter, postprocess, preprocess
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
+from seg_perception.tools.bag_from_frames import MOUNTS
 from seg_perception.tools.process import load_node_params
 
 
@@ -148,6 +150,7 @@ def bench(
     dev = seg.device
     lut = palette_array(spec.palette)
     mapper, _ = build_mapper(load_node_params([config_path("seg_perception.yaml")], "costmap"), spec.num_classes)
+    mount = camera_to_base(*MOUNTS["kitti"])  # base_link -> optical frame, as bag-from-frames' /tf_static
     mapper.rules = ClassRules.from_ontology(load_ontology(spec.ontology, spec.categories), spec.categories, mapper.cfg)
     times: dict[str, list[float]] = {}
     hdr = Header(frame_id="camera_color_optical_frame")
@@ -172,7 +175,7 @@ def bench(
             lambda: semantic_cloud(depth_to_meters(f.depth_mm), seq.intrinsics, rgb, result.labels,  # noqa: B023
                                    result.confidence, cloud_stride), dev)  # fmt: skip  # noqa: B023
         _, lap["serialize"] = _timed(lambda: convert.cloud_to_msg(cloud, hdr), dev)  # noqa: B023
-        _, lap["grids"] = _timed(lambda: mapper.update(*cloud_arrays(cloud)), dev)  # noqa: B023
+        _, lap["grids"] = _timed(lambda: mapper.update(*cloud_arrays(cloud), mount), dev)  # noqa: B023
         lap["total"] = sum(lap.values())
         if i >= warmup:
             for k, v in lap.items():

@@ -152,7 +152,7 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``seg-perception stability``."""
-    p.add_argument("bag", type=Path, help="input rosbag2 (with /odom for a moving camera)")
+    p.add_argument("bag", type=Path, help="input rosbag2 (with /tf odom -> base_link for a moving camera)")
     p.add_argument("-o", "--output", type=Path, help="write stability.json here")
     p.add_argument("--params-file", type=Path, action="append", help="YAML parameter file(s); default: package config")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override")

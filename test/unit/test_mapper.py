@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.grid import CostmapConfig
 from seg_perception.core.mapping.mapper import ClassRules, GridMapper, finite_points
 from seg_perception.core.mapping.ontology import PointRole, load_ontology
 from seg_perception.core.models import get_model_spec
 
+MOUNT = camera_to_base((0.0, 0.0, 1.4), (0.0, 0.0, 0.0))  # level camera 1.4 m up: optical -> base_link
+
 
 def _mapper() -> GridMapper:
     spec = get_model_spec("espnetv2_city")
     cfg = CostmapConfig(resolution=0.1, width=20.0, height=20.0)
-    mapper = GridMapper(cfg, (0.0, 0.0, 1.4), (0.0, 0.0, 0.0))
+    mapper = GridMapper(cfg)
     mapper.rules = ClassRules.from_ontology(load_ontology("cityscapes", spec.categories), spec.categories, cfg)
     return mapper
 
@@ -46,14 +49,14 @@ def test_finite_points_keeps_the_measured_points_in_order() -> None:
     np.testing.assert_array_equal(pts, xyz.reshape(-1, 3)[ok])
     np.testing.assert_array_equal(lab, labels.reshape(-1)[ok])
     assert cf is not None
-    np.testing.assert_array_equal(cf, conf.reshape(-1)[ok])
+    np.testing.assert_array_equal(cf, conf.reshape(-1)[ok], MOUNT)
 
 
 def test_points_without_depth_change_nothing_and_results_stay_aligned() -> None:
     xyz, labels, conf = _organized_cloud()
     ok = np.isfinite(xyz.reshape(-1, 3)).all(axis=1)
-    with_holes = _mapper().update(xyz, labels, conf)
-    measured_only = _mapper().update(xyz.reshape(-1, 3)[ok], labels.reshape(-1)[ok], conf.reshape(-1)[ok])
+    with_holes = _mapper().update(xyz, labels, conf, MOUNT)
+    measured_only = _mapper().update(xyz.reshape(-1, 3)[ok], labels.reshape(-1)[ok], conf.reshape(-1)[ok], MOUNT)
     np.testing.assert_array_equal(with_holes.drivable, measured_only.drivable)
     np.testing.assert_array_equal(with_holes.obstacle, measured_only.obstacle)
     n = int(ok.sum())
