@@ -20,14 +20,16 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
         ``fused_points_period_s``.
     ground_plane (visualization_msgs/Marker): the ground plane used for the last cloud (green = fitted, orange =
         fallback), for RViz.
-    ~/stats (std_msgs/String, transient local): frames in/out, drops / rejected / warnings per reason, stage
-        timings [ms] as JSON (``node_utils.NodeStats``).
+    /diagnostics (diagnostic_msgs/DiagnosticArray): semantic_points rate, age and stamp delay (OK / WARN below
+        ``expected_rate_hz`` / ERROR after ``input_timeout_s`` without a cloud), frames in/out, drops / rejected /
+        warnings per reason, stage timings [ms] (``ros/diagnostics.py``, numbers from ``node_utils.NodeStats``).
 
 Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
 (``core.fusion.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
-``raytrace_max_range_m`` [m], ...), plus
+``raytrace_max_range_m`` [m], ...), ``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
+plus
     base_frame (string, "base_link"): the robot frame (REP-105).
     camera_translation (double[3], [0, 0, 1.65]): camera origin in base_frame [m].
     camera_rpy (double[3], [0, 0, 0]): roll, pitch, yaw [rad] of the camera BODY frame (x forward, y left, z up)
@@ -71,6 +73,7 @@ from seg_perception.core.mapping.mapper import (
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
+from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
 from seg_perception.ros.outputs import costmap_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
@@ -109,6 +112,8 @@ class CostmapNode(GuardedNode):
         self._ontology: Ontology | None = None
         self._order = StampOrder(int(s.time_jump_s * 1e9))
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
+        self.health = declare_config(self, HealthSettings)
+        enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
         self.pose_source: OdometryPoseSource | None = None
         if s.odom_topic:
             self.pose_source = OdometryPoseSource(
@@ -125,6 +130,7 @@ class CostmapNode(GuardedNode):
         self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
         self._last_header: Header | None = None
+        self.diagnostics = NodeDiagnostics(self, self.stats, ["semantic_points"], lambda: self.health)
         if self.mapper.voxels is not None and s.fused_points_period_s > 0:
             self.create_timer(s.fused_points_period_s, self._publish_fused)
         g = self.mapper.geometry

@@ -14,15 +14,18 @@ Published topics (all with the colour image's header):
     semantic_points (sensor_msgs/PointCloud2): organized (H/stride x W/stride) cloud in the camera optical frame;
         fields x, y, z float32 [m], rgb float32 (packed 0x00RRGGBB), label uint32, confidence float32;
         invalid depth gives NaN x/y/z; is_dense false.
-    ~/stats (std_msgs/String, transient local): frames in/out, drops per reason, stage timings [ms] as JSON.
+    /diagnostics (diagnostic_msgs/DiagnosticArray): per input its rate, age and stamp delay (OK / WARN below
+        ``expected_rate_hz`` / ERROR after ``input_timeout_s`` without input), frames in/out, drops / rejected /
+        warnings per reason, stage timings [ms] (``ros/diagnostics.py``).
 
-Parameters: the fields of ``core.pipeline.SegmentationConfig`` and of ``NodeSettings`` below (name, type, default,
-unit in the descriptor): ``use_depth`` (bool, true, read-only: pair each colour image with a depth image; false:
-labels only), ``input_timeout_s`` (float, 2.0 s: warn when no colour image arrives for this long) and
-``time_jump_s`` (float, 1.0 s: a colour stamp this far back is a time jump; waiting messages are flushed).
+Parameters: the fields of ``core.pipeline.SegmentationConfig``, of ``NodeSettings`` below and of
+``ros/diagnostics.HealthSettings`` (name, type, default, unit in the descriptor): ``use_depth`` (bool, true,
+read-only: pair each colour image with a depth image; false: labels only), ``time_jump_s`` (float, 1.0 s: a colour
+stamp this far back is a time jump; waiting messages are flushed), ``expected_rate_hz`` (float, 0 Hz = unchecked)
+and ``input_timeout_s`` (float, 2.0 s; also: warn when no colour image arrives for this long).
 
-Accounting (``~/stats``): frames_in (colour images) = frames_out + sum(drops) + pending; refused depth and
-camera_info messages are counted under ``rejected``.
+Accounting (``NodeStats``, on ``/diagnostics``): frames_in (colour images) = frames_out + sum(drops) + pending;
+refused depth and camera_info messages are counted under ``rejected``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import param
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
+from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
 from seg_perception.ros.node_utils import GuardedNode, NewestFrameWorker, NodeStats, Stopwatch, run_node
 from seg_perception.ros.outputs import segmentation_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
@@ -50,7 +54,6 @@ class NodeSettings:
 
     use_depth: bool = param(True, "pair each colour image with a depth image (false: labels only, no cloud); "
                             "needs a restart (it changes the subscriptions)", read_only=True)  # fmt: skip
-    input_timeout_s: float = param(2.0, "warn when no colour image arrives for this long [s]", lo=0.1, hi=3600.0)
     time_jump_s: float = param(1.0, "a colour stamp this far behind the newest is a time jump (bag loop, simulator "
                                "reset): waiting messages are flushed [s]", lo=0.001, hi=3600.0)  # fmt: skip
 
@@ -70,6 +73,7 @@ class SegmentationNode(GuardedNode):
         self.stats = NodeStats(self)
         self.cfg = declare_config(self, SegmentationConfig)
         self.settings = declare_config(self, NodeSettings)
+        self.health = declare_config(self, HealthSettings)
         self.transport_check = TransportCheck()  # warns when the largest output would not fit the DDS transport
         self.use_depth = self.settings.use_depth
         self.pipeline = SegmentationPipeline(self.cfg)
@@ -113,6 +117,9 @@ class SegmentationNode(GuardedNode):
         self.create_timer(1.0, self._check_staleness)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         enable_dynamic_config(self, lambda: self.settings, self._apply_settings)
+        enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
+        inputs = ["image", "camera_info"] + (["depth"] if self.use_depth else [])
+        self.diagnostics = NodeDiagnostics(self, self.stats, inputs, lambda: self.health)
 
     def _apply_config(self, cfg: SegmentationConfig) -> None:
         """Run-time parameter change (read-only ones such as the model are refused by rclpy)."""
@@ -158,7 +165,7 @@ class SegmentationNode(GuardedNode):
 
     def _check_staleness(self) -> None:
         age = (self.get_clock().now() - self._last_input).nanoseconds * 1e-9
-        timeout = self.settings.input_timeout_s
+        timeout = self.health.input_timeout_s
         if age > timeout and self.stats.frames_in > 0:
             if not self._stale:  # counted once per stall; logged (throttled) while it lasts
                 self.stats.warnings["input_timeout"] += 1
