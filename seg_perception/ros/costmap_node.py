@@ -3,8 +3,11 @@
 Subscribed topics (relative; remap in launch):
     semantic_points (sensor_msgs/PointCloud2): fields x, y, z float32 [m] in the camera optical frame, label
         uint32 class id, optional confidence float32 (as published by the segmentation node).
-    label_info (std_msgs/String, transient local): the segmentation node's class list (JSON, see README.md); it
-        names the model's ontology and class names, which give each class its role, cost and inflation radius.
+    label_info (vision_msgs/LabelInfo, transient local): class id -> class name; the names give each class its
+        role, cost and inflation radius in the ontology (the ``ontology`` parameter, else the one label_info_json
+        names). Required: clouds before it are dropped (``no_label_info``).
+    label_info_json (std_msgs/String, transient local, optional): the segmentation node's extras for the same
+        classes (ontology name, colours for fused_points, ignore label; JSON, see README.md).
     odom (nav_msgs/Odometry, only when ``odom_topic`` is set): pose of the robot's base (child ``base_frame``) or
         of the camera itself (child = the cloud's frame) in the global frame (``header.frame_id``, e.g. ``odom``).
 
@@ -56,9 +59,16 @@ import numpy as np
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
+from vision_msgs.msg import LabelInfo
 from visualization_msgs.msg import Marker
 
-from seg_perception.core.class_info import ClassInfo, parse_label_info
+from seg_perception.core.class_info import (
+    ClassInfo,
+    ClassInfoError,
+    check_class_count,
+    class_info_from_label_info,
+    parse_label_info,
+)
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig
 from seg_perception.core.mapping.fusion import FusionConfig
@@ -127,7 +137,10 @@ class CostmapNode(GuardedNode):
             "ground_plane": self.create_publisher(Marker, "ground_plane", OUTPUT_QOS),
         }
         self.pub_fused = self.create_publisher(PointCloud2, "fused_points", OUTPUT_QOS)
-        self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
+        self._class_map: list[tuple[int, str]] | None = None  # the last valid LabelInfo
+        self._extras: ClassInfo | None = None  # the last valid label_info_json
+        self.create_subscription(LabelInfo, "label_info", self._on_label_info, LATCHED_QOS)
+        self.create_subscription(String, "label_info_json", self._on_label_info_json, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
         self._last_header: Header | None = None
         self.diagnostics = NodeDiagnostics(self, self.stats, ["semantic_points"], lambda: self.health)
@@ -162,10 +175,36 @@ class CostmapNode(GuardedNode):
         self.stats.warn("time_jump", f"{source}: time jumped back {back_s:.3f} s: fused state and poses of the "
                                      "old timeline cleared")  # fmt: skip
 
-    def _on_label_info(self, msg: String) -> None:
-        """Validate the class metadata as data; on any rule broken keep the last good metadata (counted reject)."""
-        info = parse_label_info(msg.data)
+    def _on_label_info(self, msg: LabelInfo) -> None:
+        """Class id -> name from LabelInfo, validated as data; on any rule broken keep the last good metadata."""
+        check_class_count(len(msg.class_map))  # before the class_map is copied
+        self._apply_classes(convert.label_info_pairs(msg), self._extras)
+
+    def _on_label_info_json(self, msg: String) -> None:
+        """The extras (ontology name, colours, ignore label), validated as data; applied with the LabelInfo."""
+        extras = parse_label_info(msg.data)
+        if self._class_map is None:
+            self._extras = extras
+            return
+        self._apply_classes(self._class_map, extras)
+
+    def _apply_classes(self, class_map: list[tuple[int, str]], extras: ClassInfo | None) -> None:
+        """Class roles from the LabelInfo names in the ontology (the parameter, else the one the extras name).
+        Nothing is replaced unless every rule holds (``ClassInfoError`` -> counted reject by the guard)."""
+        info = class_info_from_label_info(class_map)
+        if extras is not None:
+            try:
+                info = class_info_from_label_info(class_map, extras)
+            except ClassInfoError as e:  # extras of another model: counted; the LabelInfo alone is used
+                self.stats.reject(e.reason, e.detail)
+                extras = None
+        if not info.ontology and self._ontology_param is None:
+            self._class_map, self._extras = class_map, extras
+            self.get_logger().info("label_info received; waiting for label_info_json or the ontology parameter to "
+                                   "name the ontology", once=True)  # fmt: skip
+            return
         ontology, rules = ClassRules.from_class_info(info, self.cfg, self._ontology_param)
+        self._class_map, self._extras = class_map, extras
         self.class_info, self._ontology, self.mapper.rules = info, ontology, rules
         self.palette = np.asarray(info.palette, dtype=np.uint8)  # (C, 3): one colour per class id
         self.get_logger().info(
@@ -202,7 +241,8 @@ class CostmapNode(GuardedNode):
         if order == StampOrder.JUMP:
             self._on_time_jump(stamp_ns, ((newest_ns or 0) - stamp_ns) / 1e9)
         if self.mapper.rules is None or self.class_info is None:
-            self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
+            self.stats.drop("no_label_info", "no usable label_info yet (and an ontology: the parameter or "
+                                             "label_info_json): class roles unknown")  # fmt: skip
             return
         has_conf = any(f.name == "confidence" for f in msg.fields)
         cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))

@@ -10,7 +10,9 @@ Published topics (all with the colour image's header):
     labels (sensor_msgs/Image mono8): class id per pixel, at the input resolution.
     confidence (sensor_msgs/Image mono8): max softmax probability x 255.
     overlay (sensor_msgs/Image rgb8): image blended with the model's palette.
-    label_info (std_msgs/String, transient local): JSON class list, schema in README.md.
+    label_info (vision_msgs/LabelInfo, transient local): class_map VisionClass(class_id, class_name) per class id.
+    label_info_json (std_msgs/String, transient local): the same classes with colours, model name, ontology name
+        and ignore label as JSON (``core.class_info``; schema in README.md).
     semantic_points (sensor_msgs/PointCloud2): organized (H/stride x W/stride) cloud in the camera optical frame;
         fields x, y, z float32 [m], rgb float32 (packed 0x00RRGGBB), label uint32, confidence float32;
         invalid depth gives NaN x/y/z; is_dense false.
@@ -34,11 +36,13 @@ import sys
 from dataclasses import dataclass
 
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
+from vision_msgs.msg import LabelInfo
 
 from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import param
 from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
 from seg_perception.ros.node_utils import GuardedNode, NewestFrameWorker, NodeStats, Stopwatch, run_node
@@ -104,9 +108,12 @@ class SegmentationNode(GuardedNode):
             "overlay": self.create_publisher(Image, "overlay", OUTPUT_QOS),
             "semantic_points": self.create_publisher(PointCloud2, "semantic_points", OUTPUT_QOS),
         }
-        self.pub_label_info = self.create_publisher(String, "label_info", LATCHED_QOS)
         spec = self.pipeline.spec
-        self.pub_label_info.publish(
+        self.pub_label_info = self.create_publisher(LabelInfo, "label_info", LATCHED_QOS)
+        stamp = self.get_clock().now().to_msg()
+        self.pub_label_info.publish(convert.label_info_msg(spec.categories, Header(stamp=stamp)))
+        self.pub_label_info_json = self.create_publisher(String, "label_info_json", LATCHED_QOS)
+        self.pub_label_info_json.publish(
             String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
         )
 

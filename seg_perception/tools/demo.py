@@ -47,7 +47,7 @@ from seg_perception.tools.process import load_node_params
 from seg_perception.tools.render import render_panel
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
-EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane")
+EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json")
 
 #: name -> (data folder, parameter files, replay rate, render every N frames)
 PRESETS: dict[str, tuple[str, tuple[str, ...], float, int]] = {
@@ -284,7 +284,8 @@ def render_outputs(
 ) -> list[Path]:
     """Render recorded outputs (overlay + cloud top view + both grids) for every ``every``-th frame and the last."""
     ns = DEFAULT_NAMESPACE
-    info = json.loads(msgs[f"{ns}/label_info"][0][1].data) if msgs.get(f"{ns}/label_info") else None
+    extras = msgs.get(f"{ns}/label_info_json")
+    info = json.loads(extras[0][1].data) if extras else None
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
     mapper, settings = build_mapper(load_node_params(params_files, "costmap"))

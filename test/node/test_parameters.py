@@ -187,7 +187,8 @@ def cost_node(harness):  # noqa: ANN001, ANN201
     node = harness.add(CostmapNode(namespace=harness.ns + "/cost", context=harness.context, parameter_overrides=[
         Parameter("resolution", value=0.1), Parameter("width", value=20.0), Parameter("height", value=20.0),
         Parameter("fit_ground", value=False)]))  # fmt: skip
-    node._on_label_info(String(data=label_info_json(VOC.name, VOC.ontology, VOC.categories, VOC.palette)))
+    node._on_label_info_json(String(data=label_info_json(VOC.name, VOC.ontology, VOC.categories, VOC.palette)))
+    node._on_label_info(convert.label_info_msg(VOC.categories, Header()))
     return node
 
 
