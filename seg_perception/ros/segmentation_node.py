@@ -4,6 +4,9 @@ Subscribed topics (relative; remap in launch):
     image (sensor_msgs/Image): rgb8, bgr8, rgba8 or bgra8 colour image.
     depth (sensor_msgs/Image): 16UC1 [mm, 0 = invalid] or 32FC1 [m, non-finite = invalid] (REP-118), registered
         to ``image`` (same size and optical frame).
+    image/compressed, depth/compressedDepth (sensor_msgs/CompressedImage) instead of those two when
+        ``image_transport`` is ``compressed``: JPEG/PNG colour and image_transport's compressedDepth (``ros/
+        compressed.py``); a payload that does not decode is a counted drop (``compressed_*``).
     camera_info (sensor_msgs/CameraInfo): intrinsics of ``image`` (K; distortion ignored: rectified images).
 
 Published topics (all with the colour image's header):
@@ -35,7 +38,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 
@@ -58,8 +61,16 @@ class NodeSettings:
 
     use_depth: bool = param(True, "pair each colour image with a depth image (false: labels only, no cloud); "
                             "needs a restart (it changes the subscriptions)", read_only=True)  # fmt: skip
+    image_transport: str = param("raw", "raw: subscribe image and depth (sensor_msgs/Image); compressed: subscribe "
+                                 "image/compressed (JPEG/PNG) and depth/compressedDepth (sensor_msgs/CompressedImage, "
+                                 "image_transport's formats); needs a restart", read_only=True)  # fmt: skip
     time_jump_s: float = param(1.0, "a colour stamp this far behind the newest is a time jump (bag loop, simulator "
                                "reset): waiting messages are flushed [s]", lo=0.001, hi=3600.0)  # fmt: skip
+
+
+    def __post_init__(self) -> None:
+        if self.image_transport not in ("raw", "compressed"):
+            raise ValueError(f"image_transport must be 'raw' or 'compressed', got {self.image_transport!r}")
 
 
 class SegmentationNode(GuardedNode):
@@ -70,7 +81,7 @@ class SegmentationNode(GuardedNode):
         ValueError: bad device, size or parameter values.
     """
 
-    primary_topics = ("image",)
+    primary_topics = ("image", "image/compressed")
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("segmentation", **kwargs)
@@ -117,15 +128,22 @@ class SegmentationNode(GuardedNode):
             String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
         )
 
-        self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
+        raw = self.settings.image_transport == "raw"
+        image_topic, depth_topic = ("image", "depth") if raw else ("image/compressed", "depth/compressedDepth")
+        if raw:
+            self.create_subscription(Image, image_topic, self._on_image, SENSOR_QOS)
+        else:
+            self.create_subscription(CompressedImage, image_topic, self._on_image, SENSOR_QOS)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
-        if self.use_depth:
-            self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS)
+        if self.use_depth and raw:
+            self.create_subscription(Image, depth_topic, self._on_depth, SENSOR_QOS)
+        elif self.use_depth:
+            self.create_subscription(CompressedImage, depth_topic, self._on_depth, SENSOR_QOS)
         self.create_timer(1.0, self._check_staleness)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         enable_dynamic_config(self, lambda: self.settings, self._apply_settings)
         enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
-        inputs = ["image", "camera_info"] + (["depth"] if self.use_depth else [])
+        inputs = [image_topic, "camera_info"] + ([depth_topic] if self.use_depth else [])
         self.diagnostics = NodeDiagnostics(self, self.stats, inputs, lambda: self.health)
 
     def _apply_config(self, cfg: SegmentationConfig) -> None:
@@ -157,18 +175,24 @@ class SegmentationNode(GuardedNode):
         self.transport_check(msg.height, msg.width, self.cfg, msg.header.frame_id, self.get_logger().warning)
         self._process(self.assembler.add_camera_info(msg))
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         with self.stats.lock:
             self.stats.frames_in += 1
         self._last_input = self.get_clock().now()
         self._stale = False
         try:
-            self._process(self.assembler.add_image(msg))
+            if isinstance(msg, CompressedImage):
+                self._process(self.assembler.add_compressed_image(msg))
+            else:
+                self._process(self.assembler.add_image(msg))
         finally:
             self._update_pending()
 
-    def _on_depth(self, msg: Image) -> None:
-        self._process(self.assembler.add_depth(msg))
+    def _on_depth(self, msg: Image | CompressedImage) -> None:
+        if isinstance(msg, CompressedImage):
+            self._process(self.assembler.add_compressed_depth(msg))
+        else:
+            self._process(self.assembler.add_depth(msg))
 
     def _check_staleness(self) -> None:
         age = (self.get_clock().now() - self._last_input).nanoseconds * 1e-9
