@@ -3,7 +3,8 @@
 
 Formats (compressed_image_transport and compressed_depth_image_transport, ROS 2):
     colour: ``format`` = ``"<encoding>; jpeg compressed bgr8"`` / ``"...; png compressed bgr8"`` (older drivers:
-        ``"jpeg"`` / ``"png"``); ``data`` = a JPEG or PNG file. Decoded to RGB whatever the original encoding.
+        ``"jpeg"`` / ``"jpg"`` / ``"png"``); ``data`` = a JPEG or PNG file. Decoded to RGB whatever the original
+        encoding.
     depth: ``format`` = ``"16UC1; compressedDepth png"`` (or ``"...; compressedDepth"``); ``data`` = ConfigHeader
         (int32 compression format, float32 depthParam[2], little endian) + a 16-bit PNG. 16UC1/mono16: the PNG holds
         the millimetres (0 = invalid). 32FC1: it holds quantized inverse depth q, depth = depthParam[0] /
@@ -33,7 +34,7 @@ from seg_perception.core.errors import InputRejected
 MAX_PIXELS = 50_000_000
 #: compressed_depth_image_transport's ConfigHeader: int32 format, float32 depthParam[2].
 CONFIG_HEADER = struct.Struct("<iff")
-_COLOUR_CODECS = {"jpeg": "JPEG", "png": "PNG"}
+_COLOUR_CODECS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG"}  # "jpg": raspicam_node and other ROS 1 drivers
 
 
 def _check_file(data: bytes, expected: str) -> tuple[int, int]:
@@ -110,7 +111,7 @@ def rgb_to_compressed(rgb: np.ndarray, header: Header, codec: str = "jpeg", qual
     Raises:
         ValueError: unknown codec or an encoder failure.
     """
-    if codec not in _COLOUR_CODECS:
+    if codec not in ("jpeg", "png"):
         raise ValueError(f"codec must be jpeg or png, got {codec!r}")
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if codec == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
     ok, buf = cv2.imencode(f".{'jpg' if codec == 'jpeg' else 'png'}", np.ascontiguousarray(rgb[..., ::-1]), params)
