@@ -6,7 +6,8 @@ Subscribed topics (relative; remap in launch):
         to ``image`` (same size and optical frame).
     image/compressed, depth/compressedDepth (sensor_msgs/CompressedImage) instead of those two when
         ``image_transport`` is ``compressed``: JPEG/PNG colour and image_transport's compressedDepth (``ros/
-        compressed.py``); a payload that does not decode is a counted drop (``compressed_*``).
+        compressed.py``); a payload that does not decode is a counted drop (``compressed_*``). As image_transport
+        does, they are sub-topics of the resolved ``image`` / ``depth`` names, so remapping ``image`` moves both.
     camera_info (sensor_msgs/CameraInfo): intrinsics of ``image`` (K; distortion ignored: rectified images).
 
 Published topics (all with the colour image's header):
@@ -81,7 +82,7 @@ class SegmentationNode(GuardedNode):
         ValueError: bad device, size or parameter values.
     """
 
-    primary_topics = ("image", "image/compressed")
+    primary_topics: tuple[str, ...] = ("image",)
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("segmentation", **kwargs)
@@ -129,7 +130,11 @@ class SegmentationNode(GuardedNode):
         )
 
         raw = self.settings.image_transport == "raw"
-        image_topic, depth_topic = ("image", "depth") if raw else ("image/compressed", "depth/compressedDepth")
+        image_topic, depth_topic = "image", "depth"
+        if not raw:  # as image_transport: the transport's sub-topic of the resolved (remapped) base topic
+            image_topic = self.resolve_topic_name("image") + "/compressed"
+            depth_topic = self.resolve_topic_name("depth") + "/compressedDepth"
+            self.primary_topics = (image_topic,)
         if raw:
             self.create_subscription(Image, image_topic, self._on_image, SENSOR_QOS)
         else:

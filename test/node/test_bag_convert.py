@@ -68,15 +68,16 @@ def test_every_ros1_bag_converts_with_all_topics_counts_and_values(ros1_bags, tm
 def test_converted_bag_replays_into_the_segmentation_node(ros, model_dir, ros1_bags, tmp_path) -> None:  # noqa: ANN001
     dst = tmp_path / "aruco_images"
     assert cli_main(["bag-convert", str(ros1_bags[0]), "-o", str(dst)]) == 0
+    # the node's image is remapped to the bag's base topic: it subscribes <image>/compressed, as image_transport
     node = ros.add(SegmentationNode(namespace=ros.ns, context=ros.context, parameter_overrides=[
         Parameter("weights", value=str(model_dir)), Parameter("device", value="cpu"),
         Parameter("input_width", value=512), Parameter("input_height", value=384),
-        Parameter("use_depth", value=False), Parameter("image_transport", value="compressed")]))  # fmt: skip
+        Parameter("use_depth", value=False), Parameter("image_transport", value="compressed")],
+        cli_args=["--ros-args", "-r", "image:=/raspicam_node/image", "-r", "camera_info:=/raspicam_node/camera_info"]))
     labels = ros.subscribe(Image, "labels")
-    infos = ros.subscribe(CameraInfo, "camera_info", 20)
+    infos = ros.subscribe(CameraInfo, "/raspicam_node/camera_info", 20)
     player = rclpy.create_node("player", namespace=ros.ns, context=ros.context)  # not spun: play() publishes
-    replayer = Replayer(player, dst, remap={"/raspicam_node/image/compressed": f"{ros.ns}/image/compressed",
-                                            "/raspicam_node/camera_info": f"{ros.ns}/camera_info"})  # fmt: skip
+    replayer = Replayer(player, dst)
     assert ros.spin_until(lambda: replayer.subscription_count() >= 3, 10.0)  # node: image + camera_info; helper
     stats: list = []
     thread = threading.Thread(target=lambda: stats.append(replayer.play()), daemon=True)
