@@ -129,27 +129,27 @@ class SegmentationNode(GuardedNode):
             String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
         )
 
-        raw = self.settings.image_transport == "raw"
-        image_topic, depth_topic = "image", "depth"
-        if not raw:  # as image_transport: the transport's sub-topic of the resolved (remapped) base topic
-            image_topic = self.resolve_topic_name("image") + "/compressed"
-            depth_topic = self.resolve_topic_name("depth") + "/compressedDepth"
-            self.primary_topics = (image_topic,)
-        if raw:
-            self.create_subscription(Image, image_topic, self._on_image, SENSOR_QOS)
-        else:
-            self.create_subscription(CompressedImage, image_topic, self._on_image, SENSOR_QOS)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
-        if self.use_depth and raw:
-            self.create_subscription(Image, depth_topic, self._on_depth, SENSOR_QOS)
-        elif self.use_depth:
-            self.create_subscription(CompressedImage, depth_topic, self._on_depth, SENSOR_QOS)
+        inputs = self._subscribe_inputs()
         self.create_timer(1.0, self._check_staleness)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         enable_dynamic_config(self, lambda: self.settings, self._apply_settings)
         enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
-        inputs = [image_topic, "camera_info"] + ([depth_topic] if self.use_depth else [])
         self.diagnostics = NodeDiagnostics(self, self.stats, inputs, lambda: self.health)
+
+    def _subscribe_inputs(self) -> list[str]:
+        """Subscribe colour, camera_info and depth per ``image_transport``; returns the topics (for /diagnostics)."""
+        msg_type = Image if self.settings.image_transport == "raw" else CompressedImage
+        image_topic, depth_topic = "image", "depth"
+        if msg_type is CompressedImage:  # as image_transport: the transport's sub-topic of the resolved base topic
+            image_topic = self.resolve_topic_name("image") + "/compressed"
+            depth_topic = self.resolve_topic_name("depth") + "/compressedDepth"
+            self.primary_topics = (image_topic,)
+        self.create_subscription(msg_type, image_topic, self._on_image, SENSOR_QOS)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
+        if not self.use_depth:
+            return [image_topic, "camera_info"]
+        self.create_subscription(msg_type, depth_topic, self._on_depth, SENSOR_QOS)
+        return [image_topic, "camera_info", depth_topic]
 
     def _apply_config(self, cfg: SegmentationConfig) -> None:
         """Run-time parameter change (read-only ones such as the model are refused by rclpy)."""
