@@ -14,7 +14,9 @@ argmax, nearest resize) stay in ``core.segment``, so labels agree with torch eag
 * Denormals: small PReLU slopes (CGNet's are down to 1e-4) make some activations denormal floats, which x86 FPUs
   handle up to 100x slower. CGNet's third stem convolution took 19 ms instead of 3 ms in OpenVINO because of it.
   Flushing them to zero (``CPU_DENORMALS_OPTIMIZATION``, ONNX Runtime's ``session.set_denormal_as_zero``) changes
-  values below 1.2e-38 only: the golden labels stay identical (``test_runtime.py``).
+  values below 1.2e-38 only: the golden labels stay identical (``test_runtime.py``). Both libraries also switch the
+  CALLING thread's FPU to flush-to-zero (x86 MXCSR); the runners switch it back after each call
+  (``_restore_subnormals``), so only the runtimes' own work flushes and the rest of the process keeps IEEE floats.
 * The export cache lives in ``platformdirs.user_cache_dir("seg_perception")/exports`` (beside the ``models``
   weights cache; ``$SEG_PERCEPTION_CACHE_DIR`` replaces the root). One folder per ``ExportKey`` (model, sha256 of
   the weights, input size, runtime and its version, torch version), holding the exported files and a
@@ -264,6 +266,11 @@ def _export_onnx(module: nn.Module, width: int, height: int, folder: Path) -> No
             lg.setLevel(level)
 
 
+def _restore_subnormals() -> None:
+    """Give the calling thread IEEE subnormal floats back (clear x86 FTZ/DAZ; what the runtimes set, see above)."""
+    torch.set_flush_denormal(False)
+
+
 class Runner:
     """One compiled network: ``runner(x)`` maps a (1, 3, H, W) float32 array to the first output as float32."""
 
@@ -291,12 +298,14 @@ class OpenVINORunner(Runner):
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        _restore_subnormals()
         self.request = self.compiled.create_infer_request()
         self.output = self.compiled.output(output_name) if output_name else self.compiled.output(0)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run the network on a C-contiguous float32 array."""
         self.request.infer({0: x})
+        _restore_subnormals()
         return np.array(self.request.get_tensor(self.output).data, dtype=np.float32, copy=True)
 
 
@@ -320,11 +329,13 @@ class OnnxRuntimeRunner(Runner):
         if num_threads > 0:
             opts.intra_op_num_threads = int(num_threads)
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        _restore_subnormals()
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run the network on a C-contiguous float32 array."""
         (y,) = self.session.run([self.session.get_outputs()[0].name], {self.input_name: x})
+        _restore_subnormals()
         return np.asarray(y, dtype=np.float32)
 
 
