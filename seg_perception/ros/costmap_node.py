@@ -31,7 +31,7 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
 Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
-(``core.fusion.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
+(``core.mapping.grid.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
 ``raytrace_max_range_m`` [m], ...), ``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
 plus
     global_frame (string, "odom"): the grids' frame (Nav2 name); the robot pose is TF ``global_frame ->
@@ -73,8 +73,7 @@ from seg_perception.core.class_info import (
 )
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig
-from seg_perception.core.mapping.fusion import FusionConfig
-from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
 from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
 from seg_perception.core.sync import StampOrder
