@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from seg_perception.ros import transport
+from seg_perception.ros import cdr_sizes, transport
 
 TOPICS = ("depth", "semantic_points")
 
@@ -42,7 +42,7 @@ def _frames(height: int, width: int, seed: int = 0) -> tuple[bytes, bytes]:
     """Seeded noise for one depth image (uint16) and one cloud (CLOUD_DTYPE), as bytes."""
     rng = np.random.default_rng(seed)
     depth = rng.integers(0, 10_000, (height, width), dtype=np.uint16)
-    cloud = rng.integers(0, 256, height * width * transport.CLOUD_POINT_STEP, dtype=np.uint8)
+    cloud = rng.integers(0, 256, height * width * cdr_sizes.CLOUD_POINT_STEP, dtype=np.uint8)
     return depth.tobytes(), cloud.tobytes()
 
 
@@ -180,7 +180,7 @@ def run_check(height: int = 1080, width: int = 1920, count: int = 5, rate_hz: fl
     sent = json.loads(sender.stdout.strip().splitlines()[-1])["sent"]
     recv = json.loads(r_out.strip().splitlines()[-1])
     limits = transport.read_transport_limits(env)
-    sizes = transport.message_sizes(height, width, 1, frame_id="camera_color_optical_frame")
+    sizes = cdr_sizes.message_sizes(height, width, 1, frame_id="camera_color_optical_frame")
     result: dict[str, Any] = {
         "height": height, "width": width, "count": count, "rate_hz": rate_hz,
         "profile": limits.source, "predicted_warning": transport.transport_warning(sizes, limits, height, width),
