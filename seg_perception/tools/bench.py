@@ -30,14 +30,14 @@ import torch
 from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.geometry.transforms import camera_to_base
-from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
+from seg_perception.core.mapping.mapper import ClassRules, GridMapper, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.models import find_weights, get_model_spec, load_model, sha256_of
 from seg_perception.core.overlay import blend, palette_array
 from seg_perception.core.pipeline import SegmentationConfig
 from seg_perception.core.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segment import Segmenter, postprocess, preprocess
-from seg_perception.datasets import open_sequence
+from seg_perception.datasets import RGBDSequence, open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.bag_from_frames import MOUNTS
 from seg_perception.tools.process import load_node_params
@@ -134,10 +134,6 @@ def bench(
     apart, so the two thread pools do not compete) and the labels are compared. With ``camvid`` (a CamVid folder)
     the network is also scored on its 0001TP test images at the same input size.
     """
-    from std_msgs.msg import Header
-
-    from seg_perception.ros import convert
-
     spec = get_model_spec(model)
     seq = open_sequence(data)
     frames = [seq[i] for i in range(min(len(seq), 8))]
@@ -147,11 +143,45 @@ def bench(
                     num_threads=threads, keep_aspect=input_size is None)  # fmt: skip
     seg(frames[0].rgb)
     cold_ms = (time.perf_counter() - t0) * 1e3
-    dev = seg.device
-    lut = palette_array(spec.palette)
     mapper, _ = build_mapper(load_node_params([config_path("seg_perception.yaml")], "costmap"), spec.num_classes)
-    mount = camera_to_base(*MOUNTS["kitti"])  # base_link -> optical frame, as bag-from-frames' /tf_static
     mapper.rules = ClassRules.from_ontology(load_ontology(spec.ontology, spec.categories), spec.categories, mapper.cfg)
+    mount = camera_to_base(*MOUNTS[seq.layout])  # base_link -> optical frame, as bag-from-frames' /tf_static
+    stats, inputs = stage_times(seg, seq, frames, mapper, mount, repeats, warmup, cloud_stride)
+    comparison = None
+    if compare and seg.runtime != "torch":
+        comparison = compare_with_torch(seg, inputs, repeats)
+        comparison["speedup"] = round(comparison["torch_ms"]["median"] / max(1e-9, stats["inference"]["median"]), 2)
+    return {
+        "model": model,
+        "weights_sha256": sha256_of(find_weights(spec, weights, verify=False)),
+        **_machine(seg, threads),
+        "image_size": [frames[0].rgb.shape[1], frames[0].rgb.shape[0]],
+        "network_input": list(seg.input_size),
+        "cloud_stride": cloud_stride,
+        "repeats": repeats,
+        "cold_start_ms": round(cold_ms, 1),
+        "stage_ms": stats,
+        "vs_torch": comparison,
+        "camvid_0001TP_miou": camvid_miou(seg, camvid) if camvid is not None else None,
+    }
+
+
+def stage_times(
+    seg: Segmenter, seq: RGBDSequence, frames: list[Any], mapper: GridMapper, mount: np.ndarray, repeats: int,
+    warmup: int, cloud_stride: int,
+) -> tuple[dict[str, dict[str, float]], list[torch.Tensor]]:  # fmt: skip
+    """Time every stage of the node's frame (segmentation node, then costmap node) on ``frames`` in turn.
+
+    Returns:
+        (stats, inputs): stage -> median / p90 / p99 [ms] over ``repeats`` frames after ``warmup``; the network
+        inputs of the first frames (for the torch comparison).
+    """
+    from std_msgs.msg import Header
+
+    from seg_perception.ros import convert
+
+    spec, dev = seg.spec, seg.device
+    lut = palette_array(spec.palette)
     times: dict[str, list[float]] = {}
     hdr = Header(frame_id="camera_color_optical_frame")
     inputs: list[torch.Tensor] = []
@@ -180,20 +210,18 @@ def bench(
         if i >= warmup:
             for k, v in lap.items():
                 times.setdefault(k, []).append(v)
-    stats = {k: _stats(v) for k, v in times.items()}
-    comparison = None
-    if compare and seg.runtime != "torch":
-        comparison = compare_with_torch(seg, inputs, repeats)
-        comparison["speedup"] = round(comparison["torch_ms"]["median"] / max(1e-9, stats["inference"]["median"]), 2)
-    miou = camvid_miou(seg, camvid) if camvid is not None else None
+    return {k: _stats(v) for k, v in times.items()}, inputs
+
+
+def _machine(seg: Segmenter, threads: int) -> dict[str, Any]:
+    """Facts of this run: device, library versions, threads, load average, precision, git commit."""
+    dev = seg.device
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).parent, check=False).stdout.strip()  # fmt: skip
     except OSError:
         commit = ""
     return {
-        "model": model,
-        "weights_sha256": sha256_of(find_weights(spec, weights, verify=False)),
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
@@ -203,14 +231,6 @@ def bench(
         "threads": threads or torch.get_num_threads(),
         "load_average": list(os.getloadavg()),
         "dtype": "float16" if seg.fp16 else "float32",
-        "image_size": [frames[0].rgb.shape[1], frames[0].rgb.shape[0]],
-        "network_input": list(seg.input_size),
-        "cloud_stride": cloud_stride,
-        "repeats": repeats,
-        "cold_start_ms": round(cold_ms, 1),
-        "stage_ms": stats,
-        "vs_torch": comparison,
-        "camvid_0001TP_miou": miou,
         "git_commit": commit,
     }
 
