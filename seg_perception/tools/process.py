@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
 import statistics
@@ -47,8 +46,6 @@ from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentatio
 from seg_perception.ros.pose_source import BagTf, CloudPoser
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 from seg_perception.tools.render import render_panel
-
-_log = logging.getLogger("seg_perception.process")
 
 
 def load_node_params(files: list[Path], node: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -330,8 +327,6 @@ def _process_into(
         "input_damage": damage.describe() if damage.damaged else None,
         "frames_recorded": recorded_count(bag, topics["image"]),
     }
-    if damage.damaged:
-        _log.warning("read %d of ~%s frames; %s", stats.frames_in, summary["frames_recorded"] or "?", damage.describe())
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
