@@ -6,6 +6,7 @@ Used by the ROS shell (``ros/``) and the tools alike, so reading and writing bag
 from __future__ import annotations
 
 import functools
+import heapq
 import importlib
 import io
 import logging
@@ -228,11 +229,12 @@ def mcap_files(bag: str | Path) -> list[Path]:
 def salvage_mcap(
     path: Path, topics: Collection[str] | None = None, report: SalvageReport | None = None
 ) -> Iterator[BagMessage]:
-    """Every readable message of one MCAP file, in file order (rosbag2 writes messages in arrival order).
+    """Every readable message of one MCAP file, in log-time order.
 
-    With an intact summary (footer) every chunk is read on its own from the chunk index, so a damaged chunk is
-    skipped and the rest read. Without one (a recording cut short: the robot lost power) the file is streamed up to
-    the first incomplete or unreadable record. Chunk CRCs are checked. What was lost goes into ``report``.
+    With an intact summary (footer) every chunk is read on its own from the chunk index and the chunks are merged by
+    time, so a damaged chunk is skipped and the rest read. Without one (a recording cut short: the robot lost power)
+    the file is streamed up to the first incomplete or unreadable record, chunk by chunk (time order within each
+    chunk; rosbag2 writes chunks in arrival order). Chunk CRCs are checked. What was lost goes into ``report``.
 
     Args:
         path: the ``.mcap`` file.
@@ -253,19 +255,7 @@ def salvage_mcap(
         if summary is not None and summary.chunk_indexes:
             schemas.update(summary.schemas)
             channels.update(summary.channels)
-            for idx in sorted(summary.chunk_indexes, key=lambda c: c.chunk_start_offset):
-                f.seek(idx.chunk_start_offset)
-                raw = f.read(idx.chunk_length)
-                try:
-                    chunk = next(iter(StreamReader(io.BytesIO(raw), skip_magic=True, emit_chunks=True).records))
-                    if not isinstance(chunk, Chunk):
-                        raise ValueError(f"a {type(chunk).__name__} record where the index points to a chunk")
-                    records = breakup_chunk(chunk, validate_crc=True)
-                except Exception as exc:  # noqa: BLE001 - any damage: skip this chunk, keep the others
-                    rep.bad_chunks.append(idx.chunk_start_offset)
-                    rep.error = rep.error or f"{type(exc).__name__}: {exc}"
-                    continue
-                yield from _messages(records, schemas, channels, topics, rep)
+            yield from _merged_chunks(f, summary.chunk_indexes, schemas, channels, topics, rep)
             return
         f.seek(0)
         reader = StreamReader(f, emit_chunks=True)
@@ -281,7 +271,40 @@ def salvage_mcap(
                 rep.end_offset = start
                 rep.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 return
-            yield from _messages(records, schemas, channels, topics, rep)
+            yield from sorted(_messages(records, schemas, channels, topics, rep), key=lambda m: m.t_ns)
+
+
+def _merged_chunks(
+    f: Any, chunk_indexes: list[Any], schemas: dict[int, Schema], channels: dict[int, Channel],  # noqa: ANN401
+    topics: Collection[str] | None, report: SalvageReport,
+) -> Iterator[BagMessage]:  # fmt: skip
+    """The messages of every readable chunk (from the summary's chunk index), merged in log-time order: a chunk is
+    read once the next message due is not older than its first message (ties keep file order). A chunk that does
+    not parse or fails its CRC is skipped and its offset reported."""
+    order = sorted(chunk_indexes, key=lambda c: (c.message_start_time, c.chunk_start_offset))
+    heap: list[tuple[int, int, BagMessage]] = []
+    seq = 0
+    nxt = 0
+    while nxt < len(order) or heap:
+        while nxt < len(order) and (not heap or order[nxt].message_start_time <= heap[0][0]):
+            idx = order[nxt]
+            nxt += 1
+            f.seek(idx.chunk_start_offset)
+            raw = f.read(idx.chunk_length)
+            try:
+                chunk = next(iter(StreamReader(io.BytesIO(raw), skip_magic=True, emit_chunks=True).records))
+                if not isinstance(chunk, Chunk):
+                    raise ValueError(f"a {type(chunk).__name__} record where the index points to a chunk")
+                records = breakup_chunk(chunk, validate_crc=True)
+            except Exception as exc:  # noqa: BLE001 - any damage: skip this chunk, keep the others
+                report.bad_chunks.append(idx.chunk_start_offset)
+                report.error = report.error or f"{type(exc).__name__}: {exc}"
+                continue
+            for m in _messages(records, schemas, channels, topics, report):
+                heapq.heappush(heap, (m.t_ns, seq, m))
+                seq += 1
+        if heap:
+            yield heapq.heappop(heap)[2]
 
 
 def _messages(
