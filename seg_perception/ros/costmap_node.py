@@ -56,7 +56,6 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
-from seg_perception.core.class_info import ClassInfo, parse_label_info
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig
 from seg_perception.core.mapping.fusion import FusionConfig
@@ -69,6 +68,7 @@ from seg_perception.core.mapping.mapper import (
     cloud_pose,
 )
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
+from seg_perception.core.segmentation.class_info import ClassInfo, parse_label_info
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node

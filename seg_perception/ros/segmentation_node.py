@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import param
-from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.node_utils import GuardedNode, NewestFrameWorker, NodeStats, Stopwatch, run_node
 from seg_perception.ros.outputs import segmentation_messages

@@ -31,10 +31,10 @@ from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.models import find_weights, get_model_spec, load_model, sha256_of
-from seg_perception.core.overlay import blend, palette_array
-from seg_perception.core.runtime import RUNTIMES, runtime_version
-from seg_perception.core.segment import Segmenter, postprocess, preprocess
+from seg_perception.core.segmentation.models import find_weights, get_model_spec, load_model, sha256_of
+from seg_perception.core.segmentation.overlay import blend, palette_array
+from seg_perception.core.segmentation.runtime import RUNTIMES, runtime_version
+from seg_perception.core.segmentation.segment import Segmenter, postprocess, preprocess
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.process import load_node_params
@@ -96,7 +96,7 @@ def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float 
     Cityscapes models are scored through ``config/class_maps/cityscapes_to_camvid.yaml`` (the reference protocol);
     models with CamVid classes directly; others (e.g. PASCAL VOC, no road class) give ``None``.
     """
-    from seg_perception.core.zoo import CAMVID_CLASSES
+    from seg_perception.core.segmentation.zoo import CAMVID_CLASSES
     from seg_perception.tools import eval as ev
 
     spec = seg.spec

@@ -312,7 +312,7 @@ def load_class_map(path: Path, source_classes: Sequence[str]) -> tuple[np.ndarra
     """
     import yaml
 
-    from seg_perception.core.metrics import class_map_lut
+    from seg_perception.core.segmentation.metrics import class_map_lut
 
     with open(path) as f:
         data = yaml.safe_load(f)
@@ -355,7 +355,7 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    from seg_perception.core.metrics import ConfusionMatrix, map_labels
+    from seg_perception.core.segmentation.metrics import ConfusionMatrix, map_labels
 
     cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     seconds = 0.0
@@ -443,8 +443,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from seg_perception.core.models import WeightsError, get_model_spec, load_model
-    from seg_perception.core.segment import Segmenter
+    from seg_perception.core.segmentation.models import WeightsError, get_model_spec, load_model
+    from seg_perception.core.segmentation.segment import Segmenter
 
     if args.dataset is not None:
         if args.images is not None or args.labels is not None:

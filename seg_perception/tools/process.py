@@ -28,7 +28,6 @@ import numpy as np
 import yaml
 
 from seg_perception.bag import open_writer, read_messages, read_topics, typestore
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import from_params
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.pose import PoseTrack
@@ -36,8 +35,9 @@ from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays, cloud_pose
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
-from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
-from seg_perception.core.runtime import RUNTIMES
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.runtime import RUNTIMES
 from seg_perception.resources import config_path
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
 from seg_perception.ros.pose_source import BagOdometry

@@ -31,7 +31,7 @@ from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
 from seg_perception.core.mapping.stability import aligned_overlap, grid_agreement, label_flicker
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.resources import config_path
 from seg_perception.tools.launch import DEFAULT_REMAPS
 from seg_perception.tools.process import (

@@ -17,7 +17,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from seg_perception.core.models import (
+from seg_perception.core.segmentation.models import (
     WeightsError,
     default_model_dirs,
     describe_hash,

@@ -12,10 +12,10 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.geometry.gravity import floor_alignment
 from seg_perception.core.geometry.transforms import quaternion_from_matrix
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.datasets import open_sequence
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode

@@ -19,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from torch import nn
 
-from seg_perception.core.zoo import VOC_CLASSES
+from seg_perception.core.segmentation.zoo import VOC_CLASSES
 from seg_perception.ros import convert
 from seg_perception.ros.qos import LATCHED_QOS
 from seg_perception.ros.segmentation_node import SegmentationNode

@@ -10,7 +10,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from seg_perception.core.zoo import CITYSCAPES_CLASSES
+from seg_perception.core.segmentation.zoo import CITYSCAPES_CLASSES
 from seg_perception.ros import convert
 from seg_perception.ros.qos import LATCHED_QOS
 from seg_perception.ros.segmentation_node import SegmentationNode

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seg_perception.core import runtime as rt
+from seg_perception.core.segmentation import runtime as rt
 from seg_perception.tools import bench
 
 

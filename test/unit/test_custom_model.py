@@ -16,9 +16,9 @@ import torch
 import yaml
 from torch import nn
 
-from seg_perception.core.custom_model import CustomModelError, load_spec, onnx_providers
-from seg_perception.core.models import WeightsError, get_model_spec, load_model, sha256_of
-from seg_perception.core.segment import Segmenter, preprocess
+from seg_perception.core.segmentation.custom_model import CustomModelError, load_spec, onnx_providers
+from seg_perception.core.segmentation.models import WeightsError, get_model_spec, load_model, sha256_of
+from seg_perception.core.segmentation.segment import Segmenter, preprocess
 from seg_perception.tools.eval import read_rgb
 
 SIZE = (512, 256)  # width, height of the exports

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_perception.core.models import get_model_spec, load_model
-from seg_perception.core.segment import Segmenter
+from seg_perception.core.segmentation.models import get_model_spec, load_model
+from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.tools import eval as eval_tool
 
 N_PER_SUBSET = 6

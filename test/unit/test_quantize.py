@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from seg_perception.core import runtime as rt
-from seg_perception.core.models import get_model_spec, load_model
-from seg_perception.core.quantize import Int8Net, calibration_inputs, int8_key, quantize
-from seg_perception.core.segment import Segmenter
+from seg_perception.core.segmentation import runtime as rt
+from seg_perception.core.segmentation.models import get_model_spec, load_model
+from seg_perception.core.segmentation.quantize import Int8Net, calibration_inputs, int8_key, quantize
+from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.tools import eval as eval_tool
 from seg_perception.tools.eval import read_rgb
 from seg_perception.tools.quantize import calibration_images

@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from seg_perception.core import runtime as rt
-from seg_perception.core.models import get_model_spec, load_model
-from seg_perception.core.pipeline import SegmentationConfig
-from seg_perception.core.runtime import CompiledNet, ExportKey, check_entry, select_runtime
-from seg_perception.core.segment import Segmenter
+from seg_perception.core.segmentation import runtime as rt
+from seg_perception.core.segmentation.models import get_model_spec, load_model
+from seg_perception.core.segmentation.pipeline import SegmentationConfig
+from seg_perception.core.segmentation.runtime import CompiledNet, ExportKey, check_entry, select_runtime
+from seg_perception.core.segmentation.segment import Segmenter
 
 GOLDEN_IMAGES = ("0001TP_008550", "0001TP_009300", "0001TP_010050")
 GOLDEN_SIZES = {"espnetv2_city": (960, 720), "espnetv2_pascal": (384, 384), "cgnet_camvid": (480, 360)}
@@ -204,7 +204,7 @@ def test_labels_match_torch_eager_on_golden_images(name: str, runtime: str, torc
 
 def test_pipeline_exports_at_start_up_when_the_size_is_known(model_dir: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from seg_perception.core.pipeline import SegmentationPipeline
+    from seg_perception.core.segmentation.pipeline import SegmentationPipeline
 
     monkeypatch.setenv(rt.CACHE_DIR_ENV, str(tmp_path))
     exports = tmp_path / "exports"

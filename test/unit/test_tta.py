@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, get_model_spec, load_model
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
-from seg_perception.core.segment import Segmenter, class_probabilities, postprocess, preprocess
+from seg_perception.core.segmentation.models import ModelSpec, get_model_spec, load_model
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.segment import Segmenter, class_probabilities, postprocess, preprocess
 from seg_perception.tools import eval as eval_tool
 
 CLASSES = ("a", "b", "c", "d")

@@ -7,7 +7,7 @@ import functools
 
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, register_model
+from seg_perception.core.segmentation.models import ModelSpec, register_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,13 +53,13 @@ def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
 
 
 def _espnetv2(num_classes: int, scale: float = 2.0) -> nn.Module:
-    from seg_perception.core.nets.espnetv2 import ESPNetv2Segmentation
+    from seg_perception.core.segmentation.nets.espnetv2 import ESPNetv2Segmentation
 
     return ESPNetv2Segmentation(num_classes=num_classes, scale=scale)
 
 
 def _cgnet(num_classes: int) -> nn.Module:
-    from seg_perception.core.nets.cgnet import CGNet
+    from seg_perception.core.segmentation.nets.cgnet import CGNet
 
     return CGNet(num_classes=num_classes, m=3, n=21)
 

@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, sha256_of, validate_spec
+from seg_perception.core.segmentation.models import ModelSpec, sha256_of, validate_spec
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 _TOP_KEYS = {"file", "format", "name", "sha256", "classes", "palette", "ignore_classes", "ontology", "paper", "input",
@@ -205,7 +205,7 @@ class OnnxModel(nn.Module):
         Raises:
             ValueError: another runtime name.
         """
-        from seg_perception.core.runtime import OpenVINORunner
+        from seg_perception.core.segmentation.runtime import OpenVINORunner
 
         if runtime == "openvino":
             self.runner = OpenVINORunner(self.path, num_threads, self.output_name)
@@ -306,7 +306,7 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
     """
     import yaml
 
-    from seg_perception.core.zoo import voc_palette
+    from seg_perception.core.segmentation.zoo import voc_palette
 
     path = Path(yaml_path).expanduser()
     if not path.is_file():

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from seg_perception.core.models import ModelSpec
-from seg_perception.core.runtime import ExportKey, OpenVINORunner, cached_export, state_dict_sha256
-from seg_perception.core.segment import preprocess
+from seg_perception.core.segmentation.models import ModelSpec
+from seg_perception.core.segmentation.runtime import ExportKey, OpenVINORunner, cached_export, state_dict_sha256
+from seg_perception.core.segmentation.segment import preprocess
 
 INT8_RUNTIME = "openvino-int8"
 _log = logging.getLogger("seg_perception.quantize")

@@ -165,7 +165,7 @@ def get_model_spec(name: str) -> ModelSpec:
         ValueError / FileNotFoundError: a malformed or missing custom-model YAML or model file.
     """
     if name.endswith((".yaml", ".yml")):
-        from seg_perception.core.custom_model import load_spec
+        from seg_perception.core.segmentation.custom_model import load_spec
 
         return load_spec(name)
     _load_builtin_models()
@@ -183,7 +183,7 @@ def list_models() -> list[str]:
 
 def _load_builtin_models() -> None:
     # The zoo registers itself on import; imported lazily to keep this module free of import cycles.
-    from seg_perception.core import torchvision_zoo, zoo  # noqa: F401
+    from seg_perception.core.segmentation import torchvision_zoo, zoo  # noqa: F401
 
 
 def default_model_dirs() -> list[Path]:

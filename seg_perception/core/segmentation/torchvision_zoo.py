@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, register_model
-from seg_perception.core.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
+from seg_perception.core.segmentation.models import ModelSpec, register_model
+from seg_perception.core.segmentation.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
 
 TORCHVISION_URL = "https://download.pytorch.org/models"
 METRIC_PREFIX = "coco-val2017-voc-labels@shorter_side_520"

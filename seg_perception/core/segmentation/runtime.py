@@ -404,7 +404,7 @@ def accelerate(module: nn.Module, name: str, runtime: str, device: torch.device,
     Returns:
         The module to call in place of ``module``.
     """
-    from seg_perception.core.custom_model import OnnxModel, TorchScriptModel
+    from seg_perception.core.segmentation.custom_model import OnnxModel, TorchScriptModel
 
     if isinstance(module, OnnxModel):
         if device.type == "cpu":
