@@ -31,8 +31,9 @@ from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.segmentation.models import find_weights, get_model_spec, load_model, sha256_of
+from seg_perception.core.segmentation.models import find_weights, load_model, sha256_of
 from seg_perception.core.segmentation.overlay import blend, palette_array
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segmentation.segment import Segmenter, postprocess, preprocess
 from seg_perception.datasets import open_sequence

@@ -35,8 +35,8 @@ from seg_perception.core.geometry.pose import PoseTrack
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.mapper import build_mapper, cloud_arrays
-from seg_perception.core.segmentation.models import get_model_spec
 from seg_perception.core.segmentation.overlay import palette_array
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.ros.pose_source import BagOdometry

@@ -443,7 +443,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from seg_perception.core.segmentation.models import WeightsError, get_model_spec, load_model
+    from seg_perception.core.segmentation.models import WeightsError, load_model
+    from seg_perception.core.segmentation.registry import get_model_spec
     from seg_perception.core.segmentation.segment import Segmenter
 
     if args.dataset is not None:

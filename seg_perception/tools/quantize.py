@@ -40,8 +40,9 @@ def calibration_images(folder: Path, glob: str | None = None, limit: int = 100) 
 def build_int8(model: str, weights: str | None, size: tuple[int, int] | None, folder: Path, glob: str | None,
                limit: int, num_threads: int = 0):  # noqa: ANN201  # fmt: skip
     """Quantise ``model`` (or load it from the cache); returns ``(Int8Net, size, n_images, seconds)``."""
-    from seg_perception.core.segmentation.models import get_model_spec, load_model
+    from seg_perception.core.segmentation.models import load_model
     from seg_perception.core.segmentation.quantize import Int8Net, calibration_inputs, quantize
+    from seg_perception.core.segmentation.registry import get_model_spec
     from seg_perception.tools.eval import read_rgb
 
     spec = get_model_spec(model)

@@ -22,11 +22,10 @@ from seg_perception.core.segmentation.models import (
     default_model_dirs,
     describe_hash,
     find_weights,
-    get_model_spec,
     hash_matches,
-    list_models,
     sha256_of,
 )
+from seg_perception.core.segmentation.registry import get_model_spec, list_models
 
 
 def add_list_arguments(p: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from std_msgs.msg import Header, String
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.segmentation.class_info import label_info_json
-from seg_perception.core.segmentation.models import get_model_spec
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode
 from seg_perception.ros.segmentation_node import SegmentationNode

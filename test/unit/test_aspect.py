@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from seg_perception.core.segmentation.models import get_model_spec
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter, aspect_distortion, aspect_size
 from seg_perception.datasets import open_sequence
 

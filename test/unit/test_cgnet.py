@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from seg_perception.core.segmentation.models import get_model_spec, load_model
+from seg_perception.core.segmentation.models import load_model
 from seg_perception.core.segmentation.nets.cgnet import CGNet
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter
 
 GOLDEN_IMAGES = ("0001TP_008550", "0001TP_009300", "0001TP_010050")

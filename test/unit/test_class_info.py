@@ -19,7 +19,7 @@ from seg_perception.core.segmentation.class_info import (
     label_info_json,
     parse_label_info,
 )
-from seg_perception.core.segmentation.models import get_model_spec
+from seg_perception.core.segmentation.registry import get_model_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,10 @@ import torch
 import yaml
 from torch import nn
 
-from seg_perception.core.segmentation.custom_model import CustomModelError, load_spec, onnx_providers
-from seg_perception.core.segmentation.models import WeightsError, get_model_spec, load_model, sha256_of
+from seg_perception.core.segmentation.custom_model import CustomModelError, load_spec
+from seg_perception.core.segmentation.custom_nets import onnx_providers
+from seg_perception.core.segmentation.models import WeightsError, load_model, sha256_of
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter, preprocess
 from seg_perception.tools.eval import read_rgb
 

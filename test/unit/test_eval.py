@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_perception.core.segmentation.models import get_model_spec, load_model
+from seg_perception.core.segmentation.models import load_model
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.tools import eval as eval_tool
 

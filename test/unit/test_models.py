@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from seg_perception.core.segmentation import models
-from seg_perception.core.segmentation.models import WeightsError, find_weights, get_model_spec, list_models, load_model
+from seg_perception.core.segmentation.models import WeightsError, find_weights, load_model
+from seg_perception.core.segmentation.registry import get_model_spec, list_models
 from seg_perception.tools import weights as weights_tool
 
 

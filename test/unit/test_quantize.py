@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from seg_perception.core.segmentation import runtime as rt
-from seg_perception.core.segmentation.models import get_model_spec, load_model
+from seg_perception.core.segmentation.models import load_model
 from seg_perception.core.segmentation.quantize import Int8Net, calibration_inputs, int8_key, quantize
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.tools import eval as eval_tool
 from seg_perception.tools.eval import read_rgb

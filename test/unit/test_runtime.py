@@ -16,9 +16,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from seg_perception.core.segmentation import runners
 from seg_perception.core.segmentation import runtime as rt
-from seg_perception.core.segmentation.models import get_model_spec, load_model
+from seg_perception.core.segmentation.models import load_model
 from seg_perception.core.segmentation.pipeline import SegmentationConfig
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.runtime import CompiledNet, ExportKey, check_entry, select_runtime
 from seg_perception.core.segmentation.segment import Segmenter
 
@@ -123,8 +125,8 @@ def test_export_is_cached_and_rebuilt_when_the_version_changes(runtime: str, tmp
     with torch.no_grad():
         expected = _tiny()(x)
     calls: list[str] = []
-    export, filename, runner = rt._EXPORTERS[runtime]
-    monkeypatch.setitem(rt._EXPORTERS, runtime,
+    export, filename, runner = runners.EXPORTERS[runtime]
+    monkeypatch.setitem(runners.EXPORTERS, runtime,
                         (lambda *a: (calls.append("export"), export(*a))[1], filename, runner))  # fmt: skip
 
     first = CompiledNet(_tiny(), "tiny", runtime, num_threads=1, root=tmp_path)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from seg_perception.core.segmentation.models import ModelSpec, get_model_spec, load_model
+from seg_perception.core.segmentation.models import ModelSpec, load_model
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter, class_probabilities, postprocess, preprocess
 from seg_perception.tools import eval as eval_tool
 

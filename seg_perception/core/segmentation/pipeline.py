@@ -14,8 +14,9 @@ import numpy as np
 from seg_perception.core.config import param
 from seg_perception.core.geometry.camera import Intrinsics, depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
-from seg_perception.core.segmentation.models import RANDOM_WEIGHTS, get_model_spec, load_model
+from seg_perception.core.segmentation.models import RANDOM_WEIGHTS, load_model
 from seg_perception.core.segmentation.overlay import blend, palette_array
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.runtime import RUNTIMES
 from seg_perception.core.segmentation.segment import Segmenter
 

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from seg_perception.core.segmentation.models import ModelSpec
-from seg_perception.core.segmentation.runtime import ExportKey, OpenVINORunner, cached_export, state_dict_sha256
+from seg_perception.core.segmentation.runners import OpenVINORunner
+from seg_perception.core.segmentation.runtime import ExportKey, cached_export, state_dict_sha256
 from seg_perception.core.segmentation.segment import preprocess
 
 INT8_RUNTIME = "openvino-int8"
