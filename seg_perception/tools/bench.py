@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ from seg_perception.core.segmentation.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segmentation.segment import Segmenter, postprocess, preprocess
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
-from seg_perception.tools.process import load_node_params
+from seg_perception.tools.common import load_node_params, parse_size
 
 
 def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
@@ -257,7 +256,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data/kitti_2011_09_26_seq"), help="RGB-D frame folder")
     p.add_argument("--model", default="espnetv2_city")
     p.add_argument("--weights", help="weights file or folder")
-    p.add_argument("--input-size", help="network input WxH (default: the model's)")
+    p.add_argument("--input-size", type=parse_size, help="network input WxH (default: the model's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--fp16", action="store_true")
     p.add_argument("--repeats", type=int, default=20)
@@ -277,10 +276,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run and print."""
-    size = None
-    if args.input_size:
-        w, h = (int(v) for v in args.input_size.lower().split("x"))
-        size = (w, h)
+    size = args.input_size.wh if args.input_size else None  # (width, height), as Segmenter takes it
     names = (args.models or list(LADDER_MODELS)) if args.all_models else [args.model]
     results = []
     for name in names:
@@ -294,14 +290,3 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(results if args.all_models else results[0], indent=2))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception bench")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

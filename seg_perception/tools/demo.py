@@ -40,8 +40,8 @@ from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.ros.pose_source import BagOdometry
+from seg_perception.tools.common import load_node_params
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
-from seg_perception.tools.process import load_node_params
 from seg_perception.tools.render import render_panel
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
@@ -355,14 +355,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"renders: {args.output / 'renders'}")
     ok = s["frames_out"]["obstacle_grid"] > 0 and s["frames_out"]["drivable_grid"] > 0
     return 0 if ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception demo")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

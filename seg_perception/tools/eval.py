@@ -27,169 +27,37 @@ prediction is the argmax of the class probabilities averaged over the views (``c
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
 
+from seg_perception.core.segmentation.metrics import ConfusionMatrix, class_map_lut, map_labels
+from seg_perception.core.segmentation.models import WeightsError, load_model
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.resources import find_config
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit"
-CITYSCAPES_LABEL_SUFFIX = "_gtFine_labelTrainIds"
-DEFAULT_IGNORE = {"camvid": 11, "cityscapes": 255}
-
-
-class DatasetError(ValueError):
-    """The image/label folders are missing, empty, or hold a missing or mismatched label file."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image and its ground-truth label file."""
-
-    image: Path
-    label: Path
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``"WxH"`` into ``(width, height)`` pixels.
-
-    Raises:
-        argparse.ArgumentTypeError: if the text is not two positive integers joined by ``x``.
-    """
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 480x360, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return w, h
-
-
-def detect_layout(images_dir: Path) -> str:
-    """``"cityscapes"`` if any image is named ``*_leftImg8bit.*`` (searched recursively), else ``"camvid"``."""
-    for path in images_dir.rglob(f"*{CITYSCAPES_IMAGE_SUFFIX}.*"):
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return "cityscapes"
-    return "camvid"
-
-
-def _label_path(image: Path, images_dir: Path, labels_dir: Path, layout: str) -> Path:
-    rel = image.relative_to(images_dir)
-    if layout == "cityscapes":
-        stem = image.stem.removesuffix(CITYSCAPES_IMAGE_SUFFIX)
-        return labels_dir / rel.parent / f"{stem}{CITYSCAPES_LABEL_SUFFIX}.png"
-    return labels_dir / rel.parent / f"{image.stem}.png"
-
-
-def find_samples(
-    images_dir: Path,
-    labels_dir: Path,
-    layout: str = "auto",
-    pattern: str | None = None,
-    prefix: str | None = None,
-    limit: int | None = None,
-) -> list[Sample]:
-    """List image/label pairs, sorted by image path, and check that every label file exists.
-
-    Args:
-        images_dir: folder of images (searched recursively, for Cityscapes' per-city folders).
-        labels_dir: folder of label images, mirroring ``images_dir``.
-        layout: ``"camvid"``, ``"cityscapes"`` or ``"auto"`` (``detect_layout``).
-        pattern: shell glob on the image file name (e.g. ``"0016E5_*"``).
-        prefix: keep image file names starting with this.
-        limit: keep the first N pairs after filtering (``None`` = all).
-    Returns:
-        The pairs.
-    Raises:
-        DatasetError: a folder is missing, no image matches, or label files are missing (the message names them).
-    """
-    for what, folder in (("images", images_dir), ("labels", labels_dir)):
-        if not folder.is_dir():
-            raise DatasetError(f"{what} folder {folder} does not exist")
-    if layout == "auto":
-        layout = detect_layout(images_dir)
-    images = sorted(p for p in images_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if layout == "cityscapes":
-        images = [p for p in images if p.stem.endswith(CITYSCAPES_IMAGE_SUFFIX)]
-    if pattern:
-        images = [p for p in images if fnmatch.fnmatch(p.name, pattern)]
-    if prefix:
-        images = [p for p in images if p.name.startswith(prefix)]
-    if limit is not None:
-        images = images[: max(0, limit)]
-    if not images:
-        raise DatasetError(
-            f"no {layout} images in {images_dir}" + (f" matching glob {pattern!r}" if pattern else "")
-            + (f" with prefix {prefix!r}" if prefix else "")
-        )
-    samples = [Sample(p, _label_path(p, images_dir, labels_dir, layout)) for p in images]
-    missing = [s for s in samples if not s.label.is_file()]
-    if missing:
-        shown = "; ".join(f"{s.label} (for image {s.image})" for s in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DatasetError(f"{len(missing)} label file(s) missing: {shown}{more}")
-    return samples
-
-
-def check_sizes(samples: Iterable[Sample]) -> None:
-    """Check that every label is an 8-bit single-channel image of its image's size (headers only, fast).
-
-    Raises:
-        DatasetError: naming the label file, its size and mode, and the expected size.
-    """
-    from PIL import Image
-
-    for s in samples:
-        with Image.open(s.image) as im:
-            expected = im.size
-        with Image.open(s.label) as lab:
-            actual, mode = lab.size, lab.mode
-        if actual != expected:
-            raise DatasetError(
-                f"label {s.label} is {actual[0]}x{actual[1]}, expected {expected[0]}x{expected[1]} "
-                f"(the size of image {s.image})"
-            )
-        if mode not in ("L", "P"):
-            raise DatasetError(f"label {s.label} has PIL mode {mode!r}, expected 8-bit class ids ('L' or 'P')")
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file (writable copy)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))
-
-
-def read_labels(path: Path) -> np.ndarray:
-    """(H, W) uint8 class ids of a label image (palette images give their indices)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.array(im)
-
-
-def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of (H, W) uint8 ids to ``size`` = (width, height), sampling pixel centres.
-
-    PIL's NEAREST (output pixel ``i`` takes source ``floor((i + 0.5) * scale)``), as in the reference protocol:
-    a 2x reduction keeps the odd rows and columns. ``torch``'s legacy "nearest" and ``cv2.INTER_NEAREST`` keep
-    the even ones, which moved per-class IoU of ESPNetv2 on CamVid by up to 0.5 points. Same-size input is
-    returned as is.
-    """
-    if labels.shape[:2] == (size[1], size[0]):
-        return labels
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST)).copy()
+from seg_perception.tools.common import parse_size
+from seg_perception.tools.eval_data import (
+    DEFAULT_IGNORE,
+    DatasetError,
+    Sample,
+    check_sizes,
+    detect_layout,
+    find_samples,
+    read_labels,
+    read_rgb,
+    resize_labels,
+)
+from seg_perception.tools.quantize import build_int8
 
 
 def render_confusion(cm_normalized: np.ndarray, class_names: Sequence[str], cell_px: int = 44) -> np.ndarray:
@@ -203,8 +71,6 @@ def render_confusion(cm_normalized: np.ndarray, class_names: Sequence[str], cell
     Returns:
         (H, W, 3) uint8 BGR image (``cv2.imwrite`` order).
     """
-    import cv2
-
     rows, cols = cm_normalized.shape
     col_names = list(class_names) + ["none"] * (cols - rows)
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.42
@@ -310,10 +176,6 @@ def load_class_map(path: Path, source_classes: Sequence[str]) -> tuple[np.ndarra
     Raises:
         ValueError: malformed file, or ``source_classes`` in the file differ from the model's categories.
     """
-    import yaml
-
-    from seg_perception.core.segmentation.metrics import class_map_lut
-
     with open(path) as f:
         data = yaml.safe_load(f)
     if not isinstance(data, dict) or "mapping" not in data or "target_classes" not in data:
@@ -353,10 +215,6 @@ def evaluate(
     Raises:
         ValueError: from the metrics on out-of-range ids (the message names the file).
     """
-    from tqdm import tqdm
-
-    from seg_perception.core.segmentation.metrics import ConfusionMatrix, map_labels
-
     cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     seconds = 0.0
     for s in tqdm(samples, desc="eval", unit="img", disable=not progress, file=sys.stderr):
@@ -378,8 +236,6 @@ def evaluate(
 
 def _argmax_resized(segmenter: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:  # noqa: ANN401
     """Labels of a (non-TTA) ``core.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from the argmax)."""
-    import torch
-
     scores = segmenter.logits(rgb)
     if segmenter.spec.ignore_classes:
         scores[:, list(segmenter.spec.ignore_classes)] = float("-inf")
@@ -441,12 +297,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import torch
-
-    from seg_perception.core.segmentation.models import WeightsError, load_model
-    from seg_perception.core.segmentation.registry import get_model_spec
-    from seg_perception.core.segmentation.segment import Segmenter
-
+    eval_wh = args.eval_size.wh if args.eval_size else None  # (width, height), the order resize_labels takes
     if args.dataset is not None:
         if args.images is not None or args.labels is not None:
             raise ValueError("give either --dataset or --images/--labels, not both")
@@ -476,7 +327,8 @@ def _run(args: argparse.Namespace) -> int:
         model = load_model(spec, args.weights)
     except WeightsError as e:
         raise ValueError(str(e)) from e
-    segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size, tta_flip=args.tta_flip,
+    input_wh = args.input_size.wh if args.input_size else None
+    segmenter = Segmenter(spec, model, device=args.device, input_size=input_wh, tta_flip=args.tta_flip,
                           tta_scales=args.tta_scales, runtime=args.runtime, num_threads=args.threads)  # fmt: skip
 
     def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
@@ -497,7 +349,7 @@ def _run(args: argparse.Namespace) -> int:
           f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''}{tta_text})")
     with torch.inference_mode():
         segmenter.logits(read_rgb(samples[0].image))  # warm-up: a runtime's export / compilation is not timed
-        cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, args.eval_size, lut,
+        cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, eval_wh, lut,
                                      progress=not args.no_progress)
 
     summary = cm.summary(class_names)
@@ -511,15 +363,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.int8 is not None:
         if segmenter.tta:
             raise ValueError("--int8 runs without test-time augmentation")
-        from seg_perception.tools.quantize import build_int8
-
         net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_size, args.int8,
                                                args.int8_glob, args.int8_limit, args.threads)  # fmt: skip
         seg8 = Segmenter(spec, net8, device="cpu", input_size=segmenter.input_size, runtime="torch")
         with torch.inference_mode():
             seg8.logits(read_rgb(samples[0].image))
             cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
-                                 ignore_index, args.eval_size, lut, progress=not args.no_progress)  # fmt: skip
+                                 ignore_index, eval_wh, lut, progress=not args.no_progress)  # fmt: skip
         s8 = cm8.summary(class_names)
         int8 = {"mIoU": s8["mIoU"], "pixel_acc": s8["pixel_acc"], "seconds_per_image": sec8,
                 "calibration": {"folder": str(args.int8), "glob": args.int8_glob, "images": n_cal},
@@ -530,13 +380,11 @@ def _run(args: argparse.Namespace) -> int:
               f"(quantisation or cache load {q_seconds:.1f} s)")  # fmt: skip
 
     if args.output is not None:
-        import cv2
-
         args.output.mkdir(parents=True, exist_ok=True)
         report = {
             "model": spec.name,
             "input_size": [w, h],
-            "eval_size": list(args.eval_size) if args.eval_size else None,
+            "eval_size": list(eval_wh) if eval_wh else None,
             "images": len(samples),
             "images_dir": str(images_dir),
             "labels_dir": str(labels_dir),
@@ -555,14 +403,3 @@ def _run(args: argparse.Namespace) -> int:
         cv2.imwrite(str(args.output / "confusion.png"), render_confusion(cm.normalized(), class_names))
         print(f"wrote {args.output / 'metrics.json'} and {args.output / 'confusion.png'}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m seg_perception.tools.eval ...``."""
-    parser = argparse.ArgumentParser(prog="seg-perception eval", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,7 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+from seg_perception import cli
 from seg_perception.bag import open_writer, resolve_message_class, typestore
+from seg_perception.tools.common import StopFlag, ros_node
 
 __all__ = [
     "RecordSummary",
@@ -48,7 +54,6 @@ __all__ = [
     "TopicRequest",
     "add_arguments",
     "choose_qos",
-    "main",
     "parse_topic_args",
     "run",
 ]
@@ -95,8 +100,6 @@ def choose_qos(offered: Sequence[Any], depth: int = DEFAULT_DEPTH) -> Any:
     (a transient-local subscription does not match a volatile publisher); keep-last ``depth``. With no offers:
     reliable + volatile.
     """
-    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-
     reliable = all(q.reliability == ReliabilityPolicy.RELIABLE for q in offered)
     latched = bool(offered) and all(q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered)
     return QoSProfile(
@@ -109,8 +112,6 @@ def choose_qos(offered: Sequence[Any], depth: int = DEFAULT_DEPTH) -> Any:
 
 def _to_bag_qos(profile: Any) -> Any:
     """rclpy ``QoSProfile`` -> ``rosbags.interfaces.Qos`` (the enums share the rmw numbering)."""
-    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-
     def duration(d: Any) -> Any:
         ns = int(d.nanoseconds)
         if ns >= 2**63 - 1 or ns < 0:  # "infinite", written as rosbag2 does
@@ -447,12 +448,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None) -> int:
     """Run ``record`` with parsed arguments; exit code 0 after a clean stop (also SIGINT/SIGTERM), 1 when the
     bag has writer errors, 2 for bad arguments."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.signals import SignalHandlerOptions
-
-    from seg_perception.tools.replay import _StopFlag
-
     try:
         requests = parse_topic_args(args.topics)
         if args.duration_s is not None and args.duration_s <= 0:
@@ -462,25 +457,19 @@ def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None)
     except ValueError as exc:
         print(f"record: error: {exc}", file=sys.stderr)
         return 2
-    context = rclpy.Context()
-    # args=[]: rcl must not parse sys.argv, where our "a:=b" arguments would become global remap rules.
-    rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    recorder = None
-    executor = None
-    try:
-        with _StopFlag() as flag:
-            node = rclpy.create_node(args.node_name, context=context)
-            try:
-                recorder = Recorder(
-                    node, args.output, requests, storage=args.storage, max_messages=args.max_messages,
-                    discovery_timeout_s=args.discovery_timeout_s,
-                )
-            except ValueError as exc:
-                print(f"record: error: {exc}", file=sys.stderr)
-                return 2
-            executor = SingleThreadedExecutor(context=context)
-            executor.add_node(node)
+    recorder: Recorder | None = None
+    with StopFlag() as flag, ros_node(args.node_name) as node:
+        try:
+            recorder = Recorder(
+                node, args.output, requests, storage=args.storage, max_messages=args.max_messages,
+                discovery_timeout_s=args.discovery_timeout_s,
+            )
+        except ValueError as exc:
+            print(f"record: error: {exc}", file=sys.stderr)
+            return 2
+        executor = SingleThreadedExecutor(context=node.context)
+        executor.add_node(node)
+        try:
             deadline = None if args.duration_s is None else time.monotonic() + args.duration_s
             while not flag() and not recorder.done:
                 if should_stop is not None and should_stop():
@@ -494,22 +483,11 @@ def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None)
             recorder = None
             print(summary.line(), flush=True)
             return 1 if summary.errors else 0
-    finally:
-        if recorder is not None:  # an exception escaped: still close the bag
-            print(recorder.close().line(), flush=True)
-        if executor is not None:
+        finally:
+            if recorder is not None:  # an exception escaped: still close the bag
+                print(recorder.close().line(), flush=True)
             executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            node.destroy_node()
-        context.try_shutdown()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m seg_perception.tools.record -o BAG TOPIC ...``."""
-    parser = argparse.ArgumentParser(prog="seg-perception record", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(["record", *sys.argv[1:]]))

@@ -31,24 +31,26 @@ with a fake clock; ``Replayer`` adds the rclpy publishers.
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
+from rclpy.duration import Duration
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from seg_perception import cli
 from seg_perception.bag import BagMessage, BagTopic, read_messages, read_topics, resolve_message_class
+from seg_perception.tools.common import StopFlag, ros_node
 
 __all__ = [
     "PlayStats",
     "Replayer",
     "Schedule",
     "add_arguments",
-    "main",
     "parse_remaps",
     "play",
     "run",
@@ -259,8 +261,6 @@ class Replayer:
         clock_topic: str = "/clock",
         depth: int = 10,
     ) -> None:
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-
         self.node = node
         self.bag = Path(bag)
         remap = dict(remap or {})
@@ -350,8 +350,6 @@ class Replayer:
         max_passes: int = 0,
     ) -> PlayStats:
         """Play the selected topics (blocking); then wait up to 2 s for reliable acknowledgements."""
-        from rclpy.duration import Duration
-
         def publish(msg: BagMessage) -> None:
             self.publishers[msg.topic].publish(msg.data)
 
@@ -389,38 +387,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-name", default="seg_perception_replay", help="ROS node name")
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM -> a flag (installed only in the main thread; previous handlers restored on exit)."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> Self:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.event.set()
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def __call__(self) -> bool:
-        return self.event.is_set()
-
-
 def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None) -> int:
     """Run ``replay`` with parsed arguments; returns the exit code (0 also after Ctrl-C / SIGTERM).
 
     ``should_stop`` (optional) is polled in addition to the SIGINT/SIGTERM flag (for in-process use).
     """
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
-
     try:
         if not args.rate > 0:
             raise ValueError(f"--rate must be > 0, got {args.rate}")
@@ -429,51 +400,34 @@ def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None)
     except ValueError as exc:
         print(f"replay: error: {exc}", file=sys.stderr)
         return 2
-    context = rclpy.Context()
-    # args=[]: rcl must not parse sys.argv, where our "a:=b" arguments would become global remap rules.
-    rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    try:
-        with _StopFlag() as flag:
-            extra = should_stop
+    with StopFlag() as flag, ros_node(args.node_name) as node:
+        extra = should_stop
 
-            def stop() -> bool:
-                return flag() or (extra is not None and extra())
+        def stop() -> bool:
+            return flag() or (extra is not None and extra())
 
-            node = rclpy.create_node(args.node_name, context=context)
-            try:
-                replayer = Replayer(node, args.bag, topics=args.topics, remap=remap, clock=args.clock)
-            except ValueError as exc:
-                print(f"replay: error: {exc}", file=sys.stderr)
-                return 2
-            wanted = args.wait_for_subscribers
-            if wanted > 0 and not replayer.wait_for_subscribers(wanted, args.wait_timeout_s, stop):
-                if stop():
-                    print("replay: interrupted while waiting for subscribers")
-                    return 0
-                print(
-                    f"replay: warning: {replayer.subscription_count()} of {wanted} "
-                    f"subscriptions after {args.wait_timeout_s:g} s; starting anyway",
-                    file=sys.stderr,
-                )
-            if args.start_delay_s > 0:
-                replayer.hold_clock(args.start_delay_s, stop)
-            stats = replayer.play(rate=args.rate, loop=args.loop or args.loops > 0, should_stop=stop,
-                                  max_passes=args.loops)
-            print(stats.line())
-            return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        context.try_shutdown()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m seg_perception.tools.replay BAG``."""
-    parser = argparse.ArgumentParser(prog="seg-perception replay", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+        try:
+            replayer = Replayer(node, args.bag, topics=args.topics, remap=remap, clock=args.clock)
+        except ValueError as exc:
+            print(f"replay: error: {exc}", file=sys.stderr)
+            return 2
+        wanted = args.wait_for_subscribers
+        if wanted > 0 and not replayer.wait_for_subscribers(wanted, args.wait_timeout_s, stop):
+            if stop():
+                print("replay: interrupted while waiting for subscribers")
+                return 0
+            print(
+                f"replay: warning: {replayer.subscription_count()} of {wanted} "
+                f"subscriptions after {args.wait_timeout_s:g} s; starting anyway",
+                file=sys.stderr,
+            )
+        if args.start_delay_s > 0:
+            replayer.hold_clock(args.start_delay_s, stop)
+        stats = replayer.play(rate=args.rate, loop=args.loop or args.loops > 0, should_stop=stop,
+                              max_passes=args.loops)
+        print(stats.line())
+        return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(["replay", *sys.argv[1:]]))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,9 @@ from seg_perception.core.mapping.stability import aligned_overlap, grid_agreemen
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.resources import config_path
+from seg_perception.tools.common import load_node_params, parse_overrides
 from seg_perception.tools.launch import DEFAULT_REMAPS
-from seg_perception.tools.process import (
-    FrameStats,
-    OfflineMapper,
-    aligned_flicker,
-    load_node_params,
-    parse_overrides,
-    segmented_frames,
-)
+from seg_perception.tools.process import FrameStats, OfflineMapper, aligned_flicker, segmented_frames
 
 
 def _cell_classes(hist: SemanticVoxelMap) -> tuple[np.ndarray, np.ndarray]:
@@ -177,14 +170,3 @@ def run(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "stability.json").write_text(json.dumps(res, indent=2))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception stability")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -108,10 +108,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {e}", file=sys.stderr)
             status = 1
     return status
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception weights")
-    add_arguments(p)
-    return run(p.parse_args(argv))

@@ -11,9 +11,9 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
+from seg_perception import cli
 from seg_perception.core.geometry.transforms import quaternion_from_matrix
 from seg_perception.datasets import open_sequence
-from seg_perception.tools import bag_from_frames
 
 TS = get_typestore(Stores.ROS2_KILTED)
 FRAME = "camera_color_optical_frame"
@@ -38,7 +38,7 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
     folder = request.getfixturevalue(f"{dataset}_dir")
     seq = open_sequence(folder)
     bag = tmp_path / "bag"
-    rc = bag_from_frames.main([str(folder), "-o", str(bag), "--storage", storage, "--start", "2", "--limit", "5",
+    rc = cli.main(["bag-from-frames", str(folder), "-o", str(bag), "--storage", storage, "--start", "2", "--limit", "5",
                                "--no-progress"])
     assert rc == 0
     assert len(list(bag.glob("*.mcap" if storage == "mcap" else "*.db3"))) == 1
@@ -134,10 +134,10 @@ def test_quaternion_random_rotations() -> None:
 
 
 def test_errors(tmp_path: Path, kitti_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert bag_from_frames.main([str(tmp_path), "-o", str(tmp_path / "bag")]) == 2
+    assert cli.main(["bag-from-frames", str(tmp_path), "-o", str(tmp_path / "bag")]) == 2
     assert "no known RGB-D layout" in capsys.readouterr().err
     (tmp_path / "exists").mkdir()
-    assert bag_from_frames.main([str(kitti_dir), "-o", str(tmp_path / "exists")]) == 2
+    assert cli.main(["bag-from-frames", str(kitti_dir), "-o", str(tmp_path / "exists")]) == 2
     assert "exists already" in capsys.readouterr().err
-    assert bag_from_frames.main([str(kitti_dir), "-o", str(tmp_path / "b2"), "--start", "60"]) == 2
+    assert cli.main(["bag-from-frames", str(kitti_dir), "-o", str(tmp_path / "b2"), "--start", "60"]) == 2
     assert "outside" in capsys.readouterr().err

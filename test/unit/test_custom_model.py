@@ -21,7 +21,7 @@ from seg_perception.core.segmentation.custom_nets import onnx_providers
 from seg_perception.core.segmentation.models import WeightsError, load_model, sha256_of
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter, preprocess
-from seg_perception.tools.eval import read_rgb
+from seg_perception.tools.eval_data import read_rgb
 
 SIZE = (512, 256)  # width, height of the exports
 _yaml_ids = itertools.count()
