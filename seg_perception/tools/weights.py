@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _status(name: str, folder: str | None) -> str:
     spec = get_model_spec(name)
+    if spec.self_contained:
+        return "none    (no weights file: test model)"
     try:
         return f"ok      {find_weights(spec, folder)}"
     except WeightsError as e:
@@ -96,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             for key, value in spec.metrics.items():
                 print(f"{'':32s}{key}: {value:g}")
         return 0
-    names = list_models() if args.names == ["all"] else args.names
+    downloadable = [n for n in list_models() if get_model_spec(n).url]
+    names = downloadable if args.names == ["all"] else args.names
     status = 0
     for name in names:
         try:

@@ -1,9 +1,9 @@
 """Model registry: names -> ``ModelSpec`` (torchvision's ``get_model`` / ``list_models`` pattern).
 
 The built-in specs are registered here, explicitly, from the modules that define them (``zoo``: ESPNetv2 and
-CGNet; ``torchvision_zoo``: torchvision's FCN / DeepLabV3 / LR-ASPP); those modules only define specs and import
-nothing from this one. A new built-in model is one spec in its module and one entry in ``BUILTIN_SPECS``; at run
-time ``register_model`` adds one more.
+CGNet; ``torchvision_zoo``: torchvision's FCN / DeepLabV3 / LR-ASPP; ``fake``: ``fake_pattern``, known logits for
+tests); those modules only define specs and import nothing from this one. A new built-in model is one spec in its
+module and one entry in ``BUILTIN_SPECS``; at run time ``register_model`` adds one more.
 
 ``get_model_spec`` also accepts the path of a custom-model YAML (``core.segmentation.custom_model``: a TorchScript
 or ONNX file plus its class list and preprocessing), so every caller that takes a model name takes such a file too.
@@ -11,11 +11,15 @@ or ONNX file plus its class list and preprocessing), so every caller that takes 
 
 from __future__ import annotations
 
-from seg_perception.core.segmentation import torchvision_zoo, zoo
+from seg_perception.core.segmentation import fake, torchvision_zoo, zoo
 from seg_perception.core.segmentation.custom_model import load_spec
 from seg_perception.core.segmentation.models import ModelSpec, validate_spec
 
-BUILTIN_SPECS: tuple[ModelSpec, ...] = (*zoo.BUILTIN_SPECS, *torchvision_zoo.TORCHVISION_MODELS.values())
+BUILTIN_SPECS: tuple[ModelSpec, ...] = (
+    *zoo.BUILTIN_SPECS,
+    *torchvision_zoo.TORCHVISION_MODELS.values(),
+    fake.FAKE_PATTERN,  # known logits, no weights: for tests of the plumbing
+)
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
