@@ -102,7 +102,7 @@ def run_demo(
 
     from seg_perception.datasets import open_sequence
     from seg_perception.tools.bag_from_frames import write_bag
-    from seg_perception.tools.record import Recorder
+    from seg_perception.tools.recorder import Recorder
 
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("input_bag", "output_bag"):

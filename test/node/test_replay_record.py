@@ -28,7 +28,7 @@ from seg_perception import cli
 from seg_perception.bag import BagMessage, read_messages, read_topics
 from seg_perception.datasets import open_sequence
 from seg_perception.tools.bag_from_frames import write_bag
-from seg_perception.tools.record import Recorder
+from seg_perception.tools.recorder import Recorder
 from seg_perception.tools.replay import Replayer
 
 REPO = Path(__file__).resolve().parents[2]

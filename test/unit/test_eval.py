@@ -15,7 +15,7 @@ from seg_perception.core.segmentation.models import load_model
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.tools import eval as eval_tool
-from seg_perception.tools import eval_data
+from seg_perception.tools import eval_data, eval_report
 from seg_perception.tools.common import parse_size
 
 N_PER_SUBSET = 6
@@ -111,9 +111,9 @@ def test_cityscapes_layout_pairing(tmp_path: Path) -> None:
 
 def test_reference_lookup_and_size_parsing() -> None:
     spec = get_model_spec("espnetv2_city")
-    assert eval_tool.reference_metrics(spec.metrics, "0016E5", (960, 720), mapped=True) == {
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (960, 720), mapped=True) == {
         "mIoU": 55.98, "pixel_acc": 86.24}
-    assert eval_tool.reference_metrics(spec.metrics, "0016E5", (1024, 512), mapped=True) == {}
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (1024, 512), mapped=True) == {}
     size = parse_size("960x720")
     assert (size.height, size.width, size.wh) == (720, 960, (960, 720))
     for bad in ("960", "960x", "0x720", "axb"):
