@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from std_msgs.msg import Header
 
 from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
@@ -35,8 +36,11 @@ from seg_perception.core.segmentation.overlay import blend, palette_array
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segmentation.segment import Segmenter, postprocess, preprocess
+from seg_perception.core.segmentation.zoo import CAMVID_CLASSES
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
+from seg_perception.ros import convert
+from seg_perception.tools import eval as ev
 from seg_perception.tools.common import load_node_params, parse_size
 
 
@@ -96,9 +100,6 @@ def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float 
     Cityscapes models are scored through ``config/class_maps/cityscapes_to_camvid.yaml`` (the reference protocol);
     models with CamVid classes directly; others (e.g. PASCAL VOC, no road class) give ``None``.
     """
-    from seg_perception.core.segmentation.zoo import CAMVID_CLASSES
-    from seg_perception.tools import eval as ev
-
     spec = seg.spec
     lut = None
     if tuple(spec.categories) != CAMVID_CLASSES:
@@ -131,10 +132,6 @@ def bench(
     apart, so the two thread pools do not compete) and the labels are compared. With ``camvid`` (a CamVid folder)
     the network is also scored on its 0001TP test images at the same input size.
     """
-    from std_msgs.msg import Header
-
-    from seg_perception.ros import convert
-
     spec = get_model_spec(model)
     seq = open_sequence(data)
     frames = [seq[i] for i in range(min(len(seq), 8))]

@@ -39,6 +39,7 @@ from typing import Any
 
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 
 from seg_perception import cli
 from seg_perception.bag import BagMessage, BagTopic, read_messages, read_topics, resolve_message_class
@@ -123,8 +124,6 @@ class Replayer:
             raise ValueError(f"{self.bag}: no topic to replay (skipped: {self.skipped or 'none'})")
         self.clock_publisher = None
         if clock:
-            from rosgraph_msgs.msg import Clock
-
             self._Clock = Clock
             self.clock_publisher = node.create_publisher(
                 Clock, clock_topic, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

@@ -26,12 +26,13 @@ import numpy as np
 
 from seg_perception.bag import read_topics
 from seg_perception.core.config import from_params
-from seg_perception.core.mapping.mapper import GridResult
+from seg_perception.core.mapping.mapper import GridResult, cloud_arrays
 from seg_perception.core.mapping.ontology import PointRole
 from seg_perception.core.mapping.stability import aligned_overlap, grid_agreement, label_flicker
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.resources import config_path
+from seg_perception.ros import convert
 from seg_perception.tools.common import load_node_params, parse_overrides
 from seg_perception.tools.launch import DEFAULT_REMAPS
 from seg_perception.tools.process import FrameStats, OfflineMapper, aligned_flicker, segmented_frames
@@ -77,9 +78,6 @@ def _lattice_keys(g: GridResult, mask: np.ndarray) -> np.ndarray:
 
 def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limit: int = 0) -> dict[str, Any]:
     """Run both cores over the bag; returns the figures (see the module docstring)."""
-    from seg_perception.core.mapping.mapper import cloud_arrays
-    from seg_perception.ros import convert
-
     seg_cfg = from_params(SegmentationConfig, load_node_params(params_files, "segmentation", overrides))
     pipe = SegmentationPipeline(seg_cfg)
     spec = pipe.spec
