@@ -127,7 +127,8 @@ def bench(
 ) -> dict[str, Any]:  # fmt: skip
     """Run the benchmark; returns the results dict (see module docstring).
 
-    ``input_size`` ``None`` keeps the camera's aspect (``core.segment.aspect_size``), as the node does by default.
+    ``input_size`` ``None`` keeps the camera's aspect (``core.segmentation.segment.aspect_size``), as the node does
+    by default.
     With ``compare`` and a runtime other than torch, torch eager runs the same network inputs afterwards (timed
     apart, so the two thread pools do not compete) and the labels are compared. With ``camvid`` (a CamVid folder)
     the network is also scored on its 0001TP test images at the same input size.

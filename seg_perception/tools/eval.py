@@ -1,11 +1,11 @@
 r"""``seg-perception eval``: mIoU, pixel accuracy and Dice of a registered model on a labelled image set.
 
 Protocol (shared/models/README.md, "Reference results"): each image is resized to the network input size by
-``core.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the argmax of the logits is
-resized (PIL nearest, pixel centres) to the evaluation size, optionally mapped to the data set's class ids
-through a class map, and accumulated into one ``core.metrics.ConfusionMatrix`` over the whole set; pixels whose
-ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given
-(then they are nearest-resized too).
+``core.segmentation.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the argmax of the logits is
+resized (PIL nearest, pixel centres) to the evaluation size, optionally mapped to the data set's class ids through a
+class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set; pixels whose
+ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given (then
+they are nearest-resized too).
 
 Supported layouts:
   camvid      ``images/<name>.png`` <-> ``labels/<name>.png`` (8-bit ids; CamVid: 0-10, 11 = ignore)
@@ -20,8 +20,9 @@ Examples::
     seg-perception eval --model cgnet_camvid --dataset ../shared/data/camvid --prefix 0001TP_ \
         --weights ../shared/models --tta-flip --tta-scales 0.75 1.0 1.25
 
-``--model`` also takes a custom-model YAML (``core.custom_model``). With ``--tta-flip`` / ``--tta-scales`` the
-prediction is the argmax of the class probabilities averaged over the views (``core.segment.Segmenter``).
+``--model`` also takes a custom-model YAML (``core.segmentation.custom_model``). With ``--tta-flip`` / ``--tta-scales``
+the prediction is the argmax of the class probabilities averaged over the views
+(``core.segmentation.segment.Segmenter``).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def load_class_map(path: Path, source_classes: Sequence[str]) -> tuple[np.ndarra
     """Read a class-map YAML (``config/class_maps``) into a lookup table for the model's ids.
 
     Returns:
-        ``(lut, target_classes)``; see ``core.metrics.class_map_lut``.
+        ``(lut, target_classes)``; see ``core.segmentation.metrics.class_map_lut``.
     Raises:
         ValueError: malformed file, or ``source_classes`` in the file differ from the model's categories.
     """
@@ -118,7 +119,7 @@ def evaluate(
         num_classes: classes of the ground truth (after the class map, if any).
         ignore_index: ground-truth id that is skipped.
         eval_size: (width, height) for the comparison; ``None`` = each label's own size.
-        lut: optional lookup table applied to the predicted ids (``core.metrics.map_labels``).
+        lut: optional lookup table applied to the predicted ids (``core.segmentation.metrics.map_labels``).
         progress: show a tqdm bar on stderr.
     Returns:
         ``(ConfusionMatrix, mean seconds per image for predict)``.
@@ -145,7 +146,8 @@ def evaluate(
 
 
 def _argmax_resized(segmenter: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:  # noqa: ANN401
-    """Labels of a (non-TTA) ``core.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from the argmax)."""
+    """Labels of a (non-TTA) ``core.segmentation.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from
+    the argmax)."""
     scores = segmenter.logits(rgb)
     if segmenter.spec.ignore_classes:
         scores[:, list(segmenter.spec.ignore_classes)] = float("-inf")

@@ -2,8 +2,8 @@
 
 Reads up to ``--limit`` images of the calibration folder (evenly spaced over the sorted file names, optionally
 filtered by ``--glob``), preprocesses them at the network input size, quantises the model for OpenVINO
-(``core.quantize``) and prints the cached IR's path. ``seg-perception eval --int8 FOLDER`` scores the int8 network
-beside the float one on the same images.
+(``core.segmentation.quantize``) and prints the cached IR's path. ``seg-perception eval --int8 FOLDER`` scores the
+int8 network beside the float one on the same images.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The network input size rule: with no explicit size the camera's aspect is kept (``core.segment.aspect_size``);
-an explicit size that distorts the aspect by more than 10 % is warned about once.
+"""The network input size rule: with no explicit size the camera's aspect is kept
+(``core.segmentation.segment.aspect_size``); an explicit size that distorts the aspect by more than 10 % is warned about
+once.
 
 The real check runs ESPNetv2 Cityscapes on KITTI frames (1242x375): the default-size road share in the bottom rows
 equals the aspect-kept 1024x320 result, while the old default (squashed to 1024x512) loses road.

@@ -1,4 +1,5 @@
-"""Bring your own model: TorchScript / ONNX files + a YAML run like built-in models (``core.custom_model``).
+"""Bring your own model: TorchScript / ONNX files + a YAML run like built-in models
+(``core.segmentation.custom_model``).
 
 The real check exports our ESPNetv2 Cityscapes port (real weights) to both formats at 512x256 and compares the
 labels with the native model's on a real CamVid image.

@@ -1,5 +1,6 @@
-"""int8 post-training quantisation with NNCF (``core.quantize``, ``seg-perception quantize``, ``eval --int8``) on
-real CamVid frames: calibrated on val (0016E5), scored on test (0001TP), cached like the float exports."""
+"""int8 post-training quantisation with NNCF (``core.segmentation.quantize``, ``seg-perception quantize``,
+``eval --int8``) on real CamVid frames: calibrated on val (0016E5), scored on test (0001TP), cached like the float
+exports."""
 
 from __future__ import annotations
 

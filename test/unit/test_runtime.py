@@ -1,4 +1,5 @@
-"""Inference runtimes (``core.runtime``): selection and fallback, the export cache, and label parity with torch.
+"""Inference runtimes (``core.segmentation.runtime``): selection and fallback, the export cache, and label parity with
+torch.
 
 Parity: every built-in model, exported to OpenVINO and ONNX Runtime from our torch modules (real weights), gives the
 same argmax labels as torch eager on the three golden CamVid images at the golden network sizes.

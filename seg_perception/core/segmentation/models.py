@@ -64,8 +64,9 @@ class ModelSpec:
         channel_order: ``"rgb"`` or ``"bgr"``: channel order of the network input (mean/std are in this order).
         fixed_size: the network only runs at ``default_size`` (e.g. an ONNX export with static height and width);
             ``input_size`` then rejects any other size.
-        self_contained: the builder loads a complete model file itself (TorchScript / ONNX, ``core.custom_model``);
-            ``load_model`` then reads no state_dict and ``weights_file`` is the model file.
+        self_contained: the builder loads a complete model file itself (TorchScript / ONNX,
+            ``core.segmentation.custom_model``; or no file, ``fake``); ``load_model`` then reads no state_dict and
+            ``weights_file`` is the model file.
         size_note: how ``default_size`` and ``size_multiple`` were chosen (documentation only).
     """
 

@@ -1,7 +1,7 @@
 """Inference runtimes for the network call: torch eager, OpenVINO, ONNX Runtime; export cache.
 
 Only the network call changes: preprocessing (PIL bilinear resize, normalisation) and postprocessing (softmax,
-argmax, nearest resize) stay in ``core.segment``, so labels agree with torch eager to float rounding.
+argmax, nearest resize) stay in ``core.segmentation.segment``, so labels agree with torch eager to float rounding.
 
 * ``select_runtime`` maps the ``runtime`` parameter (``auto`` | ``torch`` | ``openvino`` | ``onnxruntime``) and the
   torch device to the runtime that will run: ``auto`` is OpenVINO on the CPU when ``openvino`` imports, else torch;
@@ -73,7 +73,7 @@ def select_runtime(requested: str, device: torch.device) -> str:
 
     Args:
         requested: ``auto``, ``torch``, ``openvino`` or ``onnxruntime``.
-        device: the torch device (``core.segment.resolve_device``).
+        device: the torch device (``core.segmentation.segment.resolve_device``).
     Returns:
         ``"torch"``, ``"openvino"`` or ``"onnxruntime"``. ``auto``: OpenVINO on the CPU when it imports, else torch;
         on CUDA always torch. An explicit ``openvino`` / ``onnxruntime`` that does not import, or any of them on
@@ -301,7 +301,7 @@ def accelerate(module: nn.Module, name: str, runtime: str, device: torch.device,
     switches its own session to OpenVINO or ONNX Runtime (no export needed); a TorchScript file stays on torch.
 
     Args:
-        module: the network (``core.models.load_model``), eval mode, on the CPU.
+        module: the network (``core.segmentation.models.load_model``), eval mode, on the CPU.
         name: model name (cache key).
         runtime: ``torch``, ``openvino`` or ``onnxruntime``.
         device: torch device; anything but the CPU keeps torch.
