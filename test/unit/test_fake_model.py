@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from seg_perception.core.mapping.ontology import Role, load_ontology
 from seg_perception.core.segmentation.fake import FAKE_CLASSES, FAKE_CONFIDENCE, FAKE_LOGIT
 from seg_perception.core.segmentation.models import load_model
 from seg_perception.core.segmentation.registry import get_model_spec, list_models
@@ -48,3 +49,9 @@ def test_segmenter_gives_the_pattern_at_image_size(image_hw: tuple[int, int], ne
     sure = expected != 255
     np.testing.assert_array_equal(out.labels[sure], expected[sure])
     np.testing.assert_allclose(out.confidence, FAKE_CONFIDENCE, rtol=1e-6)
+
+
+def test_its_ontology_gives_each_region_a_role() -> None:
+    spec = get_model_spec("fake_pattern")
+    roles = load_ontology(spec.ontology, spec.categories).roles_lut(spec.categories)
+    assert [Role(int(r)) for r in roles[:3]] == [Role.IGNORE, Role.DRIVABLE, Role.OBSTACLE]

@@ -67,6 +67,7 @@ FAKE_PATTERN = ModelSpec(
     sha256="",
     url="",
     self_contained=True,
+    ontology="fake",
     paper="none: a test model with known logits (core/segmentation/fake.py)",
     size_note="any even size; the pattern scales with the input",
 )
