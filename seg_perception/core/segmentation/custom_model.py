@@ -127,21 +127,8 @@ def _build(model_file: Path, fmt: str, stride: int, output_name: str | None, sha
     return model
 
 
-def load_spec(yaml_path: str | Path) -> ModelSpec:
-    """Read a custom-model YAML (schema in the module docstring) into a ``ModelSpec``.
-
-    The model file is only checked for existence here (and, for ONNX, opened to read its input shape); it is
-    loaded, hash-checked and probed when the spec's builder runs (``load_model``).
-
-    Args:
-        yaml_path: the YAML file.
-    Returns:
-        A ``ModelSpec`` with ``self_contained=True`` and ``weights_file`` = the model file's path.
-    Raises:
-        FileNotFoundError: the YAML or the model file does not exist.
-        CustomModelError: a missing, unknown or malformed key (the message names the file and the key).
-    """
-    path = Path(yaml_path).expanduser()
+def _read_yaml(path: Path) -> tuple[dict, dict, dict]:
+    """The top level, ``input`` and ``output`` mappings of a custom-model YAML, unknown keys refused."""
     if not path.is_file():
         raise FileNotFoundError(f"custom model YAML {path} does not exist")
     with open(path) as f:
@@ -155,7 +142,11 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
         raise CustomModelError(f"{path}: 'input' and 'output' must be mappings")
     _unknown(inp, _INPUT_KEYS, "input", path)
     _unknown(out, _OUTPUT_KEYS, "output", path)
+    return data, inp, out
 
+
+def _model_file(data: dict, path: Path) -> tuple[Path, str]:
+    """The model file (relative to the YAML) and its format (``onnx`` / ``torchscript``)."""
     if "file" not in data:
         raise CustomModelError(f"{path}: missing key 'file' (the TorchScript or ONNX model)")
     model_file = Path(str(data["file"])).expanduser()
@@ -168,7 +159,11 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
     fmt = str(data.get("format") or guess)
     if fmt not in ("onnx", "torchscript"):
         raise CustomModelError(f"{path}: format must be onnx or torchscript (not inferable from {model_file.name})")
+    return model_file, fmt
 
+
+def _classes(data: dict, path: Path) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...], tuple[int, ...]]:
+    """``(categories, palette, ignore_classes)``; the palette defaults to the PASCAL VOC colour map."""
     classes = data.get("classes")
     if not isinstance(classes, list) or not 1 <= len(classes) <= 256:
         raise CustomModelError(f"{path}: 'classes' must be a list of 1 to 256 class names")
@@ -186,7 +181,12 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
     ignore = data.get("ignore_classes") or []
     if not isinstance(ignore, list) or not all(isinstance(i, int) for i in ignore):
         raise CustomModelError(f"{path}: 'ignore_classes' must be a list of class ids")
+    return categories, palette, tuple(ignore)
 
+
+def _sizes(inp: dict, out: dict, fmt: str, model_file: Path, path: Path) -> tuple[tuple[int, int], int, int, bool]:
+    """``((width, height), size_multiple, output stride, fixed_size)``; an ONNX graph with a static input size is
+    fixed-size and must agree with ``input.size``."""
     size = inp.get("size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
         raise CustomModelError(f"{path}: input.size must be [width, height] in pixels, got {size!r}")
@@ -208,27 +208,49 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
             if fixed is False:
                 raise CustomModelError(f"{path}: input.fixed_size is false but {model_file} has a static input size")
             fixed = True
+    return (size[0], size[1]), multiple, stride, bool(fixed)
+
+
+def load_spec(yaml_path: str | Path) -> ModelSpec:
+    """Read a custom-model YAML (schema in the module docstring) into a ``ModelSpec``.
+
+    The model file is only checked for existence here (and, for ONNX, opened to read its input shape); it is
+    loaded, hash-checked and probed when the spec's builder runs (``load_model``).
+
+    Args:
+        yaml_path: the YAML file.
+    Returns:
+        A ``ModelSpec`` with ``self_contained=True`` and ``weights_file`` = the model file's path.
+    Raises:
+        FileNotFoundError: the YAML or the model file does not exist.
+        CustomModelError: a missing, unknown or malformed key (the message names the file and the key).
+    """
+    path = Path(yaml_path).expanduser()
+    data, inp, out = _read_yaml(path)
+    model_file, fmt = _model_file(data, path)
+    categories, palette, ignore = _classes(data, path)
+    size, multiple, stride, fixed = _sizes(inp, out, fmt, model_file, path)
     output_name = out.get("name")
     sha = str(data.get("sha256") or "").lower()
     spec = ModelSpec(
         name=str(data.get("name") or path.stem),
         builder=functools.partial(_build, model_file, fmt, stride, None if output_name is None else str(output_name),
-                                  sha, path, (size[0], size[1])),  # fmt: skip
+                                  sha, path, size),  # fmt: skip
         categories=categories,
         palette=palette,
         mean=_triple(inp.get("mean", [0.0, 0.0, 0.0]), "input.mean", path),
         std=_triple(inp.get("std", [1.0, 1.0, 1.0]), "input.std", path),
         input_scale=_number(inp.get("scale", 1.0), "input.scale", path),
         size_multiple=multiple,
-        default_size=(size[0], size[1]),
+        default_size=size,
         weights_file=str(model_file),
         sha256=sha,
         url="",
-        ignore_classes=tuple(ignore),
+        ignore_classes=ignore,
         ontology=str(data.get("ontology") or ""),
         paper=str(data.get("paper") or ""),
         channel_order=str(inp.get("color_order", "rgb")).lower(),
-        fixed_size=bool(fixed),
+        fixed_size=fixed,
         self_contained=True,
         size_note=f"from {path}",
     )
