@@ -28,6 +28,7 @@ the prediction is the argmax of the class probabilities averaged over the views
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -202,56 +203,94 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``eval`` with parsed ``args``; prints the table, returns the exit code (0 ok, 2 bad input)."""
     try:
         return _run(args)
-    except (DatasetError, ValueError, KeyError, FileNotFoundError) as e:
+    except (DatasetError, ValueError, KeyError, FileNotFoundError, WeightsError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"seg-perception eval: error: {msg}", file=sys.stderr)
         return 2
 
 
-def _run(args: argparse.Namespace) -> int:
-    eval_wh = args.eval_size.wh if args.eval_size else None  # (width, height), the order resize_labels takes
+def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``(images_dir, labels_dir)`` from ``--dataset`` (CamVid or Cityscapes tree) or ``--images`` + ``--labels``."""
     if args.dataset is not None:
         if args.images is not None or args.labels is not None:
             raise ValueError("give either --dataset or --images/--labels, not both")
-        images_dir, labels_dir = args.dataset / "images", args.dataset / "labels"
-        if not images_dir.is_dir() and (args.dataset / "leftImg8bit").is_dir():
-            images_dir, labels_dir = args.dataset / "leftImg8bit", args.dataset / "gtFine"  # Cityscapes tree
-    elif args.images is not None and args.labels is not None:
-        images_dir, labels_dir = args.images, args.labels
+        if not (args.dataset / "images").is_dir() and (args.dataset / "leftImg8bit").is_dir():
+            return args.dataset / "leftImg8bit", args.dataset / "gtFine"  # Cityscapes tree
+        return args.dataset / "images", args.dataset / "labels"
+    if args.images is not None and args.labels is not None:
+        return args.images, args.labels
+    raise ValueError("give --dataset DIR, or both --images DIR and --labels DIR")
+
+
+def _predict(segmenter: Segmenter, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Labels at ``out_hw``: argmax of the averaged probabilities (TTA) or of the logits without ignore classes."""
+    if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
+        scores = segmenter.probs(rgb)
     else:
-        raise ValueError("give --dataset DIR, or both --images DIR and --labels DIR")
+        scores = segmenter.logits(rgb)
+        ignore = list(segmenter.spec.ignore_classes)
+        if ignore:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
+            scores[:, ignore] = float("-inf")
+    labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
+    return resize_labels(labels, (out_hw[1], out_hw[0]))
+
+
+def _int8_scores(args: argparse.Namespace, segmenter: Segmenter, samples: Sequence[Sample], class_names: list[str],
+                 ignore_index: int, eval_wh: tuple[int, int] | None, lut: np.ndarray | None,
+                 fp32: dict[str, Any], fp32_seconds: float) -> dict[str, Any]:  # fmt: skip
+    """Quantise (``--int8`` calibration folder), score the int8 network on the same samples and print the
+    comparison with the float one."""
+    if segmenter.tta:
+        raise ValueError("--int8 runs without test-time augmentation")
+    net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_size, args.int8,
+                                           args.int8_glob, args.int8_limit, args.threads)  # fmt: skip
+    seg8 = Segmenter(segmenter.spec, net8, device="cpu", input_size=segmenter.input_size, runtime="torch")
+    with torch.inference_mode():
+        seg8.logits(read_rgb(samples[0].image))
+        cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
+                             ignore_index, eval_wh, lut, progress=not args.no_progress)  # fmt: skip
+    s8 = cm8.summary(class_names)
+    print(f"int8 (NNCF, OpenVINO, {n_cal} calibration images from {args.int8}): mIoU {s8['mIoU']:.2f} "
+          f"(fp32 {fp32['mIoU']:.2f}, {s8['mIoU'] - fp32['mIoU']:+.2f}), pixel acc {s8['pixel_acc']:.2f} "
+          f"(fp32 {fp32['pixel_acc']:.2f}); {1000 * sec8:.1f} ms/image vs {1000 * fp32_seconds:.1f} "
+          f"(quantisation or cache load {q_seconds:.1f} s)")  # fmt: skip
+    return {"mIoU": s8["mIoU"], "pixel_acc": s8["pixel_acc"], "seconds_per_image": sec8,
+            "calibration": {"folder": str(args.int8), "glob": args.int8_glob, "images": n_cal},
+            "model_file": str(net8.path)}  # fmt: skip
+
+
+def _class_map(args: argparse.Namespace, categories: Sequence[str]) -> tuple[np.ndarray | None, list[str]]:
+    """``(lut, class names)`` of ``--class-map`` (resolved in place), or ``(None, the model's classes)``: scored in
+    the model's own ids (channels in ``spec.ignore_classes`` are excluded from the argmax)."""
+    if args.class_map is None:
+        return None, list(categories)
+    args.class_map = resolve_class_map(args.class_map)
+    return load_class_map(args.class_map, categories)
+
+
+def _write_outputs(folder: Path, report: dict[str, Any], cm: ConfusionMatrix, class_names: list[str]) -> None:
+    """``metrics.json`` and ``confusion.png`` in ``folder`` (created)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(report, indent=1))
+    cv2.imwrite(str(folder / "confusion.png"), render_confusion(cm.normalized(), class_names))
+    print(f"wrote {folder / 'metrics.json'} and {folder / 'confusion.png'}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    eval_wh = args.eval_size.wh if args.eval_size else None  # (width, height), the order resize_labels takes
+    images_dir, labels_dir = _folders(args)
     layout = detect_layout(images_dir) if args.layout == "auto" and images_dir.is_dir() else args.layout
     ignore_index = args.ignore_index if args.ignore_index is not None else DEFAULT_IGNORE.get(layout, 255)
 
     spec = get_model_spec(args.model)
     samples = find_samples(images_dir, labels_dir, layout, args.glob, args.prefix, args.limit)
     check_sizes(samples)
-    lut: np.ndarray | None
-    if args.class_map is not None:
-        args.class_map = resolve_class_map(args.class_map)
-        lut, class_names = load_class_map(args.class_map, spec.categories)
-    else:
-        # Scored in the model's own ids (channels in spec.ignore_classes are excluded from the argmax).
-        lut = None
-        class_names = list(spec.categories)
+    lut, class_names = _class_map(args, spec.categories)
 
-    try:
-        model = load_model(spec, args.weights)
-    except WeightsError as e:
-        raise ValueError(str(e)) from e
+    model = load_model(spec, args.weights)
     input_wh = args.input_size.wh if args.input_size else None
     segmenter = Segmenter(spec, model, device=args.device, input_size=input_wh, tta_flip=args.tta_flip,
                           tta_scales=args.tta_scales, runtime=args.runtime, num_threads=args.threads)  # fmt: skip
-
-    def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
-            scores = segmenter.probs(rgb)
-        else:
-            scores = segmenter.logits(rgb)
-            if spec.ignore_classes:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
-                scores[:, list(spec.ignore_classes)] = float("-inf")
-        labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
-        return resize_labels(labels, (out_hw[1], out_hw[0]))
 
     w, h = segmenter.input_size
     tta = {"flip": segmenter.tta_flip, "scales": list(segmenter.tta_scales),
@@ -261,8 +300,8 @@ def _run(args: argparse.Namespace) -> int:
           f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''}{tta_text})")
     with torch.inference_mode():
         segmenter.logits(read_rgb(samples[0].image))  # warm-up: a runtime's export / compilation is not timed
-        cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, eval_wh, lut,
-                                     progress=not args.no_progress)
+        cm, sec_per_image = evaluate(functools.partial(_predict, segmenter), samples, len(class_names), ignore_index,
+                                     eval_wh, lut, progress=not args.no_progress)
 
     summary = cm.summary(class_names)
     subset = (args.prefix or args.glob or "").strip("_*") or None
@@ -271,28 +310,10 @@ def _run(args: argparse.Namespace) -> int:
     print(format_table(summary, reference))
     print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device}, "
           f"runtime {segmenter.runtime})")
-    int8 = None
-    if args.int8 is not None:
-        if segmenter.tta:
-            raise ValueError("--int8 runs without test-time augmentation")
-        net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_size, args.int8,
-                                               args.int8_glob, args.int8_limit, args.threads)  # fmt: skip
-        seg8 = Segmenter(spec, net8, device="cpu", input_size=segmenter.input_size, runtime="torch")
-        with torch.inference_mode():
-            seg8.logits(read_rgb(samples[0].image))
-            cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
-                                 ignore_index, eval_wh, lut, progress=not args.no_progress)  # fmt: skip
-        s8 = cm8.summary(class_names)
-        int8 = {"mIoU": s8["mIoU"], "pixel_acc": s8["pixel_acc"], "seconds_per_image": sec8,
-                "calibration": {"folder": str(args.int8), "glob": args.int8_glob, "images": n_cal},
-                "model_file": str(net8.path)}  # fmt: skip
-        print(f"int8 (NNCF, OpenVINO, {n_cal} calibration images from {args.int8}): mIoU {s8['mIoU']:.2f} "
-              f"(fp32 {summary['mIoU']:.2f}, {s8['mIoU'] - summary['mIoU']:+.2f}), pixel acc {s8['pixel_acc']:.2f} "
-              f"(fp32 {summary['pixel_acc']:.2f}); {1000 * sec8:.1f} ms/image vs {1000 * sec_per_image:.1f} "
-              f"(quantisation or cache load {q_seconds:.1f} s)")  # fmt: skip
+    int8 = None if args.int8 is None else _int8_scores(args, segmenter, samples, class_names, ignore_index, eval_wh,
+                                                       lut, summary, sec_per_image)  # fmt: skip
 
     if args.output is not None:
-        args.output.mkdir(parents=True, exist_ok=True)
         report = {
             "model": spec.name,
             "input_size": [w, h],
@@ -311,7 +332,5 @@ def _run(args: argparse.Namespace) -> int:
             "reference": reference,
             **summary,
         }
-        (args.output / "metrics.json").write_text(json.dumps(report, indent=1))
-        cv2.imwrite(str(args.output / "confusion.png"), render_confusion(cm.normalized(), class_names))
-        print(f"wrote {args.output / 'metrics.json'} and {args.output / 'confusion.png'}")
+        _write_outputs(args.output, report, cm, class_names)
     return 0
