@@ -94,6 +94,54 @@ class PlayStats:
         )
 
 
+@dataclass
+class _Waiter:
+    """Sleeps until a message is due, publishing the clock on its ``clock_period_s`` grid meanwhile."""
+
+    clock: Callable[[int], None] | None
+    clock_period_s: float
+    now: Callable[[], float]
+    sleep: Callable[[float], None]
+    should_stop: Callable[[], bool]
+    stats: PlayStats
+    next_tick: float = 0.0
+
+    def wait(self, due: float, schedule: Schedule) -> bool:
+        """Sleep until monotonic time ``due`` [s]; ``False`` when ``should_stop`` ended the wait."""
+        while True:
+            if self.should_stop():
+                return False
+            t = self.now()
+            if self.clock is not None and t >= self.next_tick and t < due:
+                self.clock(schedule.bag_ns_at(t))
+                self.stats.clock_ticks += 1
+                self.next_tick += self.clock_period_s
+                if self.next_tick <= t:  # fell behind (slow publish): restart the tick grid from now
+                    self.next_tick = t + self.clock_period_s
+            remaining = due - t
+            if remaining <= 0:
+                return True
+            if self.clock is not None:
+                self.sleep(max(0.0, min(remaining, self.next_tick - t)))
+            else:
+                self.sleep(min(remaining, MAX_IDLE_SLEEP_S))
+
+    def emit(self, msg: BagMessage, due: float, publish: Callable[[BagMessage], None]) -> None:
+        """Publish ``msg`` (the clock first, at exactly its time) and count it and its lateness."""
+        self.stats.lateness_s.append(self.now() - due)
+        if self.clock is not None:
+            self.clock(msg.t_ns)
+            self.stats.clock_ticks += 1
+        publish(msg)
+        self.stats.counts[msg.topic] = self.stats.counts.get(msg.topic, 0) + 1
+
+    def finish(self, start_s: float | None, span_ns: int) -> PlayStats:
+        """The statistics with the elapsed wall time since ``start_s`` and the bag span played."""
+        self.stats.elapsed_s = (self.now() - start_s) if start_s is not None else 0.0
+        self.stats.bag_span_s = span_ns / 1e9
+        return self.stats
+
+
 def play(
     messages: Callable[[], Iterable[BagMessage]],
     publish: Callable[[BagMessage], None],
@@ -128,44 +176,22 @@ def play(
         raise ValueError(f"rate must be > 0, got {rate}")
     start_s: float | None = None
     span_ns = 0
+    waiter = _Waiter(clock, clock_period_s, now, sleep, should_stop, stats)
     while True:
         schedule: Schedule | None = None
-        next_tick = 0.0
         published_this_pass = 0
         last_t_ns = 0
         for msg in messages():
             if schedule is None:
                 schedule = Schedule(t_bag0_ns=msg.t_ns, t0_s=now(), rate=rate)
-                next_tick = schedule.t0_s
+                waiter.next_tick = schedule.t0_s
                 if start_s is None:
                     start_s = schedule.t0_s
             due = schedule.due_s(msg.t_ns)
-            while True:
-                if should_stop():
-                    stats.stopped = True
-                    stats.elapsed_s = now() - (start_s if start_s is not None else now())
-                    stats.bag_span_s = span_ns / 1e9
-                    return stats
-                t = now()
-                if clock is not None and t >= next_tick and t < due:
-                    clock(schedule.bag_ns_at(t))
-                    stats.clock_ticks += 1
-                    next_tick += clock_period_s
-                    if next_tick <= t:  # fell behind (slow publish): restart the tick grid from now
-                        next_tick = t + clock_period_s
-                remaining = due - t
-                if remaining <= 0:
-                    break
-                if clock is not None:
-                    sleep(max(0.0, min(remaining, next_tick - t)))
-                else:
-                    sleep(min(remaining, MAX_IDLE_SLEEP_S))
-            stats.lateness_s.append(now() - due)
-            if clock is not None:
-                clock(msg.t_ns)
-                stats.clock_ticks += 1
-            publish(msg)
-            stats.counts[msg.topic] = stats.counts.get(msg.topic, 0) + 1
+            if not waiter.wait(due, schedule):
+                stats.stopped = True
+                return waiter.finish(start_s, span_ns)
+            waiter.emit(msg, due, publish)
             if published_this_pass:
                 span_ns += msg.t_ns - last_t_ns
             last_t_ns = msg.t_ns
@@ -173,6 +199,4 @@ def play(
         stats.loops += 1
         if not loop or published_this_pass == 0 or should_stop() or (max_passes and stats.loops >= max_passes):
             break
-    stats.elapsed_s = (now() - start_s) if start_s is not None else 0.0
-    stats.bag_span_s = span_ns / 1e9
-    return stats
+    return waiter.finish(start_s, span_ns)
