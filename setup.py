@@ -30,6 +30,7 @@ setup(
         "console_scripts": [
             "segmentation_node = seg_perception.ros.segmentation_node:main",
             "costmap_node = seg_perception.ros.costmap_node:main",
+            "camera_mount_publisher = seg_perception.ros.camera_mount:main",
             "seg-perception = seg_perception.cli:main",
         ],
     },

@@ -5,15 +5,16 @@ Subscribed topics (relative; remap in launch):
         uint32 class id, optional confidence float32 (as published by the segmentation node).
     label_info (std_msgs/String, transient local): the segmentation node's class list (JSON, see README.md); it
         names the model's ontology and class names, which give each class its role, cost and inflation radius.
-    odom (nav_msgs/Odometry, only when ``odom_topic`` is set): pose of the robot's base (child ``base_frame``) or
-        of the camera itself (child = the cloud's frame) in the global frame (``header.frame_id``, e.g. ``odom``).
+    /tf, /tf_static (tf2_msgs/TFMessage, through a tf2_ros.TransformListener): the cloud's frame in
+        ``robot_base_frame`` (the camera mount: URDF / static_transform_publisher) and ``global_frame ->
+        robot_base_frame`` (the robot pose, from odometry), both looked up at the cloud's stamp.
 
 Published topics (grids reliable + transient local, depth 1; stamp of the cloud):
     drivable_grid (nav_msgs/OccupancyGrid): 0 = seen drivable, 100 = seen not drivable, -1 = unknown.
     obstacle_grid (nav_msgs/OccupancyGrid): 100 at obstacle cells, Nav2's exponential inflation (1-99) around them,
         0 = seen free, -1 = unknown (Nav2's cost translation table).
-        Frame: the odometry's global frame with odometry (a rolling window centred on the robot, as Nav2's local
-        costmap), else ``base_frame`` (robot-centred).
+        Frame: ``global_frame`` (a rolling window centred on the robot, as Nav2's local costmap), or
+        ``robot_base_frame`` (robot-centred) when ``global_frame`` is empty.
     obstacle_points (sensor_msgs/PointCloud2): this cloud's obstacle points (x, y, z, label) in the grid frame, for
         Nav2's obstacle / voxel layers.
     fused_points (sensor_msgs/PointCloud2): the semantic voxel map (x, y, z, rgb, label, confidence), every
@@ -28,18 +29,18 @@ Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``res
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
 (``core.fusion.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
 ``raytrace_max_range_m`` [m], ...), plus
-    base_frame (string, "base_link"): the robot frame (REP-105).
-    camera_translation (double[3], [0, 0, 1.65]): camera origin in base_frame [m].
-    camera_rpy (double[3], [0, 0, 0]): roll, pitch, yaw [rad] of the camera BODY frame (x forward, y left, z up)
-        in base_frame, URDF convention; the optical rotation is applied on top (REP-103). Pitch > 0 looks down.
+    global_frame (string, "odom"): the grids' frame (Nav2 name); the robot pose is TF ``global_frame ->
+        robot_base_frame``; "" = no global frame (grids in robot_base_frame; fusion then assumes a static robot).
+    robot_base_frame (string, "base_link"): the robot frame (Nav2 name, REP-105).
     ontology (string, ""): ontology name (config/ontology/<name>.yaml) or YAML path, read at start-up; "" = the
         package ontology whose name label_info carries (a name only: a message never names a file).
-    odom_topic (string, ""): odometry topic; "" = no odometry (grids in base_frame, each cloud on its own unless
-        use_fusion, which then assumes a static robot).
-    transform_tolerance_s (double, 0.3 s): a cloud older than the newest odometry by more than this is dropped.
-    max_jump_m (double, 1.0 m): an odometry jump larger than this resets the fused window.
+    transform_tolerance_s (double, 0.5 s): a transform may be this much older than the cloud (the newest is used
+        when the cloud is newer than all); older = counted drop ``tf_stale``; none at all = ``tf_missing``.
+    max_jump_m (double, 1.0 m): a robot pose jump between consecutive clouds larger than this resets the fused
+        window.
     time_jump_s (double, 1.0 s): a cloud stamp this far behind the newest (or 3 late clouds in a row) is time going
-        backwards (bag loop, simulator reset): fused state and the old timeline's poses are cleared, logged once.
+        backwards (bag loop, simulator reset), as is a /tf stamp this far behind the newest: fused state and the tf
+        buffer's dynamic transforms are cleared, logged once.
     fit_ground (bool, true): fit the ground plane per cloud (RANSAC); false = flat ground at ``ground_height_m``.
     use_fusion (bool, false): fuse clouds over time (log-odds with ray-cast clearing); false = single-frame grids.
     voxel_resolution (double, 0.1 m): resolution of the fused semantic voxel map; 0 = no map.
@@ -51,6 +52,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import tf2_ros
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
@@ -60,13 +62,7 @@ from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig
 from seg_perception.core.mapping.fusion import FusionConfig
 from seg_perception.core.mapping.grid import CostmapConfig
-from seg_perception.core.mapping.mapper import (
-    ClassRules,
-    CostmapSettings,
-    GridMapper,
-    cloud_arrays,
-    cloud_pose,
-)
+from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
 from seg_perception.core.segmentation.class_info import ClassInfo, parse_label_info
 from seg_perception.core.sync import StampOrder
@@ -74,15 +70,15 @@ from seg_perception.ros import convert
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
 from seg_perception.ros.outputs import costmap_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
-from seg_perception.ros.pose_source import OdometryPoseSource
-from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
+from seg_perception.ros.pose_source import CloudPoser, TimelineBuffer
+from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS
 from seg_perception.ros.validate import reason, validate_cloud
 
 
 class CostmapNode(GuardedNode):
     """See the module docstring for topics and parameters.
 
-    Raises (from ``__init__``): ValueError for invalid parameters (grid over the memory bound, bad extrinsic...);
+    Raises (from ``__init__``): ValueError for invalid parameters (grid over the memory bound...);
     FileNotFoundError for an ``ontology`` parameter that names no file or package ontology.
     """
 
@@ -96,7 +92,6 @@ class CostmapNode(GuardedNode):
 
         s = declare_config(self, CostmapSettings, read_only=True)
         self.settings = s
-        self.base_frame = s.base_frame
         ground_cfg = declare_config(self, GroundConfig, "ground.", exclude=("expected_height_m",), read_only=True)
         fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"),
                                     read_only=True)  # fmt: skip
@@ -109,12 +104,11 @@ class CostmapNode(GuardedNode):
         self._ontology: Ontology | None = None
         self._order = StampOrder(int(s.time_jump_s * 1e9))
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
-        self.pose_source: OdometryPoseSource | None = None
-        if s.odom_topic:
-            self.pose_source = OdometryPoseSource(
-                self, s.odom_topic, SENSOR_QOS, self._on_jump, s.max_jump_m, time_jump_ns=int(s.time_jump_s * 1e9),
-                on_time_jump=lambda t, back: self._on_time_jump(t, back, "odom"),
-            )
+        self.tf_buffer = TimelineBuffer(self, int(s.time_jump_s * 1e9),
+                                        lambda t, back: self._on_time_jump(t, back, "/tf"))  # fmt: skip
+        self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
+        self.poser = CloudPoser(self.tf_buffer, s.global_frame, s.robot_base_frame, self.tolerance_ns, s.max_jump_m,
+                                self._on_jump)  # fmt: skip
         self.pubs = {
             "drivable_grid": self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS),
             "obstacle_grid": self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS),
@@ -129,9 +123,10 @@ class CostmapNode(GuardedNode):
             self.create_timer(s.fused_points_period_s, self._publish_fused)
         g = self.mapper.geometry
         self.get_logger().info(
-            f"grid {g.width_cells}x{g.height_cells} cells at {self.cfg.resolution} m; camera at "
-            f"{list(s.camera_translation)} m, rpy {list(s.camera_rpy)} rad in {s.base_frame}; odometry "
-            f"{s.odom_topic or 'off'}; fusion {s.use_fusion}; ground fit {s.fit_ground}"
+            f"grid {g.width_cells}x{g.height_cells} cells at {self.cfg.resolution} m in "
+            f"{s.global_frame or s.robot_base_frame}; camera pose from TF (cloud frame in {s.robot_base_frame}"
+            f"{f', {s.global_frame} -> {s.robot_base_frame}' if s.global_frame else ''}); fusion {s.use_fusion}; "
+            f"ground fit {s.fit_ground}"
         )
 
     def _apply_config(self, cfg: CostmapConfig) -> None:
@@ -143,14 +138,14 @@ class CostmapNode(GuardedNode):
 
     def _on_jump(self, distance_m: float) -> None:
         self.mapper.reset()
-        self.get_logger().warning(f"odometry jumped {distance_m:.2f} m: fused window reset")
+        self.get_logger().warning(f"robot pose ({self.settings.global_frame} -> {self.settings.robot_base_frame}) "
+                                  f"jumped {distance_m:.2f} m: fused window reset")  # fmt: skip
 
     def _on_time_jump(self, stamp_ns: int, back_s: float, source: str = "semantic_points") -> None:
-        """Time went backwards (bag loop, simulator reset), seen on the odometry or on the clouds, whichever first:
-        forget the fused state, the poses of the old timeline and the cloud stamp order, log once, go on."""
+        """Time went backwards (bag loop, simulator reset), seen on /tf or on the clouds, whichever first: forget the
+        fused state, the transforms of the old timeline, the last robot pose and the cloud stamp order, log once."""
         self.mapper.reset()
-        if self.pose_source is not None:
-            self.pose_source.discard_after(stamp_ns + self.tolerance_ns)
+        self.poser.jumps.reset()  # (a /tf jump has cleared the tf buffer already: TimelineBuffer)
         if source != "semantic_points":
             self._order.reset()  # the clouds of the new timeline are in order; no second jump for them
         self.stats.warn("time_jump", f"{source}: time jumped back {back_s:.3f} s: fused state and poses of the "
@@ -166,15 +161,6 @@ class CostmapNode(GuardedNode):
             f"ontology {ontology.name!r} for model {info.model!r} ({len(info.categories)} classes)"
         )
 
-    def _pose(self, msg: PointCloud2) -> tuple[np.ndarray | None, tuple[float, float], float, str]:
-        """(T_global_camera or None, robot xy, ground z, grid frame) for a cloud.
-
-        Raises:
-            InputRejected: no pose for the cloud's stamp (``no_odometry``, ``stale_cloud``, ``no_pose``).
-        """
-        return cloud_pose(self.mapper, self.pose_source, convert.stamp_to_ns(msg.header.stamp), self.tolerance_ns,
-                          msg.header.frame_id, self.base_frame)  # fmt: skip
-
     def _on_cloud(self, msg: PointCloud2) -> None:
         """validate -> convert -> core (pose, ground, classify, grids/fusion) -> convert -> publish."""
         self.stats.frames_in += 1
@@ -184,9 +170,9 @@ class CostmapNode(GuardedNode):
             return
         stamp_ns = convert.stamp_to_ns(msg.header.stamp)
         sw = Stopwatch()
-        # the pose first: a cloud of an old timeline (after the odometry jumped back) has none and is dropped
-        # before it can move the stamp order
-        t_cam, robot_xy, ground_z, frame = self._pose(msg)
+        # the pose first: a cloud of an old timeline (after /tf jumped back) has none and is dropped before it can
+        # move the stamp order
+        pose = self.poser.pose(stamp_ns, msg.header.frame_id, self.cfg.ground_height_m)
         newest_ns = self._order.newest_ns
         order = self._order.check(stamp_ns)
         if order == StampOrder.LATE:
@@ -210,11 +196,11 @@ class CostmapNode(GuardedNode):
             self.stats.warn("unknown_label", f"{unknown} points have class ids that label_info does not name "
                                              f"(0..{len(info.categories) - 1}); they are ignored")  # fmt: skip
         sw.lap("decode")
-        grids = self.mapper.update(xyz, labels, conf, t_cam, robot_xy, ground_z, stamp_ns * 1e-9)
+        grids = self.mapper.update(xyz, labels, conf, pose.t_grid_camera, pose.robot_xy, pose.ground_z, stamp_ns * 1e-9)
         sw.skip()
-        header = Header(stamp=msg.header.stamp, frame_id=frame)
+        header = Header(stamp=msg.header.stamp, frame_id=pose.frame)
         self._last_header = header
-        for name, out in costmap_messages(grids, labels, header, robot_xy).items():
+        for name, out in costmap_messages(grids, header, pose.robot_xy).items():
             self.pubs[name].publish(out)
         sw.lap("publish")
         sw.laps.update(grids.timings_ms)

@@ -33,7 +33,7 @@ class NodeStats:
     Every primary input (a colour image for the segmentation node, a cloud for the costmap node) is counted in
     ``frames_in`` and ends in exactly one of ``frames_out`` or ``drops[reason]`` (frames still waiting for a partner
     are ``pending``), so ``frames_in == frames_out + sum(drops) + pending``. Messages of the other inputs (depth,
-    camera_info, label_info, odometry) that are refused are counted in ``rejected[reason]``; usable input with a
+    camera_info, label_info) that are refused are counted in ``rejected[reason]``; usable input with a
     problem worth knowing (cloud labels the class list does not name) in ``warnings[reason]``.
 
     Log lines are throttled per reason (one line per reason every ``throttle_s``), so one frequent problem never
@@ -77,7 +77,7 @@ class NodeStats:
             self.node.get_logger().warning(f"dropped frame ({reason}, {total} so far): {detail}")
 
     def reject(self, reason: str, detail: str) -> None:
-        """Count a refused message of a secondary input (depth, camera_info, label_info, odometry); log throttled."""
+        """Count a refused message of a secondary input (depth, camera_info, label_info); log throttled."""
         total, due = self._count(self.rejected, "reject", reason)
         if due:
             self.node.get_logger().warning(f"rejected message ({reason}, {total} so far): {detail}")

@@ -45,9 +45,7 @@ def segmentation_messages(result: FrameResult, header: Header) -> dict[str, Imag
     return out
 
 
-def costmap_messages(
-    grids: GridResult, labels: np.ndarray, header: Header, robot_xy: tuple[float, float]
-) -> dict[str, Any]:
+def costmap_messages(grids: GridResult, header: Header, robot_xy: tuple[float, float]) -> dict[str, Any]:
     """``drivable_grid`` and ``obstacle_grid`` (OccupancyGrid), ``obstacle_points`` (this cloud's obstacle points in
     the grid frame) and ``ground_plane`` (Marker, when a plane was used); ``header`` = cloud stamp + grid frame."""
     geo = grids.geometry
@@ -59,7 +57,7 @@ def costmap_messages(
     keep = grids.roles == PointRole.OBSTACLE
     pts = np.empty(int(keep.sum()), dtype=OBSTACLE_DTYPE)
     pts["x"], pts["y"], pts["z"] = grids.points[keep, 0], grids.points[keep, 1], grids.points[keep, 2]
-    pts["label"] = np.asarray(labels).reshape(-1)[keep]
+    pts["label"] = grids.labels[keep]
     out["obstacle_points"] = convert.cloud_to_msg(pts, header)
     if grids.ground is not None:
         out["ground_plane"] = ground_marker(grids.ground, grids.ground_fitted, robot_xy, header)

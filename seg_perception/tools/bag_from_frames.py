@@ -3,7 +3,7 @@
 Usage::
 
     seg-perception bag-from-frames FOLDER -o BAG [--storage mcap|sqlite3] [--start N] [--limit N]
-        [--frame-id camera_color_optical_frame] [--topic-prefix /camera] [--odom-topic /odom]
+        [--frame-id camera_color_optical_frame] [--topic-prefix /camera] [--mount X Y Z ROLL PITCH YAW]
     python -m seg_perception.tools.bag_from_frames ...   (same arguments)
 
 Topics (all messages of one frame share one header stamp, ``RGBDFrame.stamp_ns``, which is also the bag's
@@ -17,14 +17,20 @@ receive time; 10 Hz for KITTI, 30 Hz for 7-Scenes):
                                                                roughly registered, a few pixels at edges)
 ``<prefix>/color/camera_info``         sensor_msgs/CameraInfo  ``plumb_bob`` with D = 0, K from the folder,
                                                                R = I, P = [K | 0]
-``/odom`` (7-Scenes only)              nav_msgs/Odometry       header.frame_id ``odom``: REP-105, z up, the
-                                                               floor at z = 0 below the first camera, x along
+``/tf_static`` (once, first stamp)     tf2_msgs/TFMessage      the camera mount (``MOUNTS`` or ``--mount``):
+                                                               ``base_link -> camera_link`` (x y z, roll pitch
+                                                               yaw of the camera body frame, URDF convention) and
+                                                               ``camera_link -> <frame id>`` (the REP-103 optical
+                                                               rotation); with ``--camera-link ""`` one transform
+                                                               ``base_link -> <frame id>``. Offered QoS
+                                                               transient-local (latched), as tf2 publishes it
+``/tf`` (7-Scenes only)                tf2_msgs/TFMessage      ``odom -> base_link`` per frame: REP-105, z up,
+                                                               the floor at z = 0 below the first camera, x along
                                                                its heading (the dataset's tilted KinectFusion
                                                                world is re-aligned on the floor plane found by
-                                                               ``core.gravity.floor_alignment``);
-                                                               child_frame_id the optical frame; pose =
-                                                               T_odom_camera, orientation a unit quaternion;
-                                                               twist and covariances are 0 (not estimated)
+                                                               ``core.gravity.floor_alignment``); T_odom_base =
+                                                               T_odom_camera @ inv(T_base_camera), so TF's chain
+                                                               gives back the dataset's camera pose
 =====================================  ======================  =============================================
 """
 
@@ -33,16 +39,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
 from seg_perception import cli
 from seg_perception.bag import STORAGES, open_writer, typestore
 from seg_perception.core.geometry.camera import Intrinsics
-from seg_perception.core.geometry.transforms import quaternion_from_matrix
+from seg_perception.core.geometry.pose import mount_transforms
+from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
 from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
 
 __all__ = [
@@ -52,9 +61,19 @@ __all__ = [
     "write_bag",
 ]
 
+INFINITE = QosTime(sec=2147483647, nsec=4294967295)  # "infinite" as rosbag2 writes it
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-ODOMETRY = "nav_msgs/msg/Odometry"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
+
+#: Camera mount per dataset layout: (x, y, z) [m] of the camera in base_link and (roll, pitch, yaw) [rad] of its body
+#: frame (x forward, y left, z up; pitch > 0 looks down). KITTI: camera 2 of the car, 1.65 m above the road, level.
+#: 7-Scenes: a hand-held Kinect, nominally 1.4 m up and pitched ~26 deg down (base_link = below the camera on that
+#: nominal mount; the dataset's poses move the camera, TF's chain gives them back exactly).
+MOUNTS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "kitti": ((0.0, 0.0, 1.65), (0.0, 0.0, 0.0)),
+    "7scenes": ((0.0, 0.0, 1.4), (0.0, 0.45, 0.0)),
+}
 
 
 @dataclass
@@ -91,11 +110,16 @@ class BagWriteSummary:
 class _MessageFactory:
     """Builds rosbags message objects for one frame (kept apart from the writer so it can be tested)."""
 
-    def __init__(self, typestore: Any, intrinsics: Intrinsics, frame_id: str, odom_frame_id: str) -> None:
+    def __init__(
+        self, typestore: Any, intrinsics: Intrinsics, frame_id: str, mount: Sequence[Sequence[float]],
+        base_frame: str = "base_link", camera_link: str = "camera_link", odom_frame_id: str = "odom",
+    ) -> None:  # fmt: skip
         self.ts = typestore
         self.k = intrinsics
         self.frame_id = frame_id
-        self.odom_frame_id = odom_frame_id
+        self.base_frame, self.camera_link, self.odom_frame_id = base_frame, camera_link, odom_frame_id
+        self.mount = mount
+        self.t_base_camera = camera_to_base(*mount)  # base_link -> optical frame
         self.t_odom_world = np.eye(4)  # dataset world -> REP-105 odom (set by write_bag for posed sequences)
         t = typestore.types
         self._Header = t["std_msgs/msg/Header"]
@@ -103,12 +127,9 @@ class _MessageFactory:
         self._Image = t[IMAGE]
         self._CameraInfo = t[CAMERA_INFO]
         self._Roi = t["sensor_msgs/msg/RegionOfInterest"]
-        self._Odometry = t[ODOMETRY]
-        self._PoseCov = t["geometry_msgs/msg/PoseWithCovariance"]
-        self._TwistCov = t["geometry_msgs/msg/TwistWithCovariance"]
-        self._Pose = t["geometry_msgs/msg/Pose"]
-        self._Twist = t["geometry_msgs/msg/Twist"]
-        self._Point = t["geometry_msgs/msg/Point"]
+        self._TFMessage = t[TF_MESSAGE]
+        self._TransformStamped = t["geometry_msgs/msg/TransformStamped"]
+        self._Transform = t["geometry_msgs/msg/Transform"]
         self._Quat = t["geometry_msgs/msg/Quaternion"]
         self._Vec3 = t["geometry_msgs/msg/Vector3"]
 
@@ -144,30 +165,30 @@ class _MessageFactory:
             roi=self._Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
         )
 
-    def odometry(self, frame: RGBDFrame) -> Any:
-        """Odometry from the camera-to-world pose; raises ValueError for a missing or non-finite pose."""
+    def transform(self, stamp_ns: int, parent: str, child: str, t_parent_child: np.ndarray) -> Any:
+        """geometry_msgs/TransformStamped of a (4, 4) transform."""
+        qx, qy, qz, qw = (float(v) for v in quaternion_from_matrix(t_parent_child[:3, :3]))
+        tx, ty, tz = (float(v) for v in t_parent_child[:3, 3])
+        return self._TransformStamped(
+            header=self.header(stamp_ns, parent), child_frame_id=child,
+            transform=self._Transform(translation=self._Vec3(x=tx, y=ty, z=tz),
+                                      rotation=self._Quat(x=qx, y=qy, z=qz, w=qw)),
+        )  # fmt: skip
+
+    def tf_static(self, frame: RGBDFrame) -> Any:
+        """The camera mount: base_link -> camera_link -> optical frame (or base_link -> optical frame)."""
+        chain = mount_transforms(self.mount[0], self.mount[1], self.base_frame, self.camera_link, self.frame_id)
+        return self._TFMessage(transforms=[self.transform(frame.stamp_ns, p, c, t) for p, c, t in chain])
+
+    def tf(self, frame: RGBDFrame) -> Any:
+        """odom -> base_link from the camera-to-world pose; raises ValueError for a missing or non-finite pose."""
         if frame.pose is None:
             raise ValueError(f"frame {frame.index} has no pose")
-        pose = self.t_odom_world @ frame.pose
-        if not np.all(np.isfinite(pose)):
+        t_odom_base = self.t_odom_world @ frame.pose @ np.linalg.inv(self.t_base_camera)
+        if not np.all(np.isfinite(t_odom_base)):
             raise ValueError(f"frame {frame.index} pose is not finite")
-        qx, qy, qz, qw = quaternion_from_matrix(pose[:3, :3])
-        tx, ty, tz = (float(v) for v in pose[:3, 3])
-        zero = self._Vec3(x=0.0, y=0.0, z=0.0)
-        return self._Odometry(
-            header=self.header(frame.stamp_ns, self.odom_frame_id),
-            child_frame_id=self.frame_id,
-            pose=self._PoseCov(
-                pose=self._Pose(
-                    position=self._Point(x=tx, y=ty, z=tz),
-                    orientation=self._Quat(x=float(qx), y=float(qy), z=float(qz), w=float(qw)),
-                ),
-                covariance=np.zeros(36, dtype=np.float64),
-            ),
-            twist=self._TwistCov(
-                twist=self._Twist(linear=zero, angular=zero), covariance=np.zeros(36, dtype=np.float64)
-            ),
-        )
+        return self._TFMessage(transforms=[self.transform(frame.stamp_ns, self.odom_frame_id, self.base_frame,
+                                                          t_odom_base)])  # fmt: skip
 
 
 def gravity_aligned_odom(sequence: RGBDSequence, samples: int = 12) -> np.ndarray:
@@ -208,7 +229,9 @@ def write_bag(
     limit: int | None = None,
     frame_id: str = "camera_color_optical_frame",
     topic_prefix: str = "/camera",
-    odom_topic: str = "/odom",
+    mount: Sequence[Sequence[float]] | None = None,
+    base_frame: str = "base_link",
+    camera_link: str = "camera_link",
     odom_frame_id: str = "odom",
     progress: bool = True,
 ) -> BagWriteSummary:
@@ -220,10 +243,13 @@ def write_bag(
         storage: ``"mcap"`` or ``"sqlite3"``.
         start: first frame index (its stamp keeps its place in the sequence's timeline).
         limit: maximum number of frames (None = to the end).
-        frame_id: header frame id of images, camera info and the odometry child frame.
+        frame_id: header frame id of images and camera info (the camera optical frame).
         topic_prefix: prefix of the camera topics.
-        odom_topic: odometry topic (written only when the sequence has poses).
-        odom_frame_id: odometry header frame id.
+        mount: ((x, y, z) [m], (roll, pitch, yaw) [rad]) of the camera body frame in ``base_frame``; None =
+            ``MOUNTS[sequence.layout]``.
+        base_frame: the robot frame of ``/tf_static`` and ``/tf``.
+        camera_link: the camera body frame between base and optical frame; "" = none.
+        odom_frame_id: the parent frame of ``/tf`` (written only when the sequence has poses).
         progress: show a tqdm progress bar on stderr.
     Returns:
         A ``BagWriteSummary``.
@@ -244,7 +270,8 @@ def write_bag(
         raise ValueError(f"{out} exists already; rosbag2 writers never overwrite, choose a new path")
 
     ts = typestore()
-    factory = _MessageFactory(ts, sequence.intrinsics, frame_id, odom_frame_id)
+    mount = mount if mount is not None else MOUNTS[sequence.layout]
+    factory = _MessageFactory(ts, sequence.intrinsics, frame_id, mount, base_frame, camera_link, odom_frame_id)
     if sequence.has_poses:
         factory.t_odom_world = gravity_aligned_odom(sequence)
     color_topic = _topic(topic_prefix, "color/image_raw")
@@ -261,18 +288,26 @@ def write_bag(
                 writer.add_connection(info_topic, CAMERA_INFO, typestore=ts), CAMERA_INFO, factory.camera_info
             ),
         }
+        latched = Qos(history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliability.RELIABLE,
+                      durability=QosDurability.TRANSIENT_LOCAL, deadline=INFINITE, lifespan=INFINITE,
+                      liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=INFINITE,
+                      avoid_ros_namespace_conventions=False)  # fmt: skip
+        static = writer.add_connection("/tf_static", TF_MESSAGE, typestore=ts, offered_qos_profiles=[latched])
         if sequence.has_poses:
-            conns[odom_topic] = (writer.add_connection(odom_topic, ODOMETRY, typestore=ts), ODOMETRY, factory.odometry)
-        summary.counts = {t: 0 for t in conns}
+            conns["/tf"] = (writer.add_connection("/tf", TF_MESSAGE, typestore=ts), TF_MESSAGE, factory.tf)
+        summary.counts = {"/tf_static": 0} | {t: 0 for t in conns}
         skipped_odom = 0
         bar = tqdm(range(start, stop), desc=f"bag {out.name}", unit="frame", disable=not progress, leave=False)
         for i in bar:
             frame = sequence[i]
+            if summary.frames == 0:  # the mount first, latched: what a robot's static_transform_publisher sends
+                writer.write(static, frame.stamp_ns, _pad4(ts.serialize_cdr(factory.tf_static(frame), TF_MESSAGE)))
+                summary.counts["/tf_static"] += 1
             for topic, (conn, msgtype, build) in conns.items():
                 try:
                     msg = build(frame)
                 except ValueError:
-                    if topic == odom_topic:  # a frame without a usable pose: no odometry, not a failure
+                    if topic == "/tf":  # a frame without a usable pose: no odom -> base_link, not a failure
                         skipped_odom += 1
                         continue
                     raise
@@ -289,7 +324,7 @@ def write_bag(
     writer.close()
     summary.elapsed_s = time.perf_counter() - t_start
     if skipped_odom:
-        print(f"warning: {skipped_odom} frames had no usable pose; no {odom_topic} message for them", file=sys.stderr)
+        print(f"warning: {skipped_odom} frames had no usable pose; no /tf message for them", file=sys.stderr)
     return summary
 
 
@@ -303,9 +338,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="maximum number of frames (default: all)")
     parser.add_argument("--frame-id", default="camera_color_optical_frame", help="header frame id of the camera topics")
     parser.add_argument("--topic-prefix", default="/camera", help="prefix of the camera topics (default /camera)")
-    parser.add_argument("--odom-topic", default="/odom",
-                        help="odometry topic when the folder has poses (default /odom)")
-    parser.add_argument("--odom-frame-id", default="odom", help="odometry header frame id (default odom)")
+    parser.add_argument("--mount", type=float, nargs=6, metavar=("X", "Y", "Z", "ROLL", "PITCH", "YAW"),
+                        help="camera body frame in base_link [m, rad] (default: the dataset's, see MOUNTS)")
+    parser.add_argument("--base-frame", default="base_link", help="robot frame of /tf_static and /tf")
+    parser.add_argument("--camera-link", default="camera_link",
+                        help='camera body frame between base and optical frame; "" = base -> optical directly')
+    parser.add_argument("--odom-frame-id", default="odom", help="parent frame of /tf when the folder has poses")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -321,7 +359,9 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             frame_id=args.frame_id,
             topic_prefix=args.topic_prefix,
-            odom_topic=args.odom_topic,
+            mount=(args.mount[:3], args.mount[3:]) if args.mount else None,
+            base_frame=args.base_frame,
+            camera_link=args.camera_link,
             odom_frame_id=args.odom_frame_id,
             progress=not args.no_progress,
         )

@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 
 from seg_perception.bag import read_messages, read_topics, resolve_message_class
+from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.cloud import unpack_rgb
-from seg_perception.core.geometry.pose import PoseTrack
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.mapper import build_mapper, cloud_arrays
@@ -39,7 +39,7 @@ from seg_perception.core.segmentation.overlay import palette_array
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
-from seg_perception.ros.pose_source import BagOdometry
+from seg_perception.ros.pose_source import BagTf, CloudPoser
 from seg_perception.tools.common import load_node_params
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
 from seg_perception.tools.render import render_panel
@@ -139,7 +139,7 @@ def run_demo(
     spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
     topics = [f"{ns}/{t}" for t in OUTPUTS + EXTRA_TOPICS] + [
         f"{ns}/segmentation/stats", f"{ns}/costmap/stats", DEFAULT_REMAPS["camera_info"],
-        "/odom:=nav_msgs/msg/Odometry",
+        "/tf:=tf2_msgs/msg/TFMessage", "/tf_static:=tf2_msgs/msg/TFMessage",
     ]
     recorder = Recorder(node, out / "output_bag", topics, discovery_timeout_s=120.0)
     replay = None
@@ -156,9 +156,10 @@ def run_demo(
             raise RuntimeError(f"nodes did not come up within 180 s; see {out / 'logs'}")
         print(f"[demo] 3/5 nodes up after {time.monotonic() - t_start:.1f} s; recording {len(topics)} topics",
               flush=True)  # fmt: skip
-        # image, depth and camera_info reach the segmentation node, camera_info and /odom also this recorder, and
-        # /odom the costmap node: start only when all are matched, or the first frames are lost to discovery
-        subscribers = 4 + (2 if "/odom" in read_topics(out / "input_bag") else 0)
+        # image, depth and camera_info reach the segmentation node, camera_info and /tf, /tf_static also this
+        # recorder, and /tf, /tf_static the costmap node: start only when all are matched, or the first frames are
+        # lost to discovery
+        subscribers = 4 + 2 * len({"/tf", "/tf_static"} & set(read_topics(out / "input_bag")))
         replay_cmd = [sys.executable, "-m", "seg_perception.tools.replay", str(out / "input_bag"), "--rate", str(rate),
                       "--wait-for-subscribers", str(subscribers), "--wait-timeout-s", "30",
                       "--loops", str(max(1, loops))]  # fmt: skip
@@ -278,10 +279,11 @@ def render_outputs(
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
     mapper, settings = build_mapper(load_node_params(params_files, "costmap"))
-    odometry = None
-    if settings.odom_topic:  # every recorded pose, kept (renders look up any stamp afterwards)
-        odometry = PoseTrack(max_jump_m=math.inf, buffer_s=1e9)
-        BagOdometry(out / "output_bag", settings.odom_topic, odometry).advance_to(2**62)
+    # every transform the nodes were sent, kept (renders look up any stamp afterwards)
+    tf = BagTf([out / "input_bag"], time_jump_ns=2**62, cache_s=1e7)
+    tf.advance_to(2**62)
+    poser = CloudPoser(tf.buffer, settings.global_frame, settings.robot_base_frame,
+                       int(settings.transform_tolerance_s * 1e9), math.inf)  # fmt: skip
 
     overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
     fused_msgs = sorted(((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", [])), key=lambda sm: sm[0])
@@ -298,13 +300,11 @@ def render_outputs(
     written = []
     for st in chosen:
         xyz, labels, _ = cloud_arrays(convert.msg_to_cloud(clouds[st]))
-        t_cam = mapper.t_base_camera
-        if odometry is not None:
-            t_child = odometry.buffer.lookup(st, int(settings.transform_tolerance_s * 1e9))
-            if t_child is None:
-                continue
-            t_cam = mapper.frame_pose(t_child, odometry.child_frame, clouds[st].header.frame_id, settings.base_frame)[0]
-        pts = transform_points(t_cam, xyz)
+        try:
+            pose = poser.pose(st, clouds[st].header.frame_id, mapper.cfg.ground_height_m)
+        except InputRejected:
+            continue
+        pts = transform_points(pose.t_grid_camera, xyz)
         g = grids["drivable_grid"][st]
         geo = GridGeometry(g.info.origin.position.x, g.info.origin.position.y, g.info.resolution,
                            g.info.width, g.info.height)  # fmt: skip

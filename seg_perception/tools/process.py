@@ -28,9 +28,8 @@ import numpy as np
 from seg_perception.bag import open_writer, read_messages, read_topics, typestore
 from seg_perception.core.config import from_params
 from seg_perception.core.errors import InputRejected
-from seg_perception.core.geometry.pose import PoseTrack
 from seg_perception.core.mapping.grid import GridGeometry
-from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays, cloud_pose
+from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
 from seg_perception.core.segmentation.class_info import label_info_json
@@ -38,7 +37,7 @@ from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationC
 from seg_perception.core.segmentation.runtime import RUNTIMES
 from seg_perception.resources import config_path
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
-from seg_perception.ros.pose_source import BagOdometry
+from seg_perception.ros.pose_source import BagTf, CloudPoser
 from seg_perception.tools.common import load_node_params, parse_overrides, parse_size
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 from seg_perception.tools.render import render_panel
@@ -116,34 +115,37 @@ def segmented_frames(
 
 
 class OfflineMapper:
-    """The costmap node's per-cloud logic for bags: odometry fed as the node receives it, ``cloud_pose``,
-    ``GridMapper.update`` (the same functions the node calls, so offline equals online)."""
+    """The costmap node's per-cloud logic for bags: the bag's /tf_static and /tf fed into a tf2 buffer as the node
+    receives them (``BagTf``), ``CloudPoser.pose``, ``GridMapper.update`` (the functions the node calls, so offline
+    equals online)."""
 
     def __init__(self, bag: Path, params: dict[str, Any], spec: Any) -> None:  # noqa: ANN401
         self.mapper, self.settings = build_mapper(params, spec.num_classes)
         onto = load_ontology(self.settings.ontology or spec.ontology, spec.categories)
         self.mapper.rules = ClassRules.from_ontology(onto, spec.categories, self.mapper.cfg)
-        self.tolerance_ns = int(self.settings.transform_tolerance_s * 1e9)
+        s = self.settings
+        self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
         self.robot_xy: tuple[float, float] = (0.0, 0.0)
-        self.track: PoseTrack | None = None
-        self.odometry: BagOdometry | None = None
-        if self.settings.odom_topic:
-            self.track = PoseTrack(self.settings.max_jump_m, int(self.settings.time_jump_s * 1e9),
-                                   on_jump=lambda _d: self.mapper.reset())  # fmt: skip
-            self.odometry = BagOdometry(bag, self.settings.odom_topic, self.track)
+        self.tf = BagTf([bag], int(s.time_jump_s * 1e9), on_time_jump=lambda _t, _b: self.mapper.reset())
+        self.poser = CloudPoser(self.tf.buffer, s.global_frame, s.robot_base_frame, self.tolerance_ns, s.max_jump_m,
+                                lambda _d: self.mapper.reset())  # fmt: skip
 
     def update(self, cloud: np.ndarray, stamp_ns: int, frame_id: str) -> tuple[GridResult, str] | str:
-        """(grids, grid frame) for one cloud, or the drop reason (no pose for its stamp)."""
-        if self.odometry is not None:
-            self.odometry.advance_to(stamp_ns + self.tolerance_ns)
+        """(grids, grid frame) for one cloud, or the drop reason (no usable transform for its stamp).
+
+        Transforms are fed up to the cloud's stamp plus ``transform_tolerance_s``: what the live node has received
+        by the time the cloud, which the segmentation takes a while to produce, reaches it.
+        """
+        self.tf.advance_to(stamp_ns + self.tolerance_ns)
         try:
-            t_cam, robot_xy, ground_z, frame = cloud_pose(self.mapper, self.track, stamp_ns, self.tolerance_ns,
-                                                          frame_id, self.settings.base_frame)  # fmt: skip
+            pose = self.poser.pose(stamp_ns, frame_id, self.mapper.cfg.ground_height_m)
         except InputRejected as e:
             return e.reason
-        self.robot_xy = robot_xy
+        self.robot_xy = pose.robot_xy
         xyz, labels, conf = cloud_arrays(cloud)
-        return self.mapper.update(xyz, labels, conf, t_cam, robot_xy, ground_z, stamp_ns * 1e-9), frame
+        grids = self.mapper.update(xyz, labels, conf, pose.t_grid_camera, pose.robot_xy, pose.ground_z,
+                                   stamp_ns * 1e-9)  # fmt: skip
+        return grids, pose.frame
 
 
 class BagOut:
@@ -232,8 +234,7 @@ def process_bag(
                 writer.write(f"{ns}/label_info", "std_msgs/msg/String", label_info, t_ns)
             geo = grids.geometry
             gh = Header(stamp=h.stamp, frame_id=grid_frame)
-            _, labels, _ = cloud_arrays(cloud)
-            outputs = {**segmentation_messages(result, h), **costmap_messages(grids, labels, gh, offline.robot_xy)}
+            outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, offline.robot_xy)}
             for name, msg in outputs.items():  # the nodes' own messages, in the order they publish them
                 writer.write(f"{ns}/{name}", msgtype_of(msg), msg, t_ns)
             for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
@@ -244,7 +245,7 @@ def process_bag(
                 stats.timings[k].append(v)
             if render_every and stats.frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
-                panel = render_panel(overlay, grids.points, pipe.lut[labels], grids.drivable, grids.obstacle,
+                panel = render_panel(overlay, grids.points, pipe.lut[grids.labels], grids.drivable, grids.obstacle,
                                      geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
                 cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])
             stats.frames_out += 1

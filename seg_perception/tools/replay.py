@@ -18,7 +18,9 @@ the bag's time. During ``--start-delay-s`` the clock holds ``t_bag0``.
 QoS: every topic is published reliable, keep-last, depth 10, volatile. Reliable publishers match both
 reliable and best-effort (``qos_profile_sensor_data``) subscribers, and depth 10 absorbs short stalls. A topic
 whose recorded publishers were all transient-local (latched, e.g. Nav2 grids) is replayed reliable +
-transient-local with depth 1, so late subscribers still receive the last message. ``/clock`` is reliable,
+transient-local with depth 1, so late subscribers still receive the last message. ``/tf_static`` is always
+replayed transient-local (depth 100, as tf2's static listener subscribes), whatever the bag's offered QoS: a
+``TransformListener`` that joins late still gets the static transforms. ``/clock`` is reliable,
 keep-last 10 (compatible with rclpy's best-effort clock subscription).
 
 ``--wait-for-subscribers N`` waits (at most ``--wait-timeout-s``) until the replayed topics have at least
@@ -47,6 +49,9 @@ from seg_perception.tools.common import StopFlag, ros_node
 from seg_perception.tools.playback import CLOCK_PERIOD_S, PlayStats, play
 
 __all__ = ["Replayer", "add_arguments", "parse_remaps", "run"]
+
+STATIC_TF_DEPTH = 100
+"""Depth of the latched ``/tf_static`` publisher (tf2_ros's static listener keeps 100)."""
 
 def parse_remaps(items: Sequence[str]) -> dict[str, str]:
     """Parse ``from:=to`` pairs.
@@ -110,11 +115,13 @@ class Replayer:
                 self.skipped[bt.name] = str(exc)
                 node.get_logger().warning(f"skipping {bt.name}: {exc}")
                 continue
+            static_tf = bt.name == "/tf_static"  # latched whatever the bag says, as tf2 publishes and expects it
+            latched = bt.transient_local or static_tf
             qos = QoSProfile(
                 history=HistoryPolicy.KEEP_LAST,
-                depth=1 if bt.transient_local else depth,
+                depth=STATIC_TF_DEPTH if static_tf else 1 if latched else depth,
                 reliability=ReliabilityPolicy.RELIABLE,
-                durability=DurabilityPolicy.TRANSIENT_LOCAL if bt.transient_local else DurabilityPolicy.VOLATILE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
             )
             out = remap.get(bt.name, bt.name)
             self.topics[bt.name] = bt

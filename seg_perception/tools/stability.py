@@ -26,7 +26,7 @@ import numpy as np
 
 from seg_perception.bag import read_topics
 from seg_perception.core.config import from_params
-from seg_perception.core.mapping.mapper import GridResult, cloud_arrays
+from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
 from seg_perception.core.mapping.stability import aligned_overlap, grid_agreement, label_flicker
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
@@ -51,11 +51,11 @@ def _cell_flicker(prev: tuple[np.ndarray, np.ndarray], cur: tuple[np.ndarray, np
     return label_flicker(prev[1][i], cur[1][j]) if i.size else float("nan")
 
 
-def _ground_points(grids: GridResult, labels: np.ndarray, conf: np.ndarray | None) -> tuple:
+def _ground_points(grids: GridResult) -> tuple:
     keep = grids.roles != PointRole.IGNORE
     pts = grids.points[keep].copy()
     pts[:, 2] = 0.0  # one cell per ground position: a 2-D class histogram
-    return pts, labels[keep], None if conf is None else conf[keep]
+    return pts, grids.labels[keep], None if grids.confidence is None else grids.confidence[keep]
 
 
 def _agreement(a: GridResult, b: GridResult) -> dict[str, float]:
@@ -101,7 +101,6 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
     for i, (frame, _result, cloud) in enumerate(frames):
         h = frame.image.header
         t_ns = convert.stamp_to_ns(h.stamp)
-        _, labels, conf = cloud_arrays(cloud)
         out = {}
         for name, m in (("single", single), ("fused", fused)):
             r = m.update(cloud, t_ns, h.frame_id)
@@ -118,8 +117,8 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
         elif i == n_frames // 2 - 1:
             first_half_end = out["fused"]
         single_hist = SemanticVoxelMap(res, spec.num_classes)
-        single_hist.insert(*_ground_points(out["single"], labels, conf))
-        fused_hist.insert(*_ground_points(out["fused"], labels, conf))
+        single_hist.insert(*_ground_points(out["single"]))
+        fused_hist.insert(*_ground_points(out["fused"]))
         cells = {"single": _cell_classes(single_hist), "fused": _cell_classes(fused_hist)}
         for mode in ("single", "fused"):
             g = out[mode]
@@ -145,7 +144,7 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``seg-perception stability``."""
-    p.add_argument("bag", type=Path, help="input rosbag2 (with /odom for a moving camera)")
+    p.add_argument("bag", type=Path, help="input rosbag2 (with /tf odom -> base_link for a moving camera)")
     p.add_argument("-o", "--output", type=Path, help="write stability.json here")
     p.add_argument("--params-file", type=Path, action="append", help="YAML parameter file(s); default: package config")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help="parameter override")

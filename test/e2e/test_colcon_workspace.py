@@ -70,7 +70,8 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
     ws, env = workspace
     proc = _bash(f"ros2 launch seg_perception {LAUNCH} --show-args", ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for arg in ("namespace", "params_file", "use_sim_time", "image", "depth", "camera_info"):
+    for arg in ("namespace", "params_file", "use_sim_time", "image", "depth", "camera_info", "publish_mount",
+                "mount_xyz", "mount_rpy"):
         assert f"'{arg}':" in proc.stdout, proc.stdout
     default_params = ws / "install" / "seg_perception" / "share" / "seg_perception" / "config" / "seg_perception.yaml"
     assert f"(default: '{default_params}')" in proc.stdout
@@ -78,8 +79,8 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
     proc = _bash(f"ros2 launch seg_perception {LAUNCH} image:=/cam/rgb --print", ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert out.count("DeclareLaunchArgument") == 6, out
-    for exe in ("segmentation_node", "costmap_node"):
+    assert out.count("DeclareLaunchArgument") == 12, out
+    for exe in ("segmentation_node", "costmap_node", "camera_mount_publisher"):
         assert f"ExecuteProcess(cmd=[ExecInPkg(pkg='seg_perception', exec='{exe}'), '--ros-args'" in out, out
 
 
@@ -135,6 +136,31 @@ def test_ros2_launch_starts_both_nodes_for_the_ros2_cli(
     assert "[segmentation_node-1]: process has finished cleanly" in out, out
     assert "[costmap_node-2]: process has finished cleanly" in out, out
     assert "parameters changed: {'inflation_radius': 0.5}" in out, out
+
+
+def test_ros2_launch_publishes_the_camera_mount_from_arguments(workspace: tuple[Path, dict[str, str]]) -> None:
+    """A robot without a URDF: ``publish_mount:=true`` puts the mount on /tf_static (latched), read back with the
+    ros2 CLI (a transient-local subscription that joins late)."""
+    ws, env = workspace
+    launch = subprocess.Popen(
+        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} publish_mount:=true "
+                       "'mount_xyz:=[0.2, 0.0, 1.1]' 'mount_rpy:=[0.0, 0.3, 0.0]' params_file:=/nonexistent.yaml"],
+        cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip  (a params file that does not exist: the two perception nodes exit at once, the mount stays)
+    try:
+        out = _until_ok("ros2 topic echo --once --qos-durability transient_local --qos-reliability reliable "
+                        "/tf_static tf2_msgs/msg/TFMessage", ws, env, launch)  # fmt: skip
+    finally:
+        launch.send_signal(signal.SIGINT)
+        try:
+            log = launch.communicate(timeout=60)[0]
+        finally:
+            if launch.poll() is None:
+                os.killpg(launch.pid, signal.SIGKILL)
+            _bash("ros2 daemon stop", ws, env, timeout=60)
+    assert "frame_id: base_link" in out and "child_frame_id: camera_link" in out, out
+    assert "child_frame_id: camera_color_optical_frame" in out and "z: 1.1" in out, out
+    assert "camera mount on /tf_static: base_link -> camera_link, camera_link -> camera_color_optical_frame" in log
 
 
 def test_ros2_run_finds_the_installed_executable(workspace: tuple[Path, dict[str, str]]) -> None:

@@ -22,9 +22,12 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from seg_perception.core.geometry.camera import Intrinsics
+from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
+from seg_perception.ros.pose_source import transform_msg
+from seg_perception.tools.bag_from_frames import MOUNTS
 
 _ns_counter = itertools.count()
 
@@ -71,6 +74,23 @@ class RosHarness:
             "subscribers not discovered"
         )
 
+    def send_static(self, parent: str, child: str, t_parent_child: np.ndarray) -> None:
+        """Latch a static transform on /tf_static, as a static_transform_publisher does (one per child frame)."""
+        import tf2_ros
+
+        if not hasattr(self, "_static"):
+            self._static = tf2_ros.StaticTransformBroadcaster(self.helper)
+        self._static.sendTransform(transform_msg(parent, child, t_parent_child))
+
+    def wait_for_transform(
+        self, node: Node, target: str, source: str, stamp_ns: int = 0, timeout_s: float = 10.0
+    ) -> None:
+        """Spin until ``node.tf_buffer`` (the costmap node's) can transform ``source`` into ``target`` at a stamp."""
+        stamp = convert.ns_to_stamp(stamp_ns)
+        assert self.spin_until(lambda: node.tf_buffer.can_transform_core(target, source, stamp)[0], timeout_s), (
+            f"{target} -> {source} never reached the node: {node.tf_buffer.all_frames_as_string()}"
+        )
+
     def close(self) -> None:
         self.executor.shutdown()
         for n in self.nodes:
@@ -89,6 +109,31 @@ def _harness() -> Iterator[RosHarness]:
 #: A harness per test, and one shared by the tests of a module (nodes built once).
 ros = pytest.fixture(_harness, name="ros")
 ros_module = pytest.fixture(_harness, scope="module", name="ros_module")
+
+
+#: KITTI's camera mount (base_link -> optical frame), as bag-from-frames writes it on /tf_static.
+KITTI_MOUNT = camera_to_base(*MOUNTS["kitti"])
+OPTICAL_FRAME = "camera_color_optical_frame"
+
+
+def _kitti_costmap(ros: RosHarness, params: list, namespace: str | None = None) -> Node:
+    """A costmap node for KITTI clouds (no odometry: ``global_frame`` empty, grids in base_link), with the KITTI
+    mount on /tf_static and in its tf buffer before it is returned."""
+    from rclpy.parameter import Parameter
+
+    from seg_perception.ros.costmap_node import CostmapNode
+
+    node = ros.add(CostmapNode(namespace=namespace or ros.ns, context=ros.context,
+                               parameter_overrides=[Parameter("global_frame", value=""), *params]))  # fmt: skip
+    ros.send_static("base_link", OPTICAL_FRAME, KITTI_MOUNT)
+    ros.wait_for_transform(node, "base_link", OPTICAL_FRAME)
+    return node
+
+
+@pytest.fixture(scope="session")
+def kitti_costmap() -> Callable[..., Node]:
+    """``kitti_costmap(ros, [Parameter, ...], namespace=None)``: see ``_kitti_costmap``."""
+    return _kitti_costmap
 
 
 class KittiFrame:

@@ -13,20 +13,13 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header, String
 
 from seg_perception.ros import convert
-from seg_perception.ros.costmap_node import CostmapNode
 from seg_perception.ros.qos import LATCHED_QOS
 
 
 @pytest.fixture
-def costmap(ros):  # noqa: ANN001, ANN201
-    node = ros.add(
-        CostmapNode(
-            namespace=ros.ns,
-            context=ros.context,
-            parameter_overrides=[Parameter("resolution", value=0.2), Parameter("width", value=40.0),
-                                 Parameter("height", value=40.0), Parameter("max_range_m", value=30.0)],
-        )  # fmt: skip
-    )
+def costmap(ros, kitti_costmap):  # noqa: ANN001, ANN201
+    node = kitti_costmap(ros, [Parameter("resolution", value=0.2), Parameter("width", value=40.0),
+                               Parameter("height", value=40.0), Parameter("max_range_m", value=30.0)])  # fmt: skip
     pub_cloud = ros.publisher(PointCloud2, "semantic_points")
     pub_info = ros.publisher(String, "label_info", LATCHED_QOS)
     grids = {t: ros.subscribe(OccupancyGrid, t, LATCHED_QOS) for t in ("drivable_grid", "obstacle_grid")}
@@ -146,13 +139,13 @@ def test_hostile_label_info_is_counted_and_the_last_good_metadata_kept(ros, cost
     assert node.stats.frames_out == 1 and sum(node.stats.drops.values()) == 0
 
 
-def test_restart_with_a_bad_latched_label_info_starts(ros, costmap, real_cloud) -> None:  # noqa: ANN001
+def test_restart_with_a_bad_latched_label_info_starts(ros, costmap, real_cloud, kitti_costmap) -> None:  # noqa: ANN001
     """A node started while a bad label_info is latched on the topic refuses it, keeps running and maps once a
     good one comes (no crash loop)."""
     _, pub_cloud, pub_info, _ = costmap
     pub_info.publish(String(data=_hostile(real_cloud[1], "ontology_path")))
-    fresh = ros.add(CostmapNode(namespace=ros.ns, context=ros.context, parameter_overrides=[
-        Parameter("resolution", value=0.2), Parameter("width", value=20.0), Parameter("height", value=20.0)]))
+    fresh = kitti_costmap(ros, [Parameter("resolution", value=0.2), Parameter("width", value=20.0),
+                                Parameter("height", value=20.0)])  # fmt: skip
     assert ros.spin_until(lambda: fresh.stats.rejected["label_info_ontology"] >= 1, 10.0), fresh.stats.as_dict()
     pub_cloud.publish(real_cloud[0])
     assert ros.spin_until(lambda: fresh.stats.drops["no_label_info"] >= 1, 10.0)

@@ -27,7 +27,6 @@ from seg_perception.core.segmentation.class_info import parse_label_info
 from seg_perception.datasets import open_sequence
 from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler
-from seg_perception.ros.costmap_node import CostmapNode
 
 FUZZ = settings(derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
@@ -156,9 +155,9 @@ def _mutate_cloud(base: PointCloud2, draw: st.DrawFn) -> PointCloud2:
     return msg
 
 
-def test_fuzz_semantic_cloud(ros, real_cloud) -> None:  # noqa: ANN001
-    node = ros.add(CostmapNode(namespace=ros.ns, context=ros.context, parameter_overrides=[
-        Parameter("resolution", value=0.2), Parameter("width", value=30.0), Parameter("height", value=30.0)]))
+def test_fuzz_semantic_cloud(ros, real_cloud, kitti_costmap) -> None:  # noqa: ANN001
+    node = kitti_costmap(ros, [Parameter("resolution", value=0.2), Parameter("width", value=30.0),
+                               Parameter("height", value=30.0)])  # fmt: skip
     node._on_label_info(String(data=real_cloud[1]))
     base = _small_cloud(real_cloud[0])
 

@@ -21,7 +21,6 @@ from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.ros import convert
-from seg_perception.ros.costmap_node import CostmapNode
 from seg_perception.ros.segmentation_node import SegmentationNode
 
 
@@ -174,10 +173,10 @@ COST_RUNTIME: dict[str, object] = {
 
 
 @pytest.fixture(scope="module")
-def cost_node(harness):  # noqa: ANN001, ANN201
-    node = harness.add(CostmapNode(namespace=harness.ns + "/cost", context=harness.context, parameter_overrides=[
-        Parameter("resolution", value=0.1), Parameter("width", value=20.0), Parameter("height", value=20.0),
-        Parameter("fit_ground", value=False)]))  # fmt: skip
+def cost_node(harness, kitti_costmap):  # noqa: ANN001, ANN201
+    node = kitti_costmap(harness, [Parameter("resolution", value=0.1), Parameter("width", value=20.0),
+                                   Parameter("height", value=20.0), Parameter("fit_ground", value=False)],
+                         namespace=harness.ns + "/cost")  # fmt: skip
     node._on_label_info(String(data=label_info_json(VOC.name, VOC.ontology, VOC.categories, VOC.palette)))
     return node
 
@@ -214,7 +213,8 @@ def test_costmap_runtime_parameter_changes_the_grids(cost_node, name: str) -> No
 
 def test_costmap_read_only_parameters_are_refused(cost_node) -> None:  # noqa: ANN001
     read_only = [n for n in cost_node._parameters if _read_only(cost_node, n)]
-    assert {"resolution", "width", "height", "odom_topic", "base_frame", "use_fusion", "fusion.hit"} <= set(read_only)
+    frozen = {"resolution", "width", "height", "global_frame", "robot_base_frame", "use_fusion", "fusion.hit"}
+    assert frozen <= set(read_only)
     for name in read_only:
         p = cost_node.get_parameter(name)
         new = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v + 0.5, str: lambda v: v + "x",

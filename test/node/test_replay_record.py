@@ -32,7 +32,8 @@ from seg_perception.tools.recorder import Recorder
 from seg_perception.tools.replay import Replayer
 
 REPO = Path(__file__).resolve().parents[2]
-CAMERA_TOPICS = ["/camera/color/image_raw", "/camera/depth/image_raw", "/camera/color/camera_info", "/odom"]
+CAMERA_TOPICS = ["/camera/color/image_raw", "/camera/depth/image_raw", "/camera/color/camera_info", "/tf"]
+ALL_TOPICS = [*CAMERA_TOPICS, "/tf_static"]  # /tf_static: one latched message (the camera mount)
 N_FRAMES = 15  # 0.5 s at 30 Hz, 60 messages
 
 
@@ -86,7 +87,7 @@ def test_replay_to_recorder_in_process(small_bag: Path, tmp_path: Path) -> None:
         ns = f"/t{os.getpid()}"
         play_node = rclpy.create_node("player", namespace=ns, context=ctx_play)
         rec_node = rclpy.create_node("recorder", namespace=ns, context=ctx_rec)
-        remap = {t: f"{ns}{t}" for t in CAMERA_TOPICS}
+        remap = {t: f"{ns}{t}" for t in ALL_TOPICS}
         replayer = Replayer(play_node, small_bag, remap=remap, clock=True, clock_topic=f"{ns}/clock")
         recorder = rec = Recorder(
             rec_node, tmp_path / "rec", [*remap.values(), f"{ns}/clock"], storage="mcap", discovery_timeout_s=5.0
@@ -96,13 +97,13 @@ def test_replay_to_recorder_in_process(small_bag: Path, tmp_path: Path) -> None:
         thread.start()
         wait_until(lambda: not rec.missing(), 10.0, "the recorder to discover the topics")
         subs = rec.subscribed()
-        wait_until(lambda: replayer.subscription_count() >= 4
+        wait_until(lambda: replayer.subscription_count() >= len(ALL_TOPICS)
                    and all(s.get_publisher_count() >= 1 for s in subs.values()), 10.0, "matching")
         stats = replayer.play()
-        assert stats.counts == {t: N_FRAMES for t in CAMERA_TOPICS}
+        assert stats.counts == {t: N_FRAMES for t in CAMERA_TOPICS} | {"/tf_static": 1}
         assert max(stats.lateness_s) < 0.1
-        wait_until(lambda: all(rec.counts()[remap[t]] == N_FRAMES for t in CAMERA_TOPICS), 10.0,
-                   "all messages at the recorder")
+        wait_until(lambda: all(rec.counts()[remap[t]] == N_FRAMES for t in CAMERA_TOPICS)
+                   and rec.counts()[remap["/tf_static"]] == 1, 10.0, "all messages at the recorder")
         summary = recorder.close()
         recorder = None
         assert not summary.errors and not summary.missing
@@ -120,8 +121,9 @@ def test_replay_to_recorder_in_process(small_bag: Path, tmp_path: Path) -> None:
                for m in read_messages(recorded)]
     src = by_topic(list(read_messages(small_bag)))
     got = by_topic(renamed)
-    for topic in CAMERA_TOPICS:
+    for topic in ALL_TOPICS:
         assert [m.data for m in got[topic]] == [m.data for m in src[topic]], topic
+    assert read_topics(recorded)[f"{ns}/tf_static"].transient_local  # replayed latched, as tf2 expects
     # /clock: monotonic, starts and ends at the bag's times, ~100 Hz in between.
     from rclpy.serialization import deserialize_message
     from rosgraph_msgs.msg import Clock
@@ -145,7 +147,7 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
 
     out = tmp_path / "rec"
     ns = f"/cli{os.getpid()}"  # private names: parallel test processes never see each other's topics
-    remap = {t: f"{ns}{t}" for t in CAMERA_TOPICS}
+    remap = {t: f"{ns}{t}" for t in ALL_TOPICS}
     grid_topic = f"{ns}/latched_grid"
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
@@ -166,16 +168,16 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
              "--storage", "sqlite3"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        if not replayer.wait_for_subscribers(4, timeout_s=15.0):
+        if not replayer.wait_for_subscribers(len(ALL_TOPICS), timeout_s=15.0):
             proc.kill()
             raise AssertionError(f"recorder never subscribed: {proc.communicate()}")
         wait_until(lambda: grid_pub.get_subscription_count() >= 1, 10.0, "the grid subscription")
         stats = replayer.play()  # waits for reliable acknowledgements at the end
-        assert stats.total == 4 * N_FRAMES
+        assert stats.total == len(CAMERA_TOPICS) * N_FRAMES + 1
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=15.0)
         assert proc.returncode == 0, stderr
-        assert "recorded 61 messages" in stdout, (stdout, stderr)
+        assert f"recorded {len(CAMERA_TOPICS) * N_FRAMES + 2} messages" in stdout, (stdout, stderr)  # + mount, grid
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()

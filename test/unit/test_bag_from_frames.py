@@ -12,8 +12,10 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
 from seg_perception import cli
-from seg_perception.core.geometry.transforms import quaternion_from_matrix
+from seg_perception.bag import read_topics
+from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
 from seg_perception.datasets import open_sequence
+from seg_perception.tools.bag_from_frames import MOUNTS
 
 TS = get_typestore(Stores.ROS2_KILTED)
 FRAME = "camera_color_optical_frame"
@@ -45,14 +47,17 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
     msgs = _read(bag)
     expected = {"/camera/color/image_raw", "/camera/depth/image_raw", "/camera/color/camera_info"}
     if dataset == "kitchen":
-        expected.add("/odom")
-    assert set(msgs) == expected
+        expected.add("/tf")
+    assert set(msgs) == expected | {"/tf_static"}
+    (static_t, static_msg), = msgs.pop("/tf_static")  # the mount, once, latched, at the first frame's stamp
+    assert static_t == seq[2].stamp_ns and read_topics(bag)["/tf_static"].transient_local
+    _check_mount(static_msg, MOUNTS[seq.layout])
     assert all(len(v) == 5 for v in msgs.values())
     period_ns = 100_000_000 if dataset == "kitti" else 1e9 / 30
     k = seq.intrinsics
     for i in range(5):
         frame = seq[2 + i]
-        stamps = {topic: _stamp_ns(v[i][1]) for topic, v in msgs.items()}
+        stamps = {topic: _stamp_ns(v[i][1] if topic != "/tf" else v[i][1].transforms[0]) for topic, v in msgs.items()}
         assert set(stamps.values()) == {frame.stamp_ns}
         assert {v[i][0] for v in msgs.values()} == {frame.stamp_ns}  # bag time = header stamp
         if i:
@@ -76,17 +81,14 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
         assert info.header.frame_id == FRAME
         if dataset == "kitchen":
             assert frame.pose is not None
-            odom = msgs["/odom"][i][1]
-            assert (odom.header.frame_id, odom.child_frame_id) == ("odom", FRAME)
-            p, q = odom.pose.pose.position, odom.pose.pose.orientation
-            quat = np.array([q.x, q.y, q.z, q.w])
-            assert np.linalg.norm(quat) == pytest.approx(1.0, abs=1e-12)
-            t_odom_cam = np.eye(4)
-            t_odom_cam[:3, :3], t_odom_cam[:3, 3] = _rotation(quat), [p.x, p.y, p.z]
+            (odom,) = msgs["/tf"][i][1].transforms
+            assert (odom.header.frame_id, odom.child_frame_id) == ("odom", "base_link")
+            t_odom_cam = _matrix(odom) @ camera_to_base(*MOUNTS["7scenes"])  # TF's chain
+            p = t_odom_cam[:3, 3]
             # odom is z-up on the floor: a hand-held Kinect 1.2-1.7 m above it, looking down (optical z has z < 0)
-            assert 1.2 < p.z < 1.7 and t_odom_cam[2, 2] < -0.2
+            assert 1.2 < p[2] < 1.7 and t_odom_cam[2, 2] < -0.2
             if i == 0:
-                assert abs(p.x) < 0.05 and abs(p.y) < 0.05  # origin below the sequence's first camera (frame 0)
+                assert abs(p[0]) < 0.05 and abs(p[1]) < 0.05  # origin below the sequence's first camera (frame 0)
                 first = (t_odom_cam, frame.pose)
             else:  # a rigid re-alignment: relative motion between frames is the dataset's
                 rel_odom = np.linalg.inv(first[0]) @ t_odom_cam
@@ -97,6 +99,41 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
                                       [721.5377, 0, 609.5593, 0, 721.5377, 172.854, 0, 0, 1])
     else:
         np.testing.assert_array_equal(msgs["/camera/color/camera_info"][0][1].k, [585, 0, 320, 0, 585, 240, 0, 0, 1])
+
+
+def _matrix(t: Any) -> np.ndarray:
+    """(4, 4) of a rosbags TransformStamped, with a unit quaternion."""
+    q = t.transform.rotation
+    quat = np.array([q.x, q.y, q.z, q.w])
+    assert np.linalg.norm(quat) == pytest.approx(1.0, abs=1e-12)
+    out = np.eye(4)
+    tr = t.transform.translation
+    out[:3, :3], out[:3, 3] = _rotation(quat), [tr.x, tr.y, tr.z]
+    return out
+
+
+def _check_mount(msg: Any, mount: tuple) -> None:
+    """base_link -> camera_link (the mount) -> optical frame (REP-103 rotation) gives ``camera_to_base(*mount)``."""
+    link, optical = msg.transforms
+    assert (link.header.frame_id, link.child_frame_id) == ("base_link", "camera_link")
+    assert (optical.header.frame_id, optical.child_frame_id) == ("camera_link", FRAME)
+    np.testing.assert_allclose(_matrix(link)[:3, 3], mount[0])
+    np.testing.assert_allclose(_matrix(optical)[:3, 3], 0.0)
+    np.testing.assert_allclose(_matrix(optical)[:3, :3] @ [0, 0, 1], [1, 0, 0], atol=1e-12)  # optical z = body x
+    t_base_optical = _matrix(link) @ _matrix(optical)
+    np.testing.assert_allclose(t_base_optical, camera_to_base(*mount), atol=1e-12)
+    if mount == ((0.0, 0.0, 1.65), (0.0, 0.0, 0.0)):  # KITTI: 1 m along the optical axis is 1 m ahead, 1.65 m up
+        np.testing.assert_allclose(t_base_optical @ [0, 0, 1, 1], [1, 0, 1.65, 1], atol=1e-12)
+
+
+def test_mount_override_and_direct_optical_frame(tmp_path: Path, kitti_dir: Path) -> None:
+    bag = tmp_path / "bag"
+    assert cli.main(["bag-from-frames", str(kitti_dir), "-o", str(bag), "--limit", "1", "--no-progress", "--mount",
+                     "0.5", "0", "1.2", "0", "0.2", "0", "--camera-link", ""]) == 0  # fmt: skip
+    (msg,) = [m for _, m in _read(bag)["/tf_static"]]
+    (t,) = msg.transforms
+    assert (t.header.frame_id, t.child_frame_id) == ("base_link", FRAME)
+    np.testing.assert_allclose(_matrix(t), camera_to_base((0.5, 0, 1.2), (0, 0.2, 0)), atol=1e-12)
 
 
 def _rotation(q: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Offline tools on real kitchen frames (no DDS): process with odometry + fusion, and the stability measurement."""
+"""Offline tools on real kitchen frames (no DDS): process with TF (odom -> base_link from the poses) + fusion, and
+the stability measurement."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def kitchen_bag(tmp_path_factory, kitchen_dir):  # noqa: ANN001, ANN201
     return bag
 
 
-def test_process_fuses_with_odometry_into_odom_grids(tmp_path, kitchen_bag, model_dir) -> None:  # noqa: ANN001
+def test_process_fuses_with_tf_into_odom_grids(tmp_path, kitchen_bag, model_dir) -> None:  # noqa: ANN001
     from seg_perception.ros import convert
     from seg_perception.tools.demo import _read_bag
 

@@ -1,4 +1,4 @@
-"""Pose validation, quaternion conversion, interpolation and the stamped buffer."""
+"""Quaternion conversion, interpolation, placing a cloud from robot pose and mount, jump and time-jump checks."""
 
 from __future__ import annotations
 
@@ -7,25 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from seg_perception.core.errors import InputRejected
-from seg_perception.core.geometry.pose import PoseBuffer, PoseTrack, translation_jump_m, validate_pose
-from seg_perception.core.geometry.transforms import interpolate, matrix_from_pose
+from seg_perception.core.geometry.pose import JumpCheck, TimelineWatch, place_cloud, translation_jump_m
+from seg_perception.core.geometry.transforms import camera_to_base, interpolate, matrix_from_pose
 
 
 def _yaw(deg: float, xyz=(0.0, 0.0, 0.0)) -> np.ndarray:  # noqa: ANN001
     h = math.radians(deg) / 2
     return matrix_from_pose(xyz, (0.0, 0.0, math.sin(h), math.cos(h)))
-
-
-@pytest.mark.parametrize(
-    ("pos", "quat", "reason"),
-    [((0, 0, 0), (0, 0, 0, 1), None), ((math.nan, 0, 0), (0, 0, 0, 1), "pose_nan"),
-     ((0, 0, 0), (0, 0, 0, 2), "pose_quaternion"), ((0, 0, 0), (0, 0, 0, 0), "pose_quaternion")],
-    ids=["ok", "nan", "norm2", "zero"],
-)  # fmt: skip
-def test_validate_pose(pos, quat, reason) -> None:  # noqa: ANN001
-    problems = validate_pose(pos, quat)
-    assert (problems[0].split(":")[0] if problems else None) == reason
 
 
 def test_quaternion_yaw_90_maps_x_to_y() -> None:
@@ -39,45 +27,32 @@ def test_interpolation_halfway() -> None:
     np.testing.assert_allclose(mid, _yaw(45.0, (1, 0, 0)), atol=1e-9)
 
 
-def test_buffer_lookup_exact_interpolated_nearest_and_missing() -> None:
-    buf = PoseBuffer(max_age_ns=10_000)
-    buf.add(1000, _yaw(0.0, (0, 0, 0)))
-    buf.add(2000, _yaw(0.0, (1, 0, 0)))
-    np.testing.assert_allclose(buf.lookup(1500, 0)[:3, 3], [0.5, 0, 0])
-    np.testing.assert_allclose(buf.lookup(2000, 0)[:3, 3], [1, 0, 0])
-    np.testing.assert_allclose(buf.lookup(2100, 200)[:3, 3], [1, 0, 0])  # newest within tolerance
-    assert buf.lookup(2500, 200) is None  # too far past the newest pose
-    buf.add(20_000, _yaw(0.0))
-    assert len(buf) == 1  # 1000 and 2000 fell out of the 10 us window
-    assert buf.latest()[0] == 20_000
-
-
 def test_jump_distance() -> None:
     assert translation_jump_m(_yaw(0, (0, 0, 0)), _yaw(30, (3, 4, 0))) == pytest.approx(5.0)
 
 
-def test_pose_track_checks_and_lookup_reasons() -> None:
-    jumps: list[float] = []
-    track = PoseTrack(max_jump_m=1.0, time_jump_ns=10**9, on_jump=jumps.append)
-    with pytest.raises(InputRejected) as e:
-        track.pose_at(0, 10**8)
-    assert e.value.reason == "no_odometry"
-    for bad, reason in [(((math.nan, 0, 0), (0, 0, 0, 1)), "pose_nan"), (((0, 0, 0), (0, 0, 0, 2)), "pose_quaternion")]:
-        with pytest.raises(InputRejected) as e:
-            track.add(0, *bad, "odom", "base_link")
-        assert e.value.reason == reason
-    with pytest.raises(InputRejected, match="odom_frame_id"):
-        track.add(0, (0, 0, 0), (0, 0, 0, 1), "", "base_link")
-    track.add(10**9, (0, 0, 0), (0, 0, 0, 1), "odom", "base_link")
-    track.add(2 * 10**9, (0.5, 0, 0), (0, 0, 0, 1), "odom", "base_link")
-    assert track.pose_at(15 * 10**8, 6 * 10**8)[0, 3] == pytest.approx(0.25)  # interpolated half way
-    with pytest.raises(InputRejected) as e:
-        track.pose_at(5 * 10**8, 10**8)  # 1.5 s older than the newest pose
-    assert e.value.reason == "stale_cloud"
-    with pytest.raises(InputRejected) as e:
-        track.pose_at(25 * 10**8, 10**8)  # 0.5 s after the newest pose
-    assert e.value.reason == "no_pose"
-    track.add(3 * 10**9, (3.0, 0, 0), (0, 0, 0, 1), "odom", "base_link")  # 2.5 m in one step: relocalisation
-    assert jumps == [pytest.approx(2.5)] and len(track.buffer) == 1
-    track.add(10**9, (3.0, 0, 0), (0, 0, 0, 1), "odom", "base_link")  # time went back 2 s: buffer cleared
-    assert track.latest_stamp_ns() == 10**9 and len(track.buffer) == 1
+def test_jump_check_reports_steps_beyond_the_limit_only() -> None:
+    check = JumpCheck(max_jump_m=1.0)
+    assert check.update(_yaw(0.0, (0, 0, 0))) is None  # the first pose: nothing to compare with
+    assert check.update(_yaw(10.0, (0.9, 0, 0))) is None
+    assert check.update(_yaw(10.0, (3.4, 0, 0))) == pytest.approx(2.5)  # relocalisation
+    check.reset()
+    assert check.update(_yaw(0.0, (100, 0, 0))) is None  # a new track after a reset
+
+
+def test_timeline_watch_sees_a_jump_back_once() -> None:
+    watch = TimelineWatch(time_jump_ns=10**9)
+    assert [watch.observe(t) for t in (10**9, 2 * 10**9, 19 * 10**8)] == [None, None, None]  # 0.1 s late: no jump
+    assert watch.observe(5 * 10**8) == pytest.approx(1.5)  # 1.5 s back: a new timeline
+    assert watch.observe(6 * 10**8) is None and watch.newest_ns == 6 * 10**8
+
+
+def test_place_cloud_composes_robot_pose_and_mount() -> None:
+    mount = camera_to_base((0.3, 0.0, 1.2), (0.0, 0.4, 0.0))
+    robot = _yaw(90.0, (2.0, 1.0, 0.05))
+    pose = place_cloud(robot, mount, 0.0, "odom")
+    np.testing.assert_allclose(pose.t_grid_camera, robot @ mount)
+    np.testing.assert_allclose(pose.t_grid_camera[:3, 3], [2.0, 1.3, 1.25], atol=1e-12)  # 0.3 m ahead = +y
+    assert pose.robot_xy == (2.0, 1.0) and pose.ground_z == pytest.approx(0.05) and pose.frame == "odom"
+    with pytest.raises(ValueError, match="t_base_camera must be a finite"):
+        place_cloud(robot, np.full((4, 4), np.nan), 0.0, "odom")

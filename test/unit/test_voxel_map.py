@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE, unpack_rgb
+from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.grid import CostmapConfig
 from seg_perception.core.mapping.mapper import ClassRules, GridMapper
 from seg_perception.core.mapping.ontology import load_ontology
@@ -123,11 +124,11 @@ def test_the_mappers_voxel_histogram_is_sized_by_the_class_count() -> None:
     """21 VOC classes take 21 float32 per voxel, not 256 (at the default 1e6 voxels: 84 MB instead of 1 GB)."""
     spec = get_model_spec("espnetv2_pascal")
     cfg = CostmapConfig()
-    mapper = GridMapper(cfg, (0.0, 0.0, 1.4), (0.0, 0.3, 0.0), voxel_resolution_m=0.1)
+    mapper = GridMapper(cfg, voxel_resolution_m=0.1)
     mapper.rules = ClassRules.from_ontology(load_ontology("voc", spec.categories), spec.categories, cfg)
     rng = np.random.default_rng(0)
     xyz = np.stack([rng.uniform(-1, 1, 500), rng.uniform(-0.5, 0.5, 500), rng.uniform(1, 4, 500)], 1).astype("f4")
-    mapper.update(xyz, rng.integers(0, 21, 500), None)
+    mapper.update(xyz, rng.integers(0, 21, 500), None, camera_to_base((0.0, 0.0, 1.4), (0.0, 0.3, 0.0)))
     assert mapper.voxels is not None and len(mapper.voxels) > 10
     hist = mapper.voxels.histograms
     assert hist.shape[1] == 21 and hist.dtype == np.float32

@@ -8,8 +8,13 @@ argmax, nearest resize) stay in ``core.segmentation.segment``, so labels agree w
   CUDA always keeps torch. A requested runtime that does not import falls back to torch with a logged warning.
 * ``CompiledNet`` wraps a torch module: per network input size it exports the module once with the libraries' own
   tools (``openvino.convert_model`` for OpenVINO, ``torch.onnx.export(dynamo=True)`` for ONNX Runtime), caches the
-  export, and runs it (OpenVINO ``compile_model`` with ``PERFORMANCE_HINT=LATENCY``, f32 precision and the thread
-  count; ONNX Runtime with all graph optimisations and the thread count).
+  export, and runs it (OpenVINO ``compile_model`` with ``PERFORMANCE_HINT=LATENCY``, f32 precision, denormals
+  flushed to zero and the thread count; ONNX Runtime with all graph optimisations, denormals as zero and the thread
+  count).
+* Denormals: small PReLU slopes (CGNet's are down to 1e-4) make some activations denormal floats, which x86 FPUs
+  handle up to 100x slower. CGNet's third stem convolution took 19 ms instead of 3 ms in OpenVINO because of it.
+  Flushing them to zero (``CPU_DENORMALS_OPTIMIZATION``, ONNX Runtime's ``session.set_denormal_as_zero``) changes
+  values below 1.2e-38 only: the golden labels stay identical (``test_runtime.py``).
 * The export cache lives in ``platformdirs.user_cache_dir("seg_perception")/exports`` (beside the ``models``
   weights cache; ``$SEG_PERCEPTION_CACHE_DIR`` replaces the root). One folder per ``ExportKey`` (model, sha256 of
   the weights, input size, runtime and its version, torch version), holding the exported files and a

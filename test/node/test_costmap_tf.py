@@ -1,27 +1,30 @@
-"""The costmap node with odometry, ground fitting and temporal fusion, on real 7-Scenes kitchen frames."""
+"""The costmap node with TF (the camera mount on /tf_static, odom -> base_link on /tf from the dataset's poses), ground
+fitting and temporal fusion, on real 7-Scenes kitchen frames; missing and stale transforms are counted drops."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-from nav_msgs.msg import OccupancyGrid, Odometry
+import tf2_ros
+from nav_msgs.msg import OccupancyGrid
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import Marker
 
 from seg_perception.core.geometry.gravity import floor_alignment
-from seg_perception.core.geometry.transforms import quaternion_from_matrix
+from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.datasets import open_sequence
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode
+from seg_perception.ros.pose_source import transform_msg
 from seg_perception.ros.qos import LATCHED_QOS
+from seg_perception.tools.bag_from_frames import MOUNTS
 
 FRAME = "camera_color_optical_frame"
+MOUNT = camera_to_base(*MOUNTS["7scenes"])  # base_link -> optical frame, as bag-from-frames writes it
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +46,9 @@ def kitchen(kitchen_dir, model_dir):  # noqa: ANN001, ANN201
     return out, info
 
 
-def odometry(t_odom_cam: np.ndarray, stamp_ns: int, quat: tuple | None = None) -> Odometry:
-    m = Odometry()
-    m.header = Header(stamp=convert.ns_to_stamp(stamp_ns), frame_id="odom")
-    m.child_frame_id = FRAME
-    p = t_odom_cam[:3, 3]
-    m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z = (float(v) for v in p)
-    q = quat if quat is not None else quaternion_from_matrix(t_odom_cam[:3, :3])
-    m.pose.pose.orientation.x, m.pose.pose.orientation.y, m.pose.pose.orientation.z, m.pose.pose.orientation.w = (
-        float(v) for v in q)  # fmt: skip
-    return m
+def tf_odom(t_odom_cam: np.ndarray, stamp_ns: int) -> object:
+    """odom -> base_link such that TF's chain with MOUNT gives the dataset's camera pose back."""
+    return transform_msg("odom", "base_link", t_odom_cam @ np.linalg.inv(MOUNT), stamp_ns)
 
 
 @pytest.fixture
@@ -60,29 +56,35 @@ def node_io(ros, kitchen):  # noqa: ANN001, ANN201
     node = ros.add(CostmapNode(
         namespace=ros.ns, context=ros.context,
         parameter_overrides=[
-            Parameter("odom_topic", value="odom"), Parameter("use_fusion", value=True),
-            Parameter("camera_translation", value=[0.0, 0.0, 1.4]), Parameter("camera_rpy", value=[0.0, 0.45, 0.0]),
+            Parameter("global_frame", value="odom"), Parameter("use_fusion", value=True),
+            Parameter("transform_tolerance_s", value=0.5),
             Parameter("resolution", value=0.05), Parameter("width", value=8.0), Parameter("height", value=8.0),
             Parameter("max_range_m", value=4.0), Parameter("drivable_tolerance_m", value=0.06),
             Parameter("min_obstacle_height", value=0.1), Parameter("max_jump_m", value=1.0),
             Parameter("fused_points_period_s", value=0.2), Parameter("fusion.raytrace_max_range_m", value=4.0),
         ],
     ))  # fmt: skip
-    pubs = {"cloud": ros.publisher(PointCloud2, "semantic_points"), "odom": ros.publisher(Odometry, "odom"),
+    pubs = {"cloud": ros.publisher(PointCloud2, "semantic_points"), "tf": tf2_ros.TransformBroadcaster(ros.helper),
             "info": ros.publisher(String, "label_info", LATCHED_QOS)}  # fmt: skip
     subs = {t: ros.subscribe(OccupancyGrid, t, LATCHED_QOS) for t in ("drivable_grid", "obstacle_grid")}
     subs["obstacle_points"] = ros.subscribe(PointCloud2, "obstacle_points")
     subs["fused_points"] = ros.subscribe(PointCloud2, "fused_points")
     subs["ground_plane"] = ros.subscribe(Marker, "ground_plane")
-    ros.wait_for_subscribers(list(pubs.values()))
+    ros.wait_for_subscribers([pubs["cloud"], pubs["info"], pubs["tf"].pub_tf])  # /tf is volatile: match first
+    ros.send_static("base_link", FRAME, MOUNT)
+    ros.wait_for_transform(node, "base_link", FRAME)
     pubs["info"].publish(String(data=kitchen[1]))
     assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
     return node, pubs, subs
 
 
+def _send_tf(ros, node, pubs, t_odom_cam, stamp_ns) -> None:  # noqa: ANN001
+    pubs["tf"].sendTransform(tf_odom(t_odom_cam, stamp_ns))
+    ros.wait_for_transform(node, "odom", "base_link", stamp_ns)
+
+
 def _send(ros, pubs, subs, cloud, t_odom_cam, stamp_ns, n_before: int) -> None:  # noqa: ANN001
-    pubs["odom"].publish(odometry(t_odom_cam, stamp_ns))
-    ros.spin_for(0.2)
+    _send_tf(ros, ros.nodes[-1], pubs, t_odom_cam, stamp_ns)  # (the costmap node is the last one added)
     pubs["cloud"].publish(cloud)
     assert ros.spin_until(lambda: len(subs["obstacle_grid"]) > n_before, 20.0)
 
@@ -112,35 +114,51 @@ def test_fused_grids_in_odom_floor_drivable_furniture_obstacles(ros, node_io, ki
     assert sum(node.stats.drops.values()) == 0, dict(node.stats.drops)
 
 
-def test_bad_odometry_and_clouds_are_counted_drops(ros, node_io, kitchen) -> None:  # noqa: ANN001
+class _Log:
+    """Stands in for the node's logger: keeps the warning lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def warning(self, line: str) -> None:
+        self.lines.append(line)
+
+    info = error = warning
+
+
+def test_missing_and_stale_transforms_are_counted_drops_naming_both_frames(ros, node_io, kitchen) -> None:  # noqa: ANN001
     node, pubs, subs = node_io
+    log = _Log()
+    node.get_logger = lambda: log  # NodeStats logs through the node
     cloud, t, stamp = kitchen[0][0]
+    pubs["cloud"].publish(cloud)  # the mount is known, odom -> base_link is not
+    assert ros.spin_until(lambda: node.stats.drops["tf_missing"] >= 1, 10.0), node.stats.as_dict()
+    assert any("tf_missing" in line and "odom -> base_link" in line for line in log.lines), log.lines
+    _send_tf(ros, node, pubs, t, stamp - 2_000_000_000)  # the newest transform is 2 s older than the cloud
     pubs["cloud"].publish(cloud)
-    assert ros.spin_until(lambda: node.stats.drops["no_odometry"] >= 1, 10.0)
-    bad = odometry(t, stamp)
-    bad.pose.pose.position.x = math.nan
-    pubs["odom"].publish(bad)
-    assert ros.spin_until(lambda: node.stats.rejected["pose_nan"] >= 1, 10.0)
-    pubs["odom"].publish(odometry(t, stamp, quat=(0.0, 0.0, 0.0, 2.0)))
-    assert ros.spin_until(lambda: node.stats.rejected["pose_quaternion"] >= 1, 10.0)
-    pubs["odom"].publish(odometry(t, stamp + 2_000_000_000))  # odometry 2 s newer than the cloud
-    ros.spin_for(0.2)
+    assert ros.spin_until(lambda: node.stats.drops["tf_stale"] >= 1, 10.0), node.stats.as_dict()
+    assert any("tf_stale" in line and "odom -> base_link" in line and "2.000 s older" in line for line in log.lines)
+    # a camera whose mount nobody publishes
+    other = convert.cloud_to_msg(convert.msg_to_cloud(cloud), Header(stamp=cloud.header.stamp, frame_id="cam2"))
+    pubs["cloud"].publish(other)
+    assert ros.spin_until(lambda: node.stats.drops["tf_missing"] >= 2, 10.0), node.stats.as_dict()
+    node.stats._last_log.clear()  # (un-throttle, to read the second line)
+    pubs["cloud"].publish(other)
+    assert ros.spin_until(lambda: node.stats.drops["tf_missing"] >= 3, 10.0)
+    assert any("base_link -> cam2" in line for line in log.lines), log.lines
+    # a transform within the tolerance (0.4 s older than the cloud) is used: the node maps
+    _send_tf(ros, node, pubs, t, stamp - 400_000_000)
     pubs["cloud"].publish(cloud)
-    assert ros.spin_until(lambda: node.stats.drops["stale_cloud"] >= 1, 10.0)
+    assert ros.spin_until(lambda: subs["obstacle_grid"], 20.0), node.stats.as_dict()
+    assert subs["obstacle_grid"][-1].header.frame_id == "odom"
     blank = np.zeros(4, dtype=convert.msg_to_cloud(cloud).dtype)
     blank["x"] = blank["y"] = blank["z"] = np.nan
-    later_ns = stamp + 2_000_000_000  # the newest odometry's stamp
-    pubs["cloud"].publish(convert.cloud_to_msg(blank, Header(stamp=convert.ns_to_stamp(later_ns), frame_id=FRAME)))
+    pubs["cloud"].publish(convert.cloud_to_msg(blank, Header(stamp=convert.ns_to_stamp(stamp + 1), frame_id=FRAME)))
     assert ros.spin_until(lambda: node.stats.drops["empty_cloud"] >= 1, 10.0)
-    assert subs["obstacle_grid"] == []
-    # the node is still alive and processes the next valid cloud
-    later = convert.cloud_to_msg(convert.msg_to_cloud(cloud), Header(stamp=convert.ns_to_stamp(later_ns),
-                                                                     frame_id=FRAME))  # fmt: skip
-    pubs["cloud"].publish(later)
-    assert ros.spin_until(lambda: subs["obstacle_grid"], 20.0)
+    assert node.stats.frames_in == node.stats.frames_out + sum(node.stats.drops.values()) == 6
 
 
-def test_odometry_jump_resets_the_window_and_no_ground_falls_back(ros, node_io, kitchen) -> None:  # noqa: ANN001
+def test_robot_pose_jump_resets_the_window_and_no_ground_falls_back(ros, node_io, kitchen) -> None:  # noqa: ANN001
     node, pubs, subs = node_io
     for i, (cloud, t, stamp) in enumerate(kitchen[0][:3]):
         _send(ros, pubs, subs, cloud, t, stamp, i)
@@ -153,15 +171,29 @@ def test_odometry_jump_resets_the_window_and_no_ground_falls_back(ros, node_io, 
     assert known_after < known_before  # the fused window was reset: only this cloud is in it
     # a cloud without floor (only points 1-2 m above it): the ground fit fails, the flat fallback is used
     pts = convert.msg_to_cloud(cloud).copy()
-    t_cam = jumped
     world = convert.msg_to_cloud(cloud)
     xyz = np.stack([world["x"], world["y"], world["z"]], -1).reshape(-1, 3)
-    z_odom = xyz @ t_cam[2, :3] + t_cam[2, 3]
+    z_odom = xyz @ jumped[2, :3] + jumped[2, 3]
     pts.reshape(-1)["z"][z_odom < 1.0] = np.nan
     high = convert.cloud_to_msg(pts, Header(stamp=convert.ns_to_stamp(stamp + 33_000_000), frame_id=FRAME))
-    pubs["odom"].publish(odometry(jumped, stamp + 33_000_000))
-    ros.spin_for(0.2)
+    _send_tf(ros, node, pubs, jumped, stamp + 33_000_000)
     n = len(subs["ground_plane"])
     pubs["cloud"].publish(high)
     assert ros.spin_until(lambda: len(subs["ground_plane"]) > n, 20.0)
     assert subs["ground_plane"][-1].color.r == pytest.approx(1.0)  # orange: fallback plane
+
+
+def test_tf_jumping_back_in_time_resets_once_and_maps_the_new_timeline(ros, node_io, kitchen) -> None:  # noqa: ANN001
+    """A bag loop: /tf jumps back (seen before any cloud of the new pass), the window and the tf buffer's old
+    timeline are cleared once, and the new pass maps from its first cloud."""
+    node, pubs, subs = node_io
+    for i, (cloud, t, stamp) in enumerate(kitchen[0][:4]):
+        _send(ros, pubs, subs, cloud, t, stamp, i)
+    cloud, t, stamp = kitchen[0][0]  # frame 0 again, 1.3 s back
+    pubs["tf"].sendTransform(tf_odom(t, stamp))
+    assert ros.spin_until(lambda: node.stats.warnings["time_jump"] == 1, 10.0), node.stats.as_dict()
+    ros.wait_for_transform(node, "odom", "base_link", stamp)
+    pubs["cloud"].publish(cloud)
+    assert ros.spin_until(lambda: len(subs["obstacle_grid"]) > 4, 20.0), node.stats.as_dict()
+    assert subs["obstacle_grid"][-1].header.stamp == cloud.header.stamp
+    assert node.stats.warnings["time_jump"] == 1 and sum(node.stats.drops.values()) == 0, node.stats.as_dict()
