@@ -14,7 +14,7 @@ from typing import Any
 
 from rosbags.interfaces import ConnectionExtRosbag2, QosDurability
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
-from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 
@@ -94,10 +94,20 @@ def read_messages(bag: str | Path, topics: Collection[str] | None = None) -> Ite
             yield BagMessage(conn.topic, conn.msgtype, int(t_ns), bytes(raw))
 
 
+#: Message definitions the rosbags Kilted store lacks (vision_msgs 4.x, as installed by scripts/ros_deps.sh).
+EXTRA_MSGDEFS = {
+    "vision_msgs/msg/VisionClass": "uint16 class_id\nstring class_name\n",
+    "vision_msgs/msg/LabelInfo": "std_msgs/Header header\nvision_msgs/VisionClass[] class_map\nfloat32 threshold\n",
+}
+
+
 @functools.cache
 def typestore() -> Any:  # noqa: ANN401
-    """The rosbags type store of ROS 2 Kilted (message definitions for (de)serialisation)."""
-    return get_typestore(Stores.ROS2_KILTED)
+    """The rosbags type store of ROS 2 Kilted (message definitions for (de)serialisation), plus ``EXTRA_MSGDEFS``."""
+    store = get_typestore(Stores.ROS2_KILTED)
+    for name, text in EXTRA_MSGDEFS.items():
+        store.register(get_types_from_msg(text, name))
+    return store
 
 
 def open_writer(path: str | Path, storage: str = "mcap") -> Writer:

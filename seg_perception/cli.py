@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("weights", "list the registered models and where their weights are"),
     "weights": ("weights", "download or verify model weights (sha256-checked)"),
     "bag-from-frames": ("bag_from_frames", "turn a folder of RGB-D frames (KITTI / 7-Scenes layout) into a rosbag2"),
+    "bag-convert": ("bag_convert", "convert ROS 1 bags into a rosbag2 (rosbags' converter)"),
     "replay": ("replay", "publish a rosbag2 with its original timing"),
     "record": ("record", "record topics into a rosbag2"),
     "process": ("process", "run the whole pipeline offline on a bag (no DDS); write an output bag and renders"),

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.sync import StampOrder, StampPairer
-from seg_perception.ros import convert
+from seg_perception.ros import compressed, convert
 from seg_perception.ros.validate import reason, validate_camera_info, validate_image
 
 
@@ -135,6 +136,27 @@ class RGBDAssembler:
         if not self.use_depth:
             return RGBDInput(msg, convert.image_to_rgb(msg), None, None)
         return self._on_pair(self.pairer.add_a(msg))
+
+    def add_compressed_image(self, msg: CompressedImage) -> RGBDInput | None:
+        """Decode an ``image/compressed`` message (JPEG/PNG) and add it as a colour image; a bad payload is a
+        dropped frame (``compressed_format`` / ``compressed_data`` / ``compressed_size``)."""
+        try:
+            rgb = compressed.compressed_to_rgb(msg)
+        except InputRejected as e:
+            self.drop(e.reason, f"image/compressed: {e.detail}")
+            return None
+        return self.add_image(convert.array_to_image(rgb, "rgb8", msg.header))
+
+    def add_compressed_depth(self, msg: CompressedImage) -> RGBDInput | None:
+        """Decode a ``depth/compressedDepth`` message and add it as a depth image; a bad payload is rejected
+        (``depth_compressed_*``)."""
+        try:
+            depth = compressed.compressed_depth_to_array(msg)
+        except InputRejected as e:
+            self.reject(f"depth_{e.reason}", f"depth/compressedDepth: {e.detail}")
+            return None
+        return self.add_depth(convert.array_to_image(depth, "32FC1" if depth.dtype == np.float32 else "16UC1",
+                                                     msg.header))  # fmt: skip
 
     def add_depth(self, msg: Image) -> RGBDInput | None:
         """Add a depth image; returns a frame when one is complete."""

@@ -16,6 +16,7 @@ from builtin_interfaces.msg import Time
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
+from vision_msgs.msg import LabelInfo, VisionClass
 
 from seg_perception.core.geometry.camera import Intrinsics
 
@@ -221,3 +222,15 @@ def grid_to_msg(
 def grid_from_msg(msg: OccupancyGrid) -> np.ndarray:
     """(height, width) int8 view of an OccupancyGrid's data."""
     return np.frombuffer(msg.data, dtype=np.int8).reshape(msg.info.height, msg.info.width)
+
+
+def label_info_msg(categories: Sequence[str], header: Header) -> LabelInfo:
+    """vision_msgs/LabelInfo for a model: one VisionClass(class_id=i, class_name=categories[i]) per class id;
+    ``threshold`` 0 (every pixel gets its arg-max class)."""
+    classes = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(categories)]
+    return LabelInfo(header=header, class_map=classes, threshold=0.0)
+
+
+def label_info_pairs(msg: LabelInfo) -> list[tuple[int, str]]:
+    """(class_id, class_name) per entry of a LabelInfo ``class_map`` (refuse oversized maps before calling)."""
+    return [(int(c.class_id), str(c.class_name)) for c in msg.class_map]

@@ -3,8 +3,11 @@
 Subscribed topics (relative; remap in launch):
     semantic_points (sensor_msgs/PointCloud2): fields x, y, z float32 [m] in the camera optical frame, label
         uint32 class id, optional confidence float32 (as published by the segmentation node).
-    label_info (std_msgs/String, transient local): the segmentation node's class list (JSON, see README.md); it
-        names the model's ontology and class names, which give each class its role, cost and inflation radius.
+    label_info (vision_msgs/LabelInfo, transient local): class id -> class name; the names give each class its
+        role, cost and inflation radius in the ontology (the ``ontology`` parameter, else the one label_info_json
+        names). Required: clouds before it are dropped (``no_label_info``).
+    label_info_json (std_msgs/String, transient local, optional): the segmentation node's extras for the same
+        classes (ontology name, colours for fused_points, ignore label; JSON, see README.md).
     /tf, /tf_static (tf2_msgs/TFMessage, through a tf2_ros.TransformListener): the cloud's frame in
         ``robot_base_frame`` (the camera mount: URDF / static_transform_publisher) and ``global_frame ->
         robot_base_frame`` (the robot pose, from odometry), both looked up at the cloud's stamp.
@@ -21,14 +24,16 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
         ``fused_points_period_s``.
     ground_plane (visualization_msgs/Marker): the ground plane used for the last cloud (green = fitted, orange =
         fallback), for RViz.
-    ~/stats (std_msgs/String, transient local): frames in/out, drops / rejected / warnings per reason, stage
-        timings [ms] as JSON (``node_utils.NodeStats``).
+    /diagnostics (diagnostic_msgs/DiagnosticArray): semantic_points rate, age and stamp delay (OK / WARN below
+        ``expected_rate_hz`` / ERROR after ``input_timeout_s`` without a cloud), frames in/out, drops / rejected /
+        warnings per reason, stage timings [ms] (``ros/diagnostics.py``, numbers from ``node_utils.NodeStats``).
 
 Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
-(``core.fusion.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
-``raytrace_max_range_m`` [m], ...), plus
+(``core.mapping.grid.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
+``raytrace_max_range_m`` [m], ...), ``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
+plus
     global_frame (string, "odom"): the grids' frame (Nav2 name); the robot pose is TF ``global_frame ->
         robot_base_frame``; "" = no global frame (grids in robot_base_frame; fusion then assumes a static robot).
     robot_base_frame (string, "base_link"): the robot frame (Nav2 name, REP-105).
@@ -56,17 +61,24 @@ import tf2_ros
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
+from vision_msgs.msg import LabelInfo
 from visualization_msgs.msg import Marker
 
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig
-from seg_perception.core.mapping.fusion import FusionConfig
-from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
 from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
-from seg_perception.core.segmentation.class_info import ClassInfo, parse_label_info
+from seg_perception.core.segmentation.class_info import (
+    ClassInfo,
+    ClassInfoError,
+    check_class_count,
+    class_info_from_label_info,
+    parse_label_info,
+)
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
+from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
 from seg_perception.ros.outputs import costmap_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
@@ -104,6 +116,8 @@ class CostmapNode(GuardedNode):
         self._ontology: Ontology | None = None
         self._order = StampOrder(int(s.time_jump_s * 1e9))
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
+        self.health = declare_config(self, HealthSettings)
+        enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
         self.tf_buffer = TimelineBuffer(self, int(s.time_jump_s * 1e9),
                                         lambda t, back: self._on_time_jump(t, back, "/tf"))  # fmt: skip
         self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
@@ -116,9 +130,13 @@ class CostmapNode(GuardedNode):
             "ground_plane": self.create_publisher(Marker, "ground_plane", OUTPUT_QOS),
         }
         self.pub_fused = self.create_publisher(PointCloud2, "fused_points", OUTPUT_QOS)
-        self.create_subscription(String, "label_info", self._on_label_info, LATCHED_QOS)
+        self._class_map: list[tuple[int, str]] | None = None  # the last valid LabelInfo
+        self._extras: ClassInfo | None = None  # the last valid label_info_json
+        self.create_subscription(LabelInfo, "label_info", self._on_label_info, LATCHED_QOS)
+        self.create_subscription(String, "label_info_json", self._on_label_info_json, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
         self._last_header: Header | None = None
+        self.diagnostics = NodeDiagnostics(self, self.stats, ["semantic_points"], lambda: self.health)
         if self.mapper.voxels is not None and s.fused_points_period_s > 0:
             self.create_timer(s.fused_points_period_s, self._publish_fused)
         g = self.mapper.geometry
@@ -151,10 +169,36 @@ class CostmapNode(GuardedNode):
         self.stats.warn("time_jump", f"{source}: time jumped back {back_s:.3f} s: fused state and poses of the "
                                      "old timeline cleared")  # fmt: skip
 
-    def _on_label_info(self, msg: String) -> None:
-        """Validate the class metadata as data; on any rule broken keep the last good metadata (counted reject)."""
-        info = parse_label_info(msg.data)
+    def _on_label_info(self, msg: LabelInfo) -> None:
+        """Class id -> name from LabelInfo, validated as data; on any rule broken keep the last good metadata."""
+        check_class_count(len(msg.class_map))  # before the class_map is copied
+        self._apply_classes(convert.label_info_pairs(msg), self._extras)
+
+    def _on_label_info_json(self, msg: String) -> None:
+        """The extras (ontology name, colours, ignore label), validated as data; applied with the LabelInfo."""
+        extras = parse_label_info(msg.data)
+        if self._class_map is None:
+            self._extras = extras
+            return
+        self._apply_classes(self._class_map, extras)
+
+    def _apply_classes(self, class_map: list[tuple[int, str]], extras: ClassInfo | None) -> None:
+        """Class roles from the LabelInfo names in the ontology (the parameter, else the one the extras name).
+        Nothing is replaced unless every rule holds (``ClassInfoError`` -> counted reject by the guard)."""
+        info = class_info_from_label_info(class_map)
+        if extras is not None:
+            try:
+                info = class_info_from_label_info(class_map, extras)
+            except ClassInfoError as e:  # extras of another model: counted; the LabelInfo alone is used
+                self.stats.reject(e.reason, e.detail)
+                extras = None
+        if not info.ontology and self._ontology_param is None:
+            self._class_map, self._extras = class_map, extras
+            self.get_logger().info("label_info received; waiting for label_info_json or the ontology parameter to "
+                                   "name the ontology", once=True)  # fmt: skip
+            return
         ontology, rules = ClassRules.from_class_info(info, self.cfg, self._ontology_param)
+        self._class_map, self._extras = class_map, extras
         self.class_info, self._ontology, self.mapper.rules = info, ontology, rules
         self.palette = np.asarray(info.palette, dtype=np.uint8)  # (C, 3): one colour per class id
         self.get_logger().info(
@@ -182,7 +226,8 @@ class CostmapNode(GuardedNode):
         if order == StampOrder.JUMP:
             self._on_time_jump(stamp_ns, ((newest_ns or 0) - stamp_ns) / 1e9)
         if self.mapper.rules is None or self.class_info is None:
-            self.stats.drop("no_label_info", "no usable label_info yet: class roles unknown")
+            self.stats.drop("no_label_info", "no usable label_info yet (and an ontology: the parameter or "
+                                             "label_info_json): class roles unknown")  # fmt: skip
             return
         has_conf = any(f.name == "confidence" for f in msg.fields)
         cloud = convert.msg_to_cloud(msg, ["x", "y", "z", "label"] + (["confidence"] if has_conf else []))

@@ -1,4 +1,5 @@
-"""Pieces shared by the package's nodes: the callback guard, counted drops throttled per reason, stage timings."""
+"""Pieces shared by the package's nodes: the callback guard, counted drops throttled per reason, input arrivals,
+stage timings (reported on ``/diagnostics`` by ``ros/diagnostics.py``)."""
 
 from __future__ import annotations
 
@@ -19,16 +20,16 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
-from std_msgs.msg import String
 
 from seg_perception.core.errors import InputRejected
-from seg_perception.ros.qos import LATCHED_QOS
 
 T = TypeVar("T")
 
 
 class NodeStats:
-    """Counts frames, drops and rejected messages, keeps per-stage timings; publishes them as JSON on ``~/stats``.
+    """Counts frames, drops and rejected messages, input arrivals per topic and per-stage timings (one place).
+
+    ``ros/diagnostics.py`` reports these numbers on ``/diagnostics``; tests read them here directly.
 
     Every primary input (a colour image for the segmentation node, a cloud for the costmap node) is counted in
     ``frames_in`` and ends in exactly one of ``frames_out`` or ``drops[reason]`` (frames still waiting for a partner
@@ -39,12 +40,12 @@ class NodeStats:
     Log lines are throttled per reason (one line per reason every ``throttle_s``), so one frequent problem never
     hides another.
 
-    The JSON schema: ``{"node": str, "frames_in": int, "frames_out": int, "pending": int, "drops": {reason: count},
+    ``as_dict()`` schema: ``{"node": str, "frames_in": int, "frames_out": int, "pending": int, "drops": {reason: count},
     "rejected": {reason: count}, "warnings": {reason: count}, "transport_lost": {topic: count},
     "stage_ms": {stage: {"mean": float, "median": float, "p90": float, "n": int}}}``.
     """
 
-    def __init__(self, node: Node, period_s: float = 2.0, window: int = 200, throttle_s: float = 5.0) -> None:
+    def __init__(self, node: Node, window: int = 200, throttle_s: float = 5.0) -> None:
         self.node = node
         self.frames_in = 0
         self.frames_out = 0
@@ -57,8 +58,21 @@ class NodeStats:
         self.lock = threading.RLock()  # counts change from the executor and from a worker thread
         self._last_log: dict[str, float] = {}
         self._stages: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
-        self._pub = node.create_publisher(String, "~/stats", LATCHED_QOS)
-        self._timer = node.create_timer(period_s, self.publish) if period_s > 0 else None
+        #: topic -> (arrival time [s, steady clock], stamp delay [ms] or NaN without a header) of recent messages
+        self.arrivals: defaultdict[str, deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=1000))
+        self.received_total: Counter[str] = Counter()
+
+    def received(self, topic: str, msg: object) -> None:
+        """Record that a message of ``topic`` arrived: its steady-clock time and its header stamp's delay behind
+        the node's clock (ROS time, so simulated time with ``use_sim_time``) [ms]; called by the guard."""
+        stamp = getattr(getattr(msg, "header", None), "stamp", None)
+        delay_ms = math.nan
+        if stamp is not None:
+            now_ns = self.node.get_clock().now().nanoseconds
+            delay_ms = (now_ns - (int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec))) / 1e6
+        with self.lock:
+            self.arrivals[topic].append((time.monotonic(), delay_ms))
+            self.received_total[topic] += 1
 
     def _count(self, counter: Counter[str], kind: str, key: str, n: int = 1) -> tuple[int, bool]:
         """Add ``n`` to ``counter[key]``; returns (the new total, whether a log line for ``kind:key`` is due now)."""
@@ -149,10 +163,6 @@ class NodeStats:
             "stage_ms": stages,
         }
 
-    def publish(self) -> None:
-        """Publish the statistics on ``~/stats`` (latched)."""
-        self._pub.publish(String(data=json.dumps(self.as_dict())))
-
 
 class RclpyLogHandler(logging.Handler):
     """Forwards the package's Python log records (``seg_perception.*``: model exports, chosen network size, cache
@@ -222,8 +232,14 @@ class GuardedNode(Node):
         if "event_callbacks" not in kwargs:  # count what DDS knows was sent but never arrived
             kwargs["event_callbacks"] = SubscriptionEventCallbacks(message_lost=self._guard(
                 f"{topic} message_lost", lambda info: self._lost(topic, info.total_count_change), False))
+        def counted(msg: Any) -> Any:  # noqa: ANN401 - arrival recorded for /diagnostics before any check
+            stats = getattr(self, "stats", None)
+            if isinstance(stats, NodeStats):
+                stats.received(topic, msg)
+            return callback(msg)
+
         return super().create_subscription(
-            msg_type, topic, self._guard(topic, callback, topic in self.primary_topics), qos_profile, **kwargs
+            msg_type, topic, self._guard(topic, counted, topic in self.primary_topics), qos_profile, **kwargs
         )
 
     def _lost(self, topic: str, count: int) -> None:
@@ -340,7 +356,7 @@ class Stopwatch:
 
 
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
-    """Run a node until SIGINT/SIGTERM, then publish its final ``~/stats`` and shut down cleanly.
+    """Run a node until SIGINT/SIGTERM, then publish its final ``/diagnostics`` and shut down cleanly.
 
     rclpy's own signal handler would shut the context down before the node could say goodbye, so signals only
     set a flag here. A start-up failure (bad parameters, missing weights) prints one clear line and returns 1.
@@ -359,8 +375,10 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
         if isinstance(node, GuardedNode):
             node.finish()
         stats = getattr(node, "stats", None)
+        diagnostics = getattr(node, "diagnostics", None)
+        if diagnostics is not None:
+            diagnostics.force_update()
         if isinstance(stats, NodeStats):
-            stats.publish()
             node.get_logger().info(f"final stats: {json.dumps(stats.as_dict())}")
         executor.shutdown()
         return 0

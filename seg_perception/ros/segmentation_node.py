@@ -4,25 +4,34 @@ Subscribed topics (relative; remap in launch):
     image (sensor_msgs/Image): rgb8, bgr8, rgba8 or bgra8 colour image.
     depth (sensor_msgs/Image): 16UC1 [mm, 0 = invalid] or 32FC1 [m, non-finite = invalid] (REP-118), registered
         to ``image`` (same size and optical frame).
+    image/compressed, depth/compressedDepth (sensor_msgs/CompressedImage) instead of those two when
+        ``image_transport`` is ``compressed``: JPEG/PNG colour and image_transport's compressedDepth (``ros/
+        compressed.py``); a payload that does not decode is a counted drop (``compressed_*``). As image_transport
+        does, they are sub-topics of the resolved ``image`` / ``depth`` names, so remapping ``image`` moves both.
     camera_info (sensor_msgs/CameraInfo): intrinsics of ``image`` (K; distortion ignored: rectified images).
 
 Published topics (all with the colour image's header):
     labels (sensor_msgs/Image mono8): class id per pixel, at the input resolution.
     confidence (sensor_msgs/Image mono8): max softmax probability x 255.
     overlay (sensor_msgs/Image rgb8): image blended with the model's palette.
-    label_info (std_msgs/String, transient local): JSON class list, schema in README.md.
+    label_info (vision_msgs/LabelInfo, transient local): class_map VisionClass(class_id, class_name) per class id.
+    label_info_json (std_msgs/String, transient local): the same classes with colours, model name, ontology name
+        and ignore label as JSON (``core.class_info``; schema in README.md).
     semantic_points (sensor_msgs/PointCloud2): organized (H/stride x W/stride) cloud in the camera optical frame;
         fields x, y, z float32 [m], rgb float32 (packed 0x00RRGGBB), label uint32, confidence float32;
         invalid depth gives NaN x/y/z; is_dense false.
-    ~/stats (std_msgs/String, transient local): frames in/out, drops per reason, stage timings [ms] as JSON.
+    /diagnostics (diagnostic_msgs/DiagnosticArray): per input its rate, age and stamp delay (OK / WARN below
+        ``expected_rate_hz`` / ERROR after ``input_timeout_s`` without input), frames in/out, drops / rejected /
+        warnings per reason, stage timings [ms] (``ros/diagnostics.py``).
 
-Parameters: the fields of ``core.pipeline.SegmentationConfig`` and of ``NodeSettings`` below (name, type, default,
-unit in the descriptor): ``use_depth`` (bool, true, read-only: pair each colour image with a depth image; false:
-labels only), ``input_timeout_s`` (float, 2.0 s: warn when no colour image arrives for this long) and
-``time_jump_s`` (float, 1.0 s: a colour stamp this far back is a time jump; waiting messages are flushed).
+Parameters: the fields of ``core.pipeline.SegmentationConfig``, of ``NodeSettings`` below and of
+``ros/diagnostics.HealthSettings`` (name, type, default, unit in the descriptor): ``use_depth`` (bool, true,
+read-only: pair each colour image with a depth image; false: labels only), ``time_jump_s`` (float, 1.0 s: a colour
+stamp this far back is a time jump; waiting messages are flushed), ``expected_rate_hz`` (float, 0 Hz = unchecked)
+and ``input_timeout_s`` (float, 2.0 s; also: warn when no colour image arrives for this long).
 
-Accounting (``~/stats``): frames_in (colour images) = frames_out + sum(drops) + pending; refused depth and
-camera_info messages are counted under ``rejected``.
+Accounting (``NodeStats``, on ``/diagnostics``): frames_in (colour images) = frames_out + sum(drops) + pending;
+refused depth and camera_info messages are counted under ``rejected``.
 """
 
 from __future__ import annotations
@@ -30,13 +39,16 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import String
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header, String
+from vision_msgs.msg import LabelInfo
 
 from seg_perception.core.config import param
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
+from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
 from seg_perception.ros.node_utils import GuardedNode, NewestFrameWorker, NodeStats, Stopwatch, run_node
 from seg_perception.ros.outputs import segmentation_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
@@ -50,9 +62,16 @@ class NodeSettings:
 
     use_depth: bool = param(True, "pair each colour image with a depth image (false: labels only, no cloud); "
                             "needs a restart (it changes the subscriptions)", read_only=True)  # fmt: skip
-    input_timeout_s: float = param(2.0, "warn when no colour image arrives for this long [s]", lo=0.1, hi=3600.0)
+    image_transport: str = param("raw", "raw: subscribe image and depth (sensor_msgs/Image); compressed: subscribe "
+                                 "image/compressed (JPEG/PNG) and depth/compressedDepth (sensor_msgs/CompressedImage, "
+                                 "image_transport's formats); needs a restart", read_only=True)  # fmt: skip
     time_jump_s: float = param(1.0, "a colour stamp this far behind the newest is a time jump (bag loop, simulator "
                                "reset): waiting messages are flushed [s]", lo=0.001, hi=3600.0)  # fmt: skip
+
+
+    def __post_init__(self) -> None:
+        if self.image_transport not in ("raw", "compressed"):
+            raise ValueError(f"image_transport must be 'raw' or 'compressed', got {self.image_transport!r}")
 
 
 class SegmentationNode(GuardedNode):
@@ -63,13 +82,14 @@ class SegmentationNode(GuardedNode):
         ValueError: bad device, size or parameter values.
     """
 
-    primary_topics = ("image",)
+    primary_topics: tuple[str, ...] = ("image",)
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("segmentation", **kwargs)
         self.stats = NodeStats(self)
         self.cfg = declare_config(self, SegmentationConfig)
         self.settings = declare_config(self, NodeSettings)
+        self.health = declare_config(self, HealthSettings)
         self.transport_check = TransportCheck()  # warns when the largest output would not fit the DDS transport
         self.use_depth = self.settings.use_depth
         self.pipeline = SegmentationPipeline(self.cfg)
@@ -100,19 +120,36 @@ class SegmentationNode(GuardedNode):
             "overlay": self.create_publisher(Image, "overlay", OUTPUT_QOS),
             "semantic_points": self.create_publisher(PointCloud2, "semantic_points", OUTPUT_QOS),
         }
-        self.pub_label_info = self.create_publisher(String, "label_info", LATCHED_QOS)
         spec = self.pipeline.spec
-        self.pub_label_info.publish(
+        self.pub_label_info = self.create_publisher(LabelInfo, "label_info", LATCHED_QOS)
+        stamp = self.get_clock().now().to_msg()
+        self.pub_label_info.publish(convert.label_info_msg(spec.categories, Header(stamp=stamp)))
+        self.pub_label_info_json = self.create_publisher(String, "label_info_json", LATCHED_QOS)
+        self.pub_label_info_json.publish(
             String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
         )
 
-        self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
-        if self.use_depth:
-            self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS)
+        inputs = self._subscribe_inputs()
         self.create_timer(1.0, self._check_staleness)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         enable_dynamic_config(self, lambda: self.settings, self._apply_settings)
+        enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
+        self.diagnostics = NodeDiagnostics(self, self.stats, inputs, lambda: self.health)
+
+    def _subscribe_inputs(self) -> list[str]:
+        """Subscribe colour, camera_info and depth per ``image_transport``; returns the topics (for /diagnostics)."""
+        msg_type = Image if self.settings.image_transport == "raw" else CompressedImage
+        image_topic, depth_topic = "image", "depth"
+        if msg_type is CompressedImage:  # as image_transport: the transport's sub-topic of the resolved base topic
+            image_topic = self.resolve_topic_name("image") + "/compressed"
+            depth_topic = self.resolve_topic_name("depth") + "/compressedDepth"
+            self.primary_topics = (image_topic,)
+        self.create_subscription(msg_type, image_topic, self._on_image, SENSOR_QOS)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
+        if not self.use_depth:
+            return [image_topic, "camera_info"]
+        self.create_subscription(msg_type, depth_topic, self._on_depth, SENSOR_QOS)
+        return [image_topic, "camera_info", depth_topic]
 
     def _apply_config(self, cfg: SegmentationConfig) -> None:
         """Run-time parameter change (read-only ones such as the model are refused by rclpy)."""
@@ -143,22 +180,28 @@ class SegmentationNode(GuardedNode):
         self.transport_check(msg.height, msg.width, self.cfg, msg.header.frame_id, self.get_logger().warning)
         self._process(self.assembler.add_camera_info(msg))
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         with self.stats.lock:
             self.stats.frames_in += 1
         self._last_input = self.get_clock().now()
         self._stale = False
         try:
-            self._process(self.assembler.add_image(msg))
+            if isinstance(msg, CompressedImage):
+                self._process(self.assembler.add_compressed_image(msg))
+            else:
+                self._process(self.assembler.add_image(msg))
         finally:
             self._update_pending()
 
-    def _on_depth(self, msg: Image) -> None:
-        self._process(self.assembler.add_depth(msg))
+    def _on_depth(self, msg: Image | CompressedImage) -> None:
+        if isinstance(msg, CompressedImage):
+            self._process(self.assembler.add_compressed_depth(msg))
+        else:
+            self._process(self.assembler.add_depth(msg))
 
     def _check_staleness(self) -> None:
         age = (self.get_clock().now() - self._last_input).nanoseconds * 1e-9
-        timeout = self.settings.input_timeout_s
+        timeout = self.health.input_timeout_s
         if age > timeout and self.stats.frames_in > 0:
             if not self._stale:  # counted once per stall; logged (throttled) while it lasts
                 self.stats.warnings["input_timeout"] += 1

@@ -6,7 +6,8 @@
 3. Records what the nodes publish (this process, ``Recorder``) into ``OUT/output_bag``.
 4. ``replay``: plays the input bag (its own process) at ``--rate`` once the nodes subscribe.
 5. Waits for the outputs to settle, stops the nodes, then renders ``OUT/renders/*.png`` and writes
-   ``OUT/summary.json`` + ``OUT/summary.md`` (frames in/out, drops, per-stage latency, end-to-end latency).
+   ``OUT/summary.json`` + ``OUT/summary.md`` (frames in/out, drops, per-stage latency, end-to-end latency); the
+   nodes' numbers are their final report on ``/diagnostics``.
 
 DDS stays on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``) and uses the shared-memory profile.
 """
@@ -39,13 +40,14 @@ from seg_perception.core.segmentation.overlay import palette_array
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
+from seg_perception.ros.diagnostics import stats_from_statuses
 from seg_perception.ros.pose_source import BagTf, CloudPoser
 from seg_perception.tools.common import load_node_params
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
 from seg_perception.tools.render import render_panel
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
-EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane")
+EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json")
 
 #: name -> (data folder, parameter files, replay rate, render every N frames)
 PRESETS: dict[str, tuple[str, tuple[str, ...], float, int]] = {
@@ -138,7 +140,7 @@ def run_demo(
     executor.add_node(node)
     spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
     topics = [f"{ns}/{t}" for t in OUTPUTS + EXTRA_TOPICS] + [
-        f"{ns}/segmentation/stats", f"{ns}/costmap/stats", DEFAULT_REMAPS["camera_info"],
+        "/diagnostics:=diagnostic_msgs/msg/DiagnosticArray", DEFAULT_REMAPS["camera_info"],
         "/tf:=tf2_msgs/msg/TFMessage", "/tf_static:=tf2_msgs/msg/TFMessage",
     ]
     recorder = Recorder(node, out / "output_bag", topics, discovery_timeout_s=120.0)
@@ -182,7 +184,7 @@ def run_demo(
         _wait(settled, settle_s, spin)
     finally:
         codes = launcher.stop()
-        _wait(lambda: False, 0.5, spin)  # take the nodes' final stats
+        _wait(lambda: False, 0.5, spin)  # take the nodes' final /diagnostics
         rec = recorder.close()
         executor.shutdown()
         node.destroy_node()
@@ -220,8 +222,7 @@ def summarize(
 ) -> dict[str, Any]:  # fmt: skip
     """Frames in/out, drops and latencies from the recorded output bag's messages (``_read_bag``)."""
     ns = DEFAULT_NAMESPACE
-    stats = {n: json.loads(msgs[f"{ns}/{n}/stats"][-1][1].data) if msgs.get(f"{ns}/{n}/stats") else {}
-             for n in ("segmentation", "costmap")}  # fmt: skip
+    stats = {n: node_stats(msgs.get("/diagnostics", []), f"{ns}/{n}") for n in ("segmentation", "costmap")}
     recv_info = {_stamp(m): t for t, m in msgs.get(DEFAULT_REMAPS["camera_info"], [])}
     e2e = defaultdict(list)
     for topic in ("labels", "semantic_points", "obstacle_grid"):
@@ -245,6 +246,15 @@ def summarize(
         "params_files": [str(p) for p in params_files],
         "overrides": overrides,
     }
+
+
+def node_stats(arrays: list[tuple[int, Any]], node_fqn: str) -> dict[str, Any]:
+    """A node's last full report on ``/diagnostics`` (``diagnostics.stats_from_statuses``), {} if none arrived."""
+    for _, arr in reversed(arrays):
+        statuses = [s for s in arr.status if s.hardware_id == node_fqn]
+        if any(s.name.endswith(": frames") for s in statuses):
+            return stats_from_statuses(statuses)
+    return {}
 
 
 def summary_markdown(s: dict[str, Any]) -> str:
@@ -275,7 +285,8 @@ def render_outputs(
 ) -> list[Path]:
     """Render recorded outputs (overlay + cloud top view + both grids) for every ``every``-th frame and the last."""
     ns = DEFAULT_NAMESPACE
-    info = json.loads(msgs[f"{ns}/label_info"][0][1].data) if msgs.get(f"{ns}/label_info") else None
+    extras = msgs.get(f"{ns}/label_info_json")
+    info = json.loads(extras[0][1].data) if extras else None
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
     mapper, settings = build_mapper(load_node_params(params_files, "costmap"))

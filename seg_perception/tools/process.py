@@ -5,7 +5,8 @@ camera driver), pairs colour and depth by stamp exactly as the segmentation node
 (``SegmentationPipeline`` + ``GridMapper``) with the same YAML parameters, and writes
 
 - ``OUT/bag``: a rosbag2 with ``labels``, ``confidence``, ``overlay``, ``semantic_points``, ``drivable_grid``,
-  ``obstacle_grid`` and ``label_info`` under ``--namespace`` (message time = input stamp);
+  ``obstacle_grid``, ``label_info`` (vision_msgs/LabelInfo) and ``label_info_json`` under ``--namespace``
+  (message time = input stamp);
 - ``OUT/renders/``: PNG panels per rendered frame (overlay, bird's-eye view of the cloud by class, both grids);
 - ``OUT/summary.json``: frames, drops and per-stage timings.
 """
@@ -216,7 +217,8 @@ def process_bag(
     renders.mkdir(exist_ok=True)
     writer = BagOut(out / "bag", storage)
     ns = namespace.rstrip("/")
-    label_info = String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
+    label_info = convert.label_info_msg(spec.categories, Header())
+    label_info_extras = String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
     stats = FrameStats()
     flicker: dict[str, list[float]] = {"drivable_grid": [], "obstacle_grid": []}
     previous: dict[str, tuple[np.ndarray, GridGeometry]] = {}
@@ -231,7 +233,9 @@ def process_bag(
                 continue
             grids, grid_frame = res
             if stats.frames_out == 0:
-                writer.write(f"{ns}/label_info", "std_msgs/msg/String", label_info, t_ns)
+                label_info.header.stamp = h.stamp
+                writer.write(f"{ns}/label_info", "vision_msgs/msg/LabelInfo", label_info, t_ns)
+                writer.write(f"{ns}/label_info_json", "std_msgs/msg/String", label_info_extras, t_ns)
             geo = grids.geometry
             gh = Header(stamp=h.stamp, frame_id=grid_frame)
             outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, offline.robot_xy)}

@@ -11,9 +11,17 @@ from nav_msgs.msg import OccupancyGrid
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header, String
+from vision_msgs.msg import LabelInfo, VisionClass
 
+from seg_perception.core.mapping.ontology import Role, open_ontology
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.ros import convert
 from seg_perception.ros.qos import LATCHED_QOS
+
+
+def label_info_of(info_json: str) -> LabelInfo:
+    """The vision_msgs/LabelInfo a segmentation node publishes beside ``info_json`` (same ids and names)."""
+    return convert.label_info_msg([c["name"] for c in json.loads(info_json)["classes"]], Header())
 
 
 @pytest.fixture
@@ -21,17 +29,21 @@ def costmap(ros, kitti_costmap):  # noqa: ANN001, ANN201
     node = kitti_costmap(ros, [Parameter("resolution", value=0.2), Parameter("width", value=40.0),
                                Parameter("height", value=40.0), Parameter("max_range_m", value=30.0)])  # fmt: skip
     pub_cloud = ros.publisher(PointCloud2, "semantic_points")
-    pub_info = ros.publisher(String, "label_info", LATCHED_QOS)
+    pub_info = ros.publisher(String, "label_info_json", LATCHED_QOS)
+    pub_std = ros.publisher(LabelInfo, "label_info", LATCHED_QOS)
     grids = {t: ros.subscribe(OccupancyGrid, t, LATCHED_QOS) for t in ("drivable_grid", "obstacle_grid")}
-    ros.wait_for_subscribers([pub_cloud, pub_info])
+    ros.wait_for_subscribers([pub_cloud, pub_info, pub_std])
+    pub_info.std = pub_std  # the LabelInfo publisher travels with the JSON one
     return node, pub_cloud, pub_info, grids
 
 
 def _ready(ros, costmap, real_cloud):  # noqa: ANN001, ANN202
-    """Publish label_info and wait until the node knows the class roles; returns (node, pub, grids, cloud)."""
+    """Publish label_info (LabelInfo + JSON extras) and wait until the node knows the class roles; returns (node,
+    pub, grids, cloud)."""
     node, pub_cloud, pub_info, grids = costmap
     cloud_msg, info = real_cloud
     pub_info.publish(String(data=info))
+    pub_info.std.publish(label_info_of(info))
     assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
     return node, pub_cloud, grids, cloud_msg
 
@@ -71,6 +83,7 @@ def test_cloud_before_label_info_and_malformed_cloud_are_counted_drops(ros, cost
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: node.stats.drops["no_label_info"] >= 1, 10.0)
     pub_info.publish(String(data=info))
+    pub_info.std.publish(label_info_of(info))
     assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
     bad = PointCloud2(header=Header(frame_id="cam"), height=1, width=10, point_step=24, row_step=240,
                       fields=cloud_msg.fields, data=b"\x00" * 100)  # fmt: skip
@@ -144,6 +157,7 @@ def test_restart_with_a_bad_latched_label_info_starts(ros, costmap, real_cloud, 
     good one comes (no crash loop)."""
     _, pub_cloud, pub_info, _ = costmap
     pub_info.publish(String(data=_hostile(real_cloud[1], "ontology_path")))
+    pub_info.std.publish(label_info_of(real_cloud[1]))
     fresh = kitti_costmap(ros, [Parameter("resolution", value=0.2), Parameter("width", value=20.0),
                                 Parameter("height", value=20.0)])  # fmt: skip
     assert ros.spin_until(lambda: fresh.stats.rejected["label_info_ontology"] >= 1, 10.0), fresh.stats.as_dict()
@@ -153,6 +167,65 @@ def test_restart_with_a_bad_latched_label_info_starts(ros, costmap, real_cloud, 
     assert ros.spin_until(lambda: fresh.mapper.rules is not None, 10.0)
     pub_cloud.publish(real_cloud[0])
     assert ros.spin_until(lambda: fresh.stats.frames_out >= 1, 20.0), fresh.stats.as_dict()
+
+
+def test_latched_label_info_alone_reaches_a_late_costmap_node_that_maps_with_its_ontology_parameter(
+    ros, real_cloud, kitti_costmap
+) -> None:  # noqa: ANN001
+    """Standard LabelInfo only (no JSON extras, as from Isaac ROS): published before the node exists, received on
+    the transient-local topic, class names -> roles through the ``ontology`` parameter; grids from a real cloud."""
+    cloud_msg, info_json = real_cloud
+    pub_std = ros.publisher(LabelInfo, "label_info", LATCHED_QOS)
+    pub_std.publish(label_info_of(info_json))
+    node = kitti_costmap(ros, [Parameter("ontology", value="cityscapes"), Parameter("resolution", value=0.2),
+                               Parameter("width", value=40.0), Parameter("height", value=40.0),
+                               Parameter("max_range_m", value=30.0)])  # fmt: skip
+    assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0), node.stats.as_dict()
+    names = [c["name"] for c in json.loads(info_json)["classes"]]
+    assert node.class_info.categories == tuple(names) and node.class_info.ontology == ""
+    ontology = open_ontology("cityscapes")
+    np.testing.assert_array_equal(node.mapper.rules.roles, ontology.roles_lut(names))
+    assert node.mapper.rules.roles[names.index("road")] == Role.DRIVABLE
+    assert node.mapper.rules.roles[names.index("car")] == Role.OBSTACLE
+    grids = {t: ros.subscribe(OccupancyGrid, t, LATCHED_QOS) for t in ("drivable_grid", "obstacle_grid")}
+    pub_cloud = ros.publisher(PointCloud2, "semantic_points")
+    ros.wait_for_subscribers([pub_cloud])
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: all(grids.values()), 20.0), node.stats.as_dict()
+    assert (convert.grid_from_msg(grids["drivable_grid"][0]) == 0).sum() >= 20  # road seen drivable
+    assert (convert.grid_from_msg(grids["obstacle_grid"][0]) == 100).sum() >= 10  # the car is lethal
+
+
+def _label_info(pairs: list[tuple[int, str]]) -> LabelInfo:
+    return LabelInfo(class_map=[VisionClass(class_id=i, class_name=n) for i, n in pairs])
+
+
+def test_bad_label_info_and_mismatched_extras_are_counted_and_the_last_good_metadata_kept(
+    ros, costmap, real_cloud
+) -> None:  # noqa: ANN001
+    node, pub_cloud, grids, cloud_msg = _ready(ros, costmap, real_cloud)
+    _, _, pub_info, _ = costmap
+    good = node.mapper.rules.roles.copy()
+    names = list(node.class_info.categories)
+    bad = {
+        "label_info_classes": _label_info([(i, f"c{i}") for i in range(300)]),  # > 255 classes
+        "label_info_id": _label_info([(0, "road"), (0, "car")]),  # an id twice
+        "label_info_name": _label_info([(0, "road"), (1, "x" * 65)]),  # a 65-character name
+    }
+    for i, (reason, msg) in enumerate(bad.items(), start=1):
+        pub_info.std.publish(msg)
+        assert ros.spin_until(lambda r=reason: node.stats.rejected[r] == 1, 10.0), node.stats.as_dict()
+        assert sum(node.stats.rejected.values()) == i
+    np.testing.assert_array_equal(node.mapper.rules.roles, good)
+    # a valid LabelInfo of another model (CamVid's 11 classes) does not fit the cityscapes extras: counted, and
+    # with no ontology for it the node keeps the last good metadata
+    camvid = get_model_spec("cgnet_camvid").categories
+    pub_info.std.publish(_label_info(list(enumerate(camvid))))
+    assert ros.spin_until(lambda: node.stats.rejected["label_info_mismatch"] == 1, 10.0), node.stats.as_dict()
+    assert list(node.class_info.categories) == names
+    np.testing.assert_array_equal(node.mapper.rules.roles, good)
+    pub_cloud.publish(cloud_msg)
+    assert ros.spin_until(lambda: grids["obstacle_grid"], 20.0), node.stats.as_dict()
 
 
 def _cloud_with(cloud_msg: PointCloud2, **changes: object) -> PointCloud2:

@@ -3,6 +3,8 @@ fitting and temporal fusion, on real 7-Scenes kitchen frames; missing and stale 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tf2_ros
@@ -10,6 +12,7 @@ from nav_msgs.msg import OccupancyGrid
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
+from vision_msgs.msg import LabelInfo
 from visualization_msgs.msg import Marker
 
 from seg_perception.core.geometry.gravity import floor_alignment
@@ -65,15 +68,18 @@ def node_io(ros, kitchen):  # noqa: ANN001, ANN201
         ],
     ))  # fmt: skip
     pubs = {"cloud": ros.publisher(PointCloud2, "semantic_points"), "tf": tf2_ros.TransformBroadcaster(ros.helper),
-            "info": ros.publisher(String, "label_info", LATCHED_QOS)}  # fmt: skip
+            "info": ros.publisher(String, "label_info_json", LATCHED_QOS),
+            "label_info": ros.publisher(LabelInfo, "label_info", LATCHED_QOS)}  # fmt: skip
     subs = {t: ros.subscribe(OccupancyGrid, t, LATCHED_QOS) for t in ("drivable_grid", "obstacle_grid")}
     subs["obstacle_points"] = ros.subscribe(PointCloud2, "obstacle_points")
     subs["fused_points"] = ros.subscribe(PointCloud2, "fused_points")
     subs["ground_plane"] = ros.subscribe(Marker, "ground_plane")
-    ros.wait_for_subscribers([pubs["cloud"], pubs["info"], pubs["tf"].pub_tf])  # /tf is volatile: match first
+    # /tf is volatile: match first
+    ros.wait_for_subscribers([pubs["cloud"], pubs["info"], pubs["label_info"], pubs["tf"].pub_tf])
     ros.send_static("base_link", FRAME, MOUNT)
     ros.wait_for_transform(node, "base_link", FRAME)
     pubs["info"].publish(String(data=kitchen[1]))
+    pubs["label_info"].publish(convert.label_info_msg([c["name"] for c in json.loads(kitchen[1])["classes"]], Header()))
     assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
     return node, pubs, subs
 

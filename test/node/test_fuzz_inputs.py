@@ -158,7 +158,9 @@ def _mutate_cloud(base: PointCloud2, draw: st.DrawFn) -> PointCloud2:
 def test_fuzz_semantic_cloud(ros, real_cloud, kitti_costmap) -> None:  # noqa: ANN001
     node = kitti_costmap(ros, [Parameter("resolution", value=0.2), Parameter("width", value=30.0),
                                Parameter("height", value=30.0)])  # fmt: skip
-    node._on_label_info(String(data=real_cloud[1]))
+    node._on_label_info_json(String(data=real_cloud[1]))
+    names = [c["name"] for c in json.loads(real_cloud[1])["classes"]]
+    node._on_label_info(convert.label_info_msg(names, Header()))
     base = _small_cloud(real_cloud[0])
 
     @settings(FUZZ, max_examples=1500)

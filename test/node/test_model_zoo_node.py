@@ -33,7 +33,7 @@ def _start(ros, params: list[Parameter]):  # noqa: ANN001, ANN202
         "camera_info": ros.publisher(CameraInfo, "camera_info"),
     }
     labels = ros.subscribe(Image, "labels")
-    info = ros.subscribe(String, "label_info", LATCHED_QOS)
+    info = ros.subscribe(String, "label_info_json", LATCHED_QOS)
     ros.wait_for_subscribers(list(pubs.values()))
     ros.spin_until(lambda: ros.helper.count_subscribers(f"{ros.ns}/labels") > 0, 5.0)
     return node, pubs, labels, info

@@ -21,6 +21,7 @@ from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.ros import convert
+from seg_perception.ros.diagnostics import input_health
 from seg_perception.ros.segmentation_node import SegmentationNode
 
 
@@ -74,6 +75,12 @@ def _staleness_warned(node, _f) -> int:  # noqa: ANN001
     return node.stats.warnings["input_timeout"] - before
 
 
+def _image_rate_level(node, _f) -> bytes:  # noqa: ANN001
+    """/diagnostics level of the image input for 2 images in the last second."""
+    now = time.monotonic()
+    return input_health([(now - 0.6, 1.0), (now - 0.1, 1.0)], 2, now, now - 10.0, node.health).level
+
+
 def _jump_detected(node, _f) -> bool:  # noqa: ANN001
     order = node.assembler.order
     order.reset()
@@ -93,11 +100,14 @@ SEG_RUNTIME: dict[str, tuple[object, Callable]] = {
     "sync_slop_s": (0.05, _pairs_20ms_apart),
     "input_timeout_s": (0.2, _staleness_warned),
     "time_jump_s": (0.01, _jump_detected),
+    "expected_rate_hz": (50.0, _image_rate_level),
+    "diagnostic_updater.period": (0.25, lambda n, f: n.diagnostics.updater.timer.timer_period_ns),
     "use_sim_time": (True, lambda n, f: n.get_clock().ros_time_is_active),  # rclpy's own: the clock follows /clock
 }
 SEG_READ_ONLY = {"model": "cgnet_camvid", "weights": "random", "device": "cuda", "fp16": True, "input_width": 320,
                  "input_height": 96, "tta_flip": True, "tta_scales": [0.5, 1.0], "use_depth": False,
-                 "runtime": "onnxruntime", "num_threads": 1,
+                 "runtime": "onnxruntime", "num_threads": 1, "diagnostic_updater.use_fqn": True,
+                 "image_transport": "compressed",
                  "start_type_description_service": False}  # fmt: skip  (the last is rclpy's own)
 
 
@@ -177,7 +187,8 @@ def cost_node(harness, kitti_costmap):  # noqa: ANN001, ANN201
     node = kitti_costmap(harness, [Parameter("resolution", value=0.1), Parameter("width", value=20.0),
                                    Parameter("height", value=20.0), Parameter("fit_ground", value=False)],
                          namespace=harness.ns + "/cost")  # fmt: skip
-    node._on_label_info(String(data=label_info_json(VOC.name, VOC.ontology, VOC.categories, VOC.palette)))
+    node._on_label_info_json(String(data=label_info_json(VOC.name, VOC.ontology, VOC.categories, VOC.palette)))
+    node._on_label_info(convert.label_info_msg(VOC.categories, Header()))
     return node
 
 
@@ -194,7 +205,8 @@ def _grids(node) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
 
 def test_costmap_tables_cover_every_declared_parameter(cost_node) -> None:  # noqa: ANN001
     runtime = {n for n in cost_node._parameters if not _read_only(cost_node, n)} - {"use_sim_time"}
-    assert runtime == set(COST_RUNTIME), runtime ^ set(COST_RUNTIME)
+    health = {"expected_rate_hz", "input_timeout_s", "diagnostic_updater.period"}  # tested on the segmentation node
+    assert runtime == set(COST_RUNTIME) | health, runtime ^ (set(COST_RUNTIME) | health)
 
 
 @pytest.mark.parametrize("name", sorted(COST_RUNTIME))

@@ -9,6 +9,7 @@ import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
+from vision_msgs.msg import LabelInfo
 
 from seg_perception.core.segmentation.fake import FAKE_CONFIDENCE, FAKE_PALETTE
 from seg_perception.core.segmentation.zoo import CITYSCAPES_CLASSES
@@ -128,9 +129,12 @@ def test_fake_model_outputs_are_the_known_pattern(ros, fake_pattern_expected) ->
     assert node.stats.frames_out == 1 and sum(node.stats.drops.values()) == 0
 
 
-def test_label_info_is_latched_json(ros, seg) -> None:  # noqa: ANN001
-    late = ros.subscribe(String, "label_info", LATCHED_QOS)  # subscribes after the node published it
-    assert ros.spin_until(lambda: late, 10.0)
+def test_label_info_is_latched_label_info_and_json(ros, seg) -> None:  # noqa: ANN001
+    # both subscribe after the node published them (transient local)
+    late_std, late = ros.subscribe(LabelInfo, "label_info", LATCHED_QOS), ros.subscribe(String, "label_info_json",
+                                                                                          LATCHED_QOS)  # fmt: skip
+    assert ros.spin_until(lambda: late_std and late, 10.0)
+    assert [(c.class_id, c.class_name) for c in late_std[0].class_map] == list(enumerate(CITYSCAPES_CLASSES))
     info = json.loads(late[0].data)
     assert info["model"] == "espnetv2_city" and info["ontology"] == "cityscapes"
     assert [c["name"] for c in info["classes"]] == list(CITYSCAPES_CLASSES)

@@ -15,6 +15,7 @@ from seg_perception.core.mapping.ontology import Role, load_ontology
 from seg_perception.core.segmentation.class_info import (
     MAX_LABEL_INFO_BYTES,
     ClassInfoError,
+    class_info_from_label_info,
     json_nesting_depth,
     label_info_json,
     parse_label_info,
@@ -149,3 +150,30 @@ def test_trusted_ontology_parameter_wins_over_the_message() -> None:
     onto = load_ontology("camvid", get_model_spec("cgnet_camvid").categories)
     used, rules = ClassRules.from_class_info(parse_label_info(json.dumps(d)), CostmapConfig(), onto)
     assert used is onto and rules.roles[3] == Role.DRIVABLE
+
+
+def test_label_info_class_map_follows_the_same_rules_and_takes_the_extras_of_the_same_model() -> None:
+    spec = get_model_spec("espnetv2_city")
+    pairs = list(enumerate(spec.categories))
+    extras = parse_label_info(label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
+    alone = class_info_from_label_info(pairs[::-1])  # order of the class_map does not matter: ids are ids
+    assert alone.categories == tuple(spec.categories) and alone.ontology == "" and alone.ignore_label == 255
+    assert len(set(alone.palette)) == len(spec.categories)  # distinct default colours
+    assert class_info_from_label_info(pairs, extras) == extras
+    camvid = get_model_spec("cgnet_camvid")
+    with pytest.raises(ClassInfoError) as e:
+        class_info_from_label_info(list(enumerate(camvid.categories)), extras)
+    assert e.value.reason == "label_info_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "reason"),
+    [([], "label_info_classes"), ([(i, f"c{i}") for i in range(256)], "label_info_classes"),
+     ([(1, "a"), (2, "b")], "label_info_id"), ([(0, "a"), (0, "b")], "label_info_id"),
+     ([(0, "a"), (1, "a")], "label_info_name"), ([(0, "")], "label_info_name"), ([(0, "a\nb")], "label_info_name")],
+    ids=["empty", "too-many", "not-0-based", "id-twice", "name-twice", "empty-name", "control-char"],
+)  # fmt: skip
+def test_bad_label_info_class_maps_are_refused_by_field(pairs: list, reason: str) -> None:
+    with pytest.raises(ClassInfoError) as e:
+        class_info_from_label_info(pairs)
+    assert e.value.reason == reason

@@ -13,8 +13,8 @@ from seg_perception.core.geometry.camera import backproject, depth_to_meters
 from seg_perception.core.geometry.ground import GroundConfig, fit_ground_plane
 from seg_perception.core.geometry.transforms import camera_to_base, transform_points
 from seg_perception.core.mapping.costs import FREE_SPACE, LETHAL_OBSTACLE, NO_INFORMATION
-from seg_perception.core.mapping.fusion import FusionConfig, RollingLogOddsGrid
-from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.fusion import RollingLogOddsGrid
+from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
 from seg_perception.core.mapping.ontology import PointRole, Role
 from seg_perception.core.mapping.single_frame import build_grids, classify_points
 from seg_perception.core.mapping.stability import grid_agreement, grid_flicker

@@ -84,16 +84,10 @@ def test_drop_logs_are_throttled_per_reason_and_counts_stay_exact() -> None:
             lines.append(text)
 
     class FakeNode:
-        def create_publisher(self, *_a: object) -> None:
-            return None
-
-        def create_timer(self, *_a: object) -> None:
-            return None
-
         def get_logger(self) -> Logger:
             return Logger()
 
-    stats = NodeStats(FakeNode(), period_s=0, throttle_s=60.0)  # type: ignore[arg-type]
+    stats = NodeStats(FakeNode(), throttle_s=60.0)  # type: ignore[arg-type]
     for _ in range(3):
         stats.drop("empty", "image: 0x0")
     stats.drop("depth_empty", "depth: 0x0")  # a second reason within the throttle window is still logged

@@ -30,105 +30,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from seg_perception.core.mapping.costs import FREE_SPACE, LETHAL_OBSTACLE, NO_INFORMATION, inflate
-from seg_perception.core.mapping.grid import CostmapConfig, GridGeometry, GridSize, check_grid_size
+from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig, GridGeometry, shift_window
 from seg_perception.core.mapping.ontology import PointRole
+from seg_perception.core.mapping.raycast import ray_misses
 
-__all__ = ["MAX_RAY_SAMPLES", "FusionConfig", "RollingLogOddsGrid"]
-
-MAX_RAY_SAMPLES = 4_000_000
-"""Upper bound on ``max_rays * ceil(2 * raytrace_max_range_m / resolution)`` ray samples per update (~150 MB of
-work arrays)."""
-
-
-@dataclass(frozen=True)
-class FusionConfig(GridSize):
-    """Parameters of ``RollingLogOddsGrid`` (Nav2 names where the concept exists).
-
-    Attributes:
-        resolution: cell size [m/cell], > 0.
-        width, height: window size along odom x / y [m]; the window is centred on the robot.
-        hit: log-odds added at an obstacle cell per frame (> 0; 0.85 = p 0.7).
-        miss: log-odds added at a cell seen free per frame (< 0; -0.4 = p 0.4).
-        clamp_min, clamp_max: log-odds bounds of both layers (OctoMap 0.12 / 0.97 = -2.0 / 3.5). With the defaults a
-            cell seen as obstacle for a while needs ceil((3.5 + 0.3) / 0.4) = 10 frames of misses to read free.
-        occupied_threshold: log-odds above this = obstacle (LETHAL_OBSTACLE), > 0.
-        free_threshold: log-odds below this = free (FREE_SPACE), < 0; in between = NO_INFORMATION.
-        drivable_evidence: log-odds added to the drivable layer where a frame says drivable (> 0).
-        not_drivable_evidence: log-odds added where a frame says seen-not-drivable (< 0).
-        drivable_threshold: drivable layer D > this = drivable, D < -this = not drivable, > 0.
-        confidence_weighting: scale every update by the point's segmentation confidence (else weight 1).
-        observation_persistence_s: time constant tau [s] of the decay toward unknown of cells not updated at a
-            stamp; 0 = no decay (cells keep their state until re-observed).
-        raytrace_max_range_m: rays clear cells up to this distance from the sensor [m] (Nav2
-            ``raytrace_max_range``); ground endpoints farther away are not marked free, rays to them are cut here.
-        max_rays: at most this many rays per update (a seeded random subset of the unique endpoint cells); endpoint
-            hits and free marks are applied for all points regardless.
-    Raises:
-        ValueError: on a non-finite or out-of-range value, a grid over ``MAX_GRID_CELLS`` cells or more than
-            ``MAX_RAY_SAMPLES`` ray samples (the message gives the limit and the actual value).
-    """
-
-    resolution: float = 0.1
-    width: float = 20.0
-    height: float = 20.0
-    hit: float = 0.85
-    miss: float = -0.4
-    clamp_min: float = -2.0
-    clamp_max: float = 3.5
-    occupied_threshold: float = 0.5
-    free_threshold: float = -0.3
-    drivable_evidence: float = 0.85
-    not_drivable_evidence: float = -0.85
-    drivable_threshold: float = 0.5
-    confidence_weighting: bool = True
-    observation_persistence_s: float = 0.0
-    raytrace_max_range_m: float = 10.0
-    max_rays: int = 5000
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, what: str, value: object) -> None:
-            if not ok:
-                raise ValueError(f"FusionConfig.{what}, got {value!r}")
-
-        for k in ("resolution", "width", "height", "hit", "miss", "clamp_min", "clamp_max", "occupied_threshold",
-                  "free_threshold", "drivable_evidence", "not_drivable_evidence", "drivable_threshold",
-                  "observation_persistence_s", "raytrace_max_range_m"):
-            v = getattr(self, k)
-            need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-                 f"{k} must be a finite number", v)
-        check_grid_size("FusionConfig", self.resolution, self.width, self.height)
-        need(self.hit > 0, "hit must be > 0 (log-odds)", self.hit)
-        need(self.miss < 0, "miss must be < 0 (log-odds)", self.miss)
-        need(self.clamp_min < self.free_threshold < 0 < self.occupied_threshold < self.clamp_max,
-             f"thresholds must satisfy clamp_min < free_threshold < 0 < occupied_threshold < clamp_max "
-             f"({self.clamp_min}, {self.free_threshold}, {self.occupied_threshold}, {self.clamp_max})",
-             (self.free_threshold, self.occupied_threshold))
-        need(self.drivable_evidence > 0 > self.not_drivable_evidence,
-             "drivable_evidence must be > 0 and not_drivable_evidence < 0",
-             (self.drivable_evidence, self.not_drivable_evidence))
-        need(0 < self.drivable_threshold < min(self.clamp_max, -self.clamp_min),
-             f"drivable_threshold must be in (0, min(clamp_max, -clamp_min)={min(self.clamp_max, -self.clamp_min)})",
-             self.drivable_threshold)
-        need(self.observation_persistence_s >= 0, "observation_persistence_s must be >= 0 [s]",
-             self.observation_persistence_s)
-        need(self.raytrace_max_range_m > 0, "raytrace_max_range_m must be > 0 [m]", self.raytrace_max_range_m)
-        need(isinstance(self.max_rays, int) and not isinstance(self.max_rays, bool) and self.max_rays >= 1,
-             "max_rays must be an integer >= 1", self.max_rays)
-        samples = self.max_rays * self.samples_per_ray
-        need(samples <= MAX_RAY_SAMPLES,
-             f"max_rays * ceil(2 * raytrace_max_range_m / resolution) must be at most {MAX_RAY_SAMPLES} ray samples "
-             f"but is {self.max_rays} * {self.samples_per_ray} = {samples}", (self.max_rays, self.raytrace_max_range_m))
-
-    @property
-    def samples_per_ray(self) -> int:
-        """Most samples of one ray: steps of at most half a cell over ``raytrace_max_range_m`` (+1 for rounding)."""
-        return math.ceil(2.0 * self.raytrace_max_range_m / self.resolution) + 1
-
+__all__ = ["RollingLogOddsGrid"]
 
 def _xy(name: str, a: np.ndarray | None) -> np.ndarray:
     if a is None:
@@ -219,10 +129,10 @@ class RollingLogOddsGrid:
         ox, oy = self._origin_cells(robot_xy)
         dx, dy = ox - self._ox, oy - self._oy
         if dx or dy:
-            self._obstacle = _shift(self._obstacle, dx, dy, 0.0)
-            self._drivable = _shift(self._drivable, dx, dy, 0.0)
-            self._obstacle_stamp = _shift(self._obstacle_stamp, dx, dy, np.nan)
-            self._drivable_stamp = _shift(self._drivable_stamp, dx, dy, np.nan)
+            self._obstacle = shift_window(self._obstacle, dx, dy, 0.0)
+            self._drivable = shift_window(self._drivable, dx, dy, 0.0)
+            self._obstacle_stamp = shift_window(self._obstacle_stamp, dx, dy, np.nan)
+            self._drivable_stamp = shift_window(self._drivable_stamp, dx, dy, np.nan)
             self._ox, self._oy = ox, oy
         return dx, dy
 
@@ -288,7 +198,8 @@ class RollingLogOddsGrid:
         pts = np.concatenate([hit, free])
         w_pts = np.concatenate([w_hit, w_free])
         if pts.shape[0]:
-            self._cast_rays(sx, sy, pts, w_pts, miss_w)
+            flat, w = ray_misses((sx, sy), pts, w_pts, (self._ox, self._oy), cfg)
+            np.maximum.at(miss_w, flat, w)
 
         # 3. Free endpoints (within range) and hits.
         in_range = (free[:, 0] - sx) ** 2 + (free[:, 1] - sy) ** 2 <= cfg.raytrace_max_range_m ** 2
@@ -307,46 +218,6 @@ class RollingLogOddsGrid:
         self._obstacle_stamp.reshape(-1)[is_hit | is_miss] = stamp_s
         if cfg.observation_persistence_s > 0:
             self.decay(stamp_s)
-
-    def _cast_rays(self, sx: float, sy: float, pts: np.ndarray, w_pts: np.ndarray, miss_w: np.ndarray) -> None:
-        cfg = self.cfg
-        res = cfg.resolution
-        d = pts - (sx, sy)
-        dist = np.hypot(d[:, 0], d[:, 1])
-        far = dist > cfg.raytrace_max_range_m
-        if far.any():
-            pts = pts.copy()
-            pts[far] = (sx, sy) + d[far] * (cfg.raytrace_max_range_m / dist[far])[:, None]
-        # Endpoint cells in the odom lattice relative to the window origin (may lie outside the window).
-        ec = np.floor(pts[:, 0] / res + 1e-9).astype(np.int64) - self._ox
-        er = np.floor(pts[:, 1] / res + 1e-9).astype(np.int64) - self._oy
-        span = int(math.ceil(cfg.raytrace_max_range_m / res)) + 2  # |cells from the sensor| < span after the cut
-        off_c = math.floor(sx / res) - self._ox - span
-        off_r = math.floor(sy / res) - self._oy - span
-        side = 2 * span + 1
-        key = (er - off_r) * side + (ec - off_c)
-        ukey, inv = np.unique(key, return_inverse=True)
-        w_ray = np.zeros(ukey.size, np.float64)
-        np.maximum.at(w_ray, inv.reshape(-1), w_pts)
-        if ukey.size > cfg.max_rays:
-            pick = np.sort(np.random.default_rng(0).choice(ukey.size, cfg.max_rays, replace=False))
-            ukey, w_ray = ukey[pick], w_ray[pick]
-        end_r = ukey // side + off_r
-        end_c = ukey % side + off_c
-        # Continuous coordinates in cell units relative to the window origin.
-        us, vs = sx / res - self._ox, sy / res - self._oy
-        ue, ve = end_c + 0.5, end_r + 0.5
-        length = np.hypot(ue - us, ve - vs)  # [cells]
-        n = np.maximum(1, np.ceil(2.0 * length)).astype(np.int64)  # step <= 0.5 cell
-        ray = np.repeat(np.arange(n.size), n)
-        starts = np.cumsum(n) - n
-        t = (np.arange(ray.size) - starts[ray]) / n[ray]  # [0, 1)
-        c = np.floor(us + t * (ue[ray] - us)).astype(np.int64)
-        r = np.floor(vs + t * (ve[ray] - vs)).astype(np.int64)
-        keep = (c >= 0) & (c < cfg.width_cells) & (r >= 0) & (r < cfg.height_cells)
-        keep &= (c != end_c[ray]) | (r != end_r[ray])  # strictly before the endpoint cell
-        flat = r[keep] * cfg.width_cells + c[keep]
-        np.maximum.at(miss_w, flat, w_ray[ray[keep]])
 
     def update_drivable(
         self,
@@ -494,17 +365,3 @@ class RollingLogOddsGrid:
         out[self._drivable > thr] = FREE_SPACE
         out[(self._drivable < -thr) | self.occupied_mask()] = LETHAL_OBSTACLE
         return out
-
-
-def _shift(a: np.ndarray, dx: int, dy: int, fill: float) -> np.ndarray:
-    """new[r, c] = a[r + dy, c + dx] where inside, ``fill`` elsewhere."""
-    h, w = a.shape
-    out = np.full_like(a, fill)
-    if abs(dx) >= w or abs(dy) >= h:
-        return out
-    src_r = slice(max(dy, 0), h + min(dy, 0))
-    dst_r = slice(max(-dy, 0), h + min(-dy, 0))
-    src_c = slice(max(dx, 0), w + min(dx, 0))
-    dst_c = slice(max(-dx, 0), w + min(-dx, 0))
-    out[dst_r, dst_c] = a[src_r, src_c]
-    return out

@@ -26,8 +26,8 @@ from seg_perception.core.config import from_params, param
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.costs import to_occupancy
-from seg_perception.core.mapping.fusion import FusionConfig, RollingLogOddsGrid
-from seg_perception.core.mapping.grid import CostmapConfig, GridGeometry
+from seg_perception.core.mapping.fusion import RollingLogOddsGrid
+from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig, GridGeometry
 from seg_perception.core.mapping.ontology import Ontology, PointRole, find_package_ontology, read_ontology_file
 from seg_perception.core.mapping.single_frame import build_grids, classify_points
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap

@@ -1,11 +1,16 @@
-"""Class metadata of a segmentation model (the ``label_info`` payload), validated as data before any use.
+"""Class metadata of a segmentation model, validated as data before any use.
+
+Two messages carry it (README.md, "label_info"): ``label_info`` (vision_msgs/LabelInfo: class id -> name, the
+standard that Nav2's semantic segmentation layer and Isaac ROS use) and ``label_info_json`` (the JSON below: the
+same classes plus what LabelInfo has no field for: colours, model name, ontology name, ignore label).
+``class_info_from_label_info`` combines them; both go through the same rules.
 
 A message from the wire is untrusted: it is checked for size and nesting before JSON parsing, then field by field
 (class count, ids, names, colours, ontology name). The ontology is a *name* (``[a-z0-9_]{1,64}``) resolved only among
 the package's own ontology folders; it is never used as a file path. Every rule failure raises ``ClassInfoError``
 whose ``reason`` names the offending field, so a node can count the drop per reason.
 
-Schema (README.md, "label_info"):
+JSON schema (README.md, "label_info"):
 ``{"model": str, "ontology": str, "ignore_label": int, "classes": [{"id": int, "name": str, "color": [r, g, b]}]}``
 """
 
@@ -128,6 +133,61 @@ def parse_label_info(text: str | bytes) -> ClassInfo:
     if not isinstance(info, dict):
         raise ClassInfoError("json", f"top level must be an object, got {type(info).__name__}")
 
+    return _class_info_from_dict(info)
+
+
+def check_class_count(n: int) -> None:
+    """Raise ``ClassInfoError("classes")`` unless 1 <= n <= ``MAX_CLASSES`` (checked before reading any class)."""
+    if not 1 <= n <= MAX_CLASSES:
+        raise ClassInfoError("classes", f"must be a list of 1-{MAX_CLASSES} classes, got {n}")
+
+
+def default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
+    """Distinct colours for ``n`` class ids when none are given: the PASCAL VOC colour map (bits of the id spread
+    over r, g, b; id 0 is black)."""
+    out = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        out.append((r, g, b))
+    return tuple(out)
+
+
+def class_info_from_label_info(class_map: Sequence[tuple[int, str]], extras: ClassInfo | None = None) -> ClassInfo:
+    """Class metadata from a vision_msgs/LabelInfo ``class_map`` (as (class_id, class_name) pairs), under the same
+    rules as ``parse_label_info`` (1-255 classes, ids a permutation of 0..N-1, names unique, 1-64 printable).
+
+    Args:
+        class_map: (class_id, class_name) per VisionClass; the caller checks ``check_class_count`` first when the
+            sequence comes from a message (so a huge class_map is refused before it is copied).
+        extras: the validated ``label_info_json`` of the same model, or None. Its colours, model, ontology and
+            ignore label are used when its class names equal the LabelInfo's id for id.
+    Returns:
+        ClassInfo; without extras: model "", ontology "", ``default_palette``, ignore label 255.
+    Raises:
+        ClassInfoError: a rule broken (reason ``label_info_<field>``), or ``label_info_mismatch`` when ``extras``
+            names other classes than the LabelInfo (they describe different models).
+    """
+    check_class_count(len(class_map))
+    classes = [{"id": cid, "name": name, "color": [0, 0, 0]} for cid, name in class_map]
+    info = _class_info_from_dict({"classes": classes})
+    if extras is None:
+        return ClassInfo("", "", info.categories, default_palette(len(info.categories)), IGNORE_LABEL)
+    if extras.categories != info.categories:
+        diff = [i for i, (a, b) in enumerate(zip(info.categories, extras.categories, strict=False)) if a != b][:3]
+        raise ClassInfoError("mismatch", f"label_info_json names other classes than label_info "
+                                         f"({len(extras.categories)} vs {len(info.categories)} classes; "
+                                         f"differing ids {diff}): extras not used")  # fmt: skip
+    return extras
+
+
+def _class_info_from_dict(info: dict[str, Any]) -> ClassInfo:
+    """The field rules of ``parse_label_info`` on a parsed JSON object."""
     classes = info.get("classes")
     if not isinstance(classes, list) or not 1 <= len(classes) <= MAX_CLASSES:
         n = len(classes) if isinstance(classes, list) else type(classes).__name__

@@ -46,6 +46,12 @@ def _export_onnx(module: nn.Module, width: int, height: int, folder: Path) -> No
             lg.setLevel(level)
 
 
+def _restore_subnormals() -> None:
+    """Give the calling thread IEEE subnormal floats back (clear x86 FTZ/DAZ; what the runtimes set, see
+    ``core.segmentation.runtime``)."""
+    torch.set_flush_denormal(False)
+
+
 class Runner:
     """One compiled network: ``runner(x)`` maps a (1, 3, H, W) float32 array to the first output as float32."""
 
@@ -73,12 +79,14 @@ class OpenVINORunner(Runner):
             config["INFERENCE_NUM_THREADS"] = int(num_threads)
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        _restore_subnormals()
         self.request = self.compiled.create_infer_request()
         self.output = self.compiled.output(output_name) if output_name else self.compiled.output(0)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run the network on a C-contiguous float32 array."""
         self.request.infer({0: x})
+        _restore_subnormals()
         return np.array(self.request.get_tensor(self.output).data, dtype=np.float32, copy=True)
 
 
@@ -102,11 +110,13 @@ class OnnxRuntimeRunner(Runner):
         if num_threads > 0:
             opts.intra_op_num_threads = int(num_threads)
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        _restore_subnormals()
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run the network on a C-contiguous float32 array."""
         (y,) = self.session.run([self.session.get_outputs()[0].name], {self.input_name: x})
+        _restore_subnormals()
         return np.asarray(y, dtype=np.float32)
 
 

@@ -14,7 +14,9 @@ argmax, nearest resize) stay in ``core.segmentation.segment``, so labels agree w
 * Denormals: small PReLU slopes (CGNet's are down to 1e-4) make some activations denormal floats, which x86 FPUs
   handle up to 100x slower. CGNet's third stem convolution took 19 ms instead of 3 ms in OpenVINO because of it.
   Flushing them to zero (``CPU_DENORMALS_OPTIMIZATION``, ONNX Runtime's ``session.set_denormal_as_zero``) changes
-  values below 1.2e-38 only: the golden labels stay identical (``test_runtime.py``).
+  values below 1.2e-38 only: the golden labels stay identical (``test_runtime.py``). Both libraries also switch the
+  CALLING thread's FPU to flush-to-zero (x86 MXCSR); the runners switch it back after each call
+  (``_restore_subnormals``), so only the runtimes' own work flushes and the rest of the process keeps IEEE floats.
 * The export cache lives in ``platformdirs.user_cache_dir("seg_perception")/exports`` (beside the ``models``
   weights cache; ``$SEG_PERCEPTION_CACHE_DIR`` replaces the root). One folder per ``ExportKey`` (model, sha256 of
   the weights, input size, runtime and its version, torch version), holding the exported files and a
