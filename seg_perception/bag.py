@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import functools
 import importlib
+import io
+import logging
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+from mcap.reader import SeekingReader
+from mcap.records import Channel, Chunk, McapRecord, Message, Schema
+from mcap.stream_reader import StreamReader, breakup_chunk
 from rosbags.interfaces import ConnectionExtRosbag2, QosDurability
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+_log = logging.getLogger("seg_perception.bag")
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ def read_topics(bag: str | Path) -> dict[str, BagTopic]:
                     topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, conn.msgcount, latched)
             return topics
     except (ReaderError, FileNotFoundError) as exc:
+        if mcap_files(bag):  # a cut or damaged recording: count what can be read
+            return salvage_topics(bag)
         raise ValueError(f"{bag}: not a readable rosbag2: {exc}") from exc
 
 
@@ -80,12 +89,25 @@ def bag_dir(bag: str | Path) -> Path:
     return path
 
 
-def read_messages(bag: str | Path, topics: Collection[str] | None = None) -> Iterator[BagMessage]:
+def read_messages(
+    bag: str | Path, topics: Collection[str] | None = None, report: SalvageReport | None = None
+) -> Iterator[BagMessage]:
     """Stream a bag's messages in time order, optionally only ``topics``.
+
+    MCAP bags are read with the ``mcap`` library, chunk by chunk with CRC checks (``salvage_mcap``): a damaged or
+    truncated file gives every message up to the damage (and after it, when the file's summary survived), and
+    ``report`` says what was lost. sqlite3 bags are read with rosbags.
 
     Yields:
         ``BagMessage`` with ``data`` as ``bytes`` (what ``Publisher.publish`` needs for raw CDR).
+    Raises:
+        ValueError: the path is not a rosbag2 folder or storage file.
     """
+    files = mcap_files(bag)
+    if files:
+        for f in files:
+            yield from salvage_mcap(f, topics, report)
+        return
     with Reader(bag_dir(bag)) as reader:
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
         if not conns:
@@ -144,3 +166,169 @@ def resolve_message_class(msgtype: str) -> type:
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"message type {msgtype} is not installed ({exc})") from exc
     return cls
+
+
+# --- Reading damaged recordings ---------------------------------------------------------------------------------------
+@dataclass
+class SalvageReport:
+    """What reading an MCAP file found (filled in while ``salvage_mcap`` streams).
+
+    Attributes:
+        file: the MCAP file.
+        file_size: its size [bytes].
+        messages: messages read (of the requested topics).
+        bad_chunks: byte offsets of chunks skipped (bad CRC, undecodable), in file order.
+        end_offset: byte offset where reading stopped before the end of the data (a truncated file, an unreadable
+            record), or None when the data section was read to its end.
+        error: why reading stopped or chunks were skipped (the first such error), "" if nothing was lost.
+    """
+
+    file: Path | None = None
+    file_size: int = 0
+    messages: int = 0
+    bad_chunks: list[int] = field(default_factory=list)
+    end_offset: int | None = None
+    error: str = ""
+
+    @property
+    def damaged(self) -> bool:
+        """True when something was lost."""
+        return bool(self.bad_chunks) or self.end_offset is not None
+
+    def describe(self) -> str:
+        """One line for the user: where the file is damaged and what was read."""
+        if not self.damaged:
+            return f"{self.file}: read completely ({self.messages} messages)"
+        parts = []
+        if self.end_offset is not None:
+            parts.append(f"the file ends inside a record at byte {self.end_offset} of {self.file_size}")
+        if self.bad_chunks:
+            offs = ", ".join(str(o) for o in self.bad_chunks[:5]) + (" ..." if len(self.bad_chunks) > 5 else "")
+            parts.append(f"{len(self.bad_chunks)} damaged chunk(s) skipped at byte(s) {offs}")
+        return f"{self.file}: {'; '.join(parts)} ({self.error}); {self.messages} messages read"
+
+
+def mcap_files(bag: str | Path) -> list[Path]:
+    """The MCAP storage files of a bag folder (in metadata.yaml's order when it lists them), or [] for sqlite3."""
+    folder = bag_dir(bag)
+    if folder.is_file():
+        return [folder] if folder.suffix == ".mcap" else []
+    files = sorted(folder.glob("*.mcap"))
+    meta = folder / "metadata.yaml"
+    if files and meta.is_file():
+        try:
+            info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+            listed = [folder / name for name in info.get("relative_file_paths", [])]
+            files = [f for f in listed if f in files] + [f for f in files if f not in listed]
+        except (yaml.YAMLError, KeyError, TypeError):
+            pass
+    return files
+
+
+def salvage_mcap(
+    path: Path, topics: Collection[str] | None = None, report: SalvageReport | None = None
+) -> Iterator[BagMessage]:
+    """Every readable message of one MCAP file, in file order (rosbag2 writes messages in arrival order).
+
+    With an intact summary (footer) every chunk is read on its own from the chunk index, so a damaged chunk is
+    skipped and the rest read. Without one (a recording cut short: the robot lost power) the file is streamed up to
+    the first incomplete or unreadable record. Chunk CRCs are checked. What was lost goes into ``report``.
+
+    Args:
+        path: the ``.mcap`` file.
+        topics: only these topics (None = all).
+        report: filled in while reading (see ``SalvageReport``).
+    Yields:
+        ``BagMessage`` (topic, ROS 2 type from the channel's schema, log time [ns], CDR bytes).
+    """
+    rep = report if report is not None else SalvageReport()
+    rep.file, rep.file_size = path, path.stat().st_size
+    schemas: dict[int, Schema] = {}
+    channels: dict[int, Channel] = {}
+    with open(path, "rb") as f:
+        try:
+            summary = SeekingReader(f).get_summary()
+        except Exception:  # noqa: BLE001 - no footer / summary: stream the file instead
+            summary = None
+        if summary is not None and summary.chunk_indexes:
+            schemas.update(summary.schemas)
+            channels.update(summary.channels)
+            for idx in sorted(summary.chunk_indexes, key=lambda c: c.chunk_start_offset):
+                f.seek(idx.chunk_start_offset)
+                raw = f.read(idx.chunk_length)
+                try:
+                    chunk = next(iter(StreamReader(io.BytesIO(raw), skip_magic=True, emit_chunks=True).records))
+                    if not isinstance(chunk, Chunk):
+                        raise ValueError(f"a {type(chunk).__name__} record where the index points to a chunk")
+                    records = breakup_chunk(chunk, validate_crc=True)
+                except Exception as exc:  # noqa: BLE001 - any damage: skip this chunk, keep the others
+                    rep.bad_chunks.append(idx.chunk_start_offset)
+                    rep.error = rep.error or f"{type(exc).__name__}: {exc}"
+                    continue
+                yield from _messages(records, schemas, channels, topics, rep)
+            return
+        f.seek(0)
+        reader = StreamReader(f, emit_chunks=True)
+        records_it = iter(reader.records)
+        while True:
+            start = f.tell()
+            try:
+                rec = next(records_it)
+                records = breakup_chunk(rec, validate_crc=True) if isinstance(rec, Chunk) else [rec]
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - a cut or damaged file: keep what came before
+                rep.end_offset = start
+                rep.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                return
+            yield from _messages(records, schemas, channels, topics, rep)
+
+
+def _messages(
+    records: list[McapRecord], schemas: dict[int, Schema], channels: dict[int, Channel],
+    topics: Collection[str] | None, report: SalvageReport,
+) -> Iterator[BagMessage]:  # fmt: skip
+    for rec in records:
+        if isinstance(rec, Schema):
+            schemas[rec.id] = rec
+        elif isinstance(rec, Channel):
+            channels[rec.id] = rec
+        elif isinstance(rec, Message):
+            ch = channels.get(rec.channel_id)
+            if ch is None or (topics is not None and ch.topic not in topics):
+                continue
+            schema = schemas.get(ch.schema_id)
+            report.messages += 1
+            yield BagMessage(ch.topic, schema.name if schema else "", int(rec.log_time), bytes(rec.data))
+
+
+def recorded_count(bag: str | Path, topic: str) -> int | None:
+    """How many messages of ``topic`` the bag's metadata.yaml says were recorded (None without a usable one)."""
+    meta = bag_dir(bag) / "metadata.yaml"
+    try:
+        info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+        for t in info["topics_with_message_count"]:
+            if t["topic_metadata"]["name"] == topic:
+                return int(t["message_count"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def salvage_topics(bag: str | Path) -> dict[str, BagTopic]:
+    """Topics and message counts of what can be read of a damaged MCAP bag (reads it through); logs the damage.
+
+    Raises:
+        ValueError: nothing readable (not an MCAP file, or no message before the damage).
+    """
+    topics: dict[str, BagTopic] = {}
+    for f in mcap_files(bag):
+        report = SalvageReport()
+        for m in salvage_mcap(f, None, report):
+            old = topics.get(m.topic)
+            topics[m.topic] = BagTopic(m.topic, m.msgtype, (old.count if old else 0) + 1)
+        if report.damaged:
+            _log.warning(report.describe())
+    if not topics:
+        raise ValueError(f"{bag}: not a readable rosbag2 (no message could be read)")
+    return topics

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from std_msgs.msg import Header
 
-from seg_perception.core.geometry.camera import Intrinsics, depth_to_meters
+from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.mapper import ClassRules, GridMapper, build_mapper, cloud_arrays
@@ -39,7 +39,7 @@ from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segmentation.segment import Segmenter, postprocess, preprocess
 from seg_perception.core.segmentation.zoo import CAMVID_CLASSES
-from seg_perception.datasets import RGBDFrame, open_sequence
+from seg_perception.datasets import RGBDSequence, open_sequence
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.tools import eval as ev
@@ -123,53 +123,6 @@ def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float 
     return round(float(cm.summary(list(CAMVID_CLASSES))["mIoU"]), 2)
 
 
-def _git_commit() -> str:
-    """Short hash of the checkout this file is in (empty outside git)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=False).stdout.strip()  # fmt: skip
-    except OSError:
-        return ""
-
-
-def _time_stages(seg: Segmenter, frames: list[RGBDFrame], intrinsics: Intrinsics, mapper: GridMapper, runs: int,
-                 warmup: int, cloud_stride: int) -> tuple[dict[str, list[float]], list[torch.Tensor]]:  # fmt: skip
-    """Per-stage times [ms] of ``runs`` frames (cycling ``frames``; the first ``warmup`` not kept) and the network
-    inputs of the first ``len(frames)`` runs (for the torch comparison)."""
-    spec, dev = seg.spec, seg.device
-    lut = palette_array(spec.palette)
-    mount = camera_to_base(*MOUNTS["kitti"])  # base_link -> optical frame, as bag-from-frames' /tf_static
-    times: dict[str, list[float]] = {}
-    hdr = Header(frame_id="camera_color_optical_frame")
-    inputs: list[torch.Tensor] = []
-    for i in range(runs):
-        f = frames[i % len(frames)]
-        msg = convert.array_to_image(f.rgb, "rgb8", hdr)
-        lap: dict[str, float] = {}
-        rgb, lap["decode"] = _timed(lambda: convert.image_to_rgb(msg), dev)  # noqa: B023
-        with torch.inference_mode():
-            x, lap["preprocess"] = _timed(lambda: preprocess(rgb, spec, seg.input_size, dev), dev)  # noqa: B023
-            if seg.fp16:
-                x = x.half()
-            if i < len(frames):
-                inputs.append(x)
-            logits, lap["inference"] = _timed(lambda: seg.model(x), dev)  # noqa: B023
-            result, lap["postprocess"] = _timed(
-                lambda: postprocess(logits, rgb.shape[:2], spec.ignore_classes), dev  # noqa: B023
-            )
-        _, lap["overlay"] = _timed(lambda: blend(rgb, result.labels, lut), dev)  # noqa: B023
-        cloud, lap["cloud"] = _timed(
-            lambda: semantic_cloud(depth_to_meters(f.depth_mm), intrinsics, rgb, result.labels,  # noqa: B023
-                                   result.confidence, cloud_stride), dev)  # fmt: skip  # noqa: B023
-        _, lap["serialize"] = _timed(lambda: convert.cloud_to_msg(cloud, hdr), dev)  # noqa: B023
-        _, lap["grids"] = _timed(lambda: mapper.update(*cloud_arrays(cloud), mount), dev)  # noqa: B023
-        lap["total"] = sum(lap.values())
-        if i >= warmup:
-            for k, v in lap.items():
-                times.setdefault(k, []).append(v)
-    return times, inputs
-
-
 def bench(
     data: Path, model: str, weights: str | None, input_size: tuple[int, int] | None, device: str, fp16: bool,
     repeats: int, warmup: int, cloud_stride: int, runtime: str = "auto", threads: int = 0, compare: bool = True,
@@ -192,19 +145,81 @@ def bench(
                     num_threads=threads, keep_aspect=input_size is None)  # fmt: skip
     seg(frames[0].rgb)
     cold_ms = (time.perf_counter() - t0) * 1e3
-    dev = seg.device
     mapper, _ = build_mapper(load_node_params([config_path("seg_perception.yaml")], "costmap"), spec.num_classes)
     mapper.rules = ClassRules.from_ontology(load_ontology(spec.ontology, spec.categories), spec.categories, mapper.cfg)
-    times, inputs = _time_stages(seg, frames, seq.intrinsics, mapper, warmup + repeats, warmup, cloud_stride)
-    stats = {k: _stats(v) for k, v in times.items()}
+    mount = camera_to_base(*MOUNTS[seq.layout])  # base_link -> optical frame, as bag-from-frames' /tf_static
+    stats, inputs = stage_times(seg, seq, frames, mapper, mount, repeats, warmup, cloud_stride)
     comparison = None
     if compare and seg.runtime != "torch":
         comparison = compare_with_torch(seg, inputs, repeats)
         comparison["speedup"] = round(comparison["torch_ms"]["median"] / max(1e-9, stats["inference"]["median"]), 2)
-    miou = camvid_miou(seg, camvid) if camvid is not None else None
     return {
         "model": model,
         "weights_sha256": sha256_of(find_weights(spec, weights, verify=False)),
+        **_machine(seg, threads),
+        "image_size": [frames[0].rgb.shape[1], frames[0].rgb.shape[0]],
+        "network_input": list(seg.input_size),
+        "cloud_stride": cloud_stride,
+        "repeats": repeats,
+        "cold_start_ms": round(cold_ms, 1),
+        "stage_ms": stats,
+        "vs_torch": comparison,
+        "camvid_0001TP_miou": camvid_miou(seg, camvid) if camvid is not None else None,
+    }
+
+
+def stage_times(
+    seg: Segmenter, seq: RGBDSequence, frames: list[Any], mapper: GridMapper, mount: np.ndarray, repeats: int,
+    warmup: int, cloud_stride: int,
+) -> tuple[dict[str, dict[str, float]], list[torch.Tensor]]:  # fmt: skip
+    """Time every stage of the node's frame (segmentation node, then costmap node) on ``frames`` in turn.
+
+    Returns:
+        (stats, inputs): stage -> median / p90 / p99 [ms] over ``repeats`` frames after ``warmup``; the network
+        inputs of the first frames (for the torch comparison).
+    """
+    spec, dev = seg.spec, seg.device
+    lut = palette_array(spec.palette)
+    times: dict[str, list[float]] = {}
+    hdr = Header(frame_id="camera_color_optical_frame")
+    inputs: list[torch.Tensor] = []
+    for i in range(warmup + repeats):
+        f = frames[i % len(frames)]
+        msg = convert.array_to_image(f.rgb, "rgb8", hdr)
+        lap: dict[str, float] = {}
+        rgb, lap["decode"] = _timed(lambda: convert.image_to_rgb(msg), dev)  # noqa: B023
+        with torch.inference_mode():
+            x, lap["preprocess"] = _timed(lambda: preprocess(rgb, spec, seg.input_size, dev), dev)  # noqa: B023
+            if seg.fp16:
+                x = x.half()
+            if i < len(frames):
+                inputs.append(x)
+            logits, lap["inference"] = _timed(lambda: seg.model(x), dev)  # noqa: B023
+            result, lap["postprocess"] = _timed(
+                lambda: postprocess(logits, rgb.shape[:2], spec.ignore_classes), dev  # noqa: B023
+            )
+        _, lap["overlay"] = _timed(lambda: blend(rgb, result.labels, lut), dev)  # noqa: B023
+        cloud, lap["cloud"] = _timed(
+            lambda: semantic_cloud(depth_to_meters(f.depth_mm), seq.intrinsics, rgb, result.labels,  # noqa: B023
+                                   result.confidence, cloud_stride), dev)  # fmt: skip  # noqa: B023
+        _, lap["serialize"] = _timed(lambda: convert.cloud_to_msg(cloud, hdr), dev)  # noqa: B023
+        _, lap["grids"] = _timed(lambda: mapper.update(*cloud_arrays(cloud), mount), dev)  # noqa: B023
+        lap["total"] = sum(lap.values())
+        if i >= warmup:
+            for k, v in lap.items():
+                times.setdefault(k, []).append(v)
+    return {k: _stats(v) for k, v in times.items()}, inputs
+
+
+def _machine(seg: Segmenter, threads: int) -> dict[str, Any]:
+    """Facts of this run: device, library versions, threads, load average, precision, git commit."""
+    dev = seg.device
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=False).stdout.strip()  # fmt: skip
+    except OSError:
+        commit = ""
+    return {
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
@@ -214,15 +229,7 @@ def bench(
         "threads": threads or torch.get_num_threads(),
         "load_average": list(os.getloadavg()),
         "dtype": "float16" if seg.fp16 else "float32",
-        "image_size": [frames[0].rgb.shape[1], frames[0].rgb.shape[0]],
-        "network_input": list(seg.input_size),
-        "cloud_stride": cloud_stride,
-        "repeats": repeats,
-        "cold_start_ms": round(cold_ms, 1),
-        "stage_ms": stats,
-        "vs_torch": comparison,
-        "camvid_0001TP_miou": miou,
-        "git_commit": _git_commit(),
+        "git_commit": commit,
     }
 
 

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
+import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -26,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from seg_perception.bag import open_writer, read_messages, read_topics, typestore
+from seg_perception.bag import SalvageReport, open_writer, read_messages, read_topics, recorded_count, typestore
 from seg_perception.core.config import from_params
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.mapping.grid import GridGeometry
@@ -68,10 +72,11 @@ class FrameStats:
 
 def segmented_frames(
     bag: Path, pipe: SegmentationPipeline, topics: dict[str, str], stats: FrameStats, limit: int = 0,
-    progress: bool = True,
+    progress: bool = True, report: SalvageReport | None = None,
 ) -> Iterator[tuple[Any, FrameResult, np.ndarray]]:  # fmt: skip
     """Yield (``RGBDInput``, ``FrameResult``, cloud) for every colour/depth pair of a bag, as the segmentation node
-    would (frames without a cloud are counted as ``no_cloud`` drops).
+    would (frames without a cloud are counted as ``no_cloud`` drops). A damaged MCAP bag is read up to the damage
+    (``bag.salvage_mcap``); ``report`` says what was lost.
 
     Raises:
         ValueError: unreadable bag, or the input topics are missing from it.
@@ -92,7 +97,7 @@ def segmented_frames(
     wanted = {topics["image"]: "image", topics["depth"]: "depth", topics["camera_info"]: "camera_info"}
     n_images = available[topics["image"]].count
     with tqdm(total=min(n_images, limit) if limit else n_images, unit="frame", disable=not progress) as bar:
-        for m in read_messages(bag, wanted):
+        for m in read_messages(bag, wanted, report):
             kind = wanted[m.topic]
             if kind == "camera_info":
                 frame = assembler.add_camera_info(deserialize_message(m.data, CameraInfo))
@@ -196,12 +201,38 @@ def process_bag(
 ) -> dict[str, Any]:
     """Run the pipeline over ``bag``; write the output bag, renders and summary into ``out``.
 
+    Everything is written into a temporary folder beside ``out`` that is renamed to ``out`` only when the run
+    completes: a failed run leaves nothing that looks like a result. A cut or damaged MCAP recording is processed up
+    to the damage (``bag.salvage_mcap``) and the summary's ``input_damage`` says what was lost.
+
     Returns:
         The summary dict also written to ``out/summary.json``.
     Raises:
-        ValueError: unreadable bag, or the input topics are missing from it.
+        ValueError: unreadable bag, the input topics are missing from it, or ``out`` exists and is not empty.
         WeightsError / KeyError: as ``SegmentationPipeline``.
     """
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not empty: choose a new output folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        summary = _process_into(bag, work, params_files, seg_overrides, costmap_overrides, topics, namespace,
+                                render_every, limit, storage, progress)  # fmt: skip
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rmdir()
+    os.replace(work, out)
+    return summary
+
+
+def _process_into(
+    bag: Path, out: Path, params_files: list[Path], seg_overrides: dict[str, Any] | None,
+    costmap_overrides: dict[str, Any] | None, topics: dict[str, str] | None, namespace: str, render_every: int,
+    limit: int, storage: str, progress: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """``process_bag``'s work, written into ``out`` (an existing empty folder)."""
     from std_msgs.msg import Header, String
 
     from seg_perception.ros import convert
@@ -212,7 +243,6 @@ def process_bag(
     spec = pipe.spec
     offline = OfflineMapper(bag, load_node_params(params_files, "costmap", costmap_overrides), spec)
 
-    out.mkdir(parents=True, exist_ok=True)
     renders = out / "renders"
     renders.mkdir(exist_ok=True)
     writer = BagOut(out / "bag", storage)
@@ -224,7 +254,8 @@ def process_bag(
     previous: dict[str, tuple[np.ndarray, GridGeometry]] = {}
     t_start = time.perf_counter()
     try:
-        for frame, result, cloud in segmented_frames(bag, pipe, topics, stats, limit, progress):
+        damage = SalvageReport()
+        for frame, result, cloud in segmented_frames(bag, pipe, topics, stats, limit, progress, damage):
             h = frame.image.header
             t_ns = convert.stamp_to_ns(h.stamp)
             res = offline.update(cloud, t_ns, h.frame_id)
@@ -268,6 +299,8 @@ def process_bag(
         "fusion": offline.mapper.fusion is not None,
         "grid_flicker_mean": {k: round(float(np.nanmean(v)), 5) if v else None for k, v in flicker.items()},
         "wall_s": round(time.perf_counter() - t_start, 2),
+        "input_damage": damage.describe() if damage.damaged else None,
+        "frames_recorded": recorded_count(bag, topics["image"]),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -306,4 +339,7 @@ def run(args: argparse.Namespace) -> int:
         render_every=args.render_every, limit=args.limit, storage=args.storage,
     )  # fmt: skip
     print(json.dumps(summary, indent=2))
+    if summary["input_damage"]:
+        print(f"damaged input: read {summary['frames_in']} of ~{summary['frames_recorded'] or '?'} frames; "
+              f"{summary['input_damage']}", file=sys.stderr)  # fmt: skip
     return 0 if summary["frames_out"] > 0 else 1

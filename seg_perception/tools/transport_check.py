@@ -36,7 +36,7 @@ from std_msgs.msg import Header
 
 from seg_perception import cli
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
-from seg_perception.ros import convert, transport
+from seg_perception.ros import cdr_sizes, convert, transport
 from seg_perception.ros.qos import CLOUD_IN_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.tools.common import ros_node
 from seg_perception.tools.launch import local_ros_env
@@ -52,7 +52,7 @@ def _frames(height: int, width: int, seed: int = 0) -> tuple[bytes, bytes]:
     """Seeded noise for one depth image (uint16) and one cloud (CLOUD_DTYPE), as bytes."""
     rng = np.random.default_rng(seed)
     depth = rng.integers(0, 10_000, (height, width), dtype=np.uint16)
-    cloud = rng.integers(0, 256, height * width * transport.CLOUD_POINT_STEP, dtype=np.uint8)
+    cloud = rng.integers(0, 256, height * width * cdr_sizes.CLOUD_POINT_STEP, dtype=np.uint8)
     return depth.tobytes(), cloud.tobytes()
 
 
@@ -165,7 +165,7 @@ def run_check(height: int = 1080, width: int = 1920, count: int = 5, rate_hz: fl
     sent = json.loads(sender.stdout.strip().splitlines()[-1])["sent"]
     recv = json.loads(r_out.strip().splitlines()[-1])
     limits = transport.read_transport_limits(env)
-    sizes = transport.message_sizes(height, width, 1, frame_id="camera_color_optical_frame")
+    sizes = cdr_sizes.message_sizes(height, width, 1, frame_id="camera_color_optical_frame")
     result: dict[str, Any] = {
         "height": height, "width": width, "count": count, "rate_hz": rate_hz,
         "profile": limits.source, "predicted_warning": transport.transport_warning(sizes, limits, height, width),

@@ -13,7 +13,7 @@ from std_msgs.msg import Header
 
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.segmentation.pipeline import SegmentationConfig
-from seg_perception.ros import convert, transport
+from seg_perception.ros import cdr_sizes, convert, transport
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config" / "fastdds_shm_profile.xml"
@@ -38,8 +38,8 @@ def _header(frame_id: str) -> Header:
 
 # -- sizes ---------------------------------------------------------------------------------------------------------
 def test_cloud_layout_matches_the_core_dtype() -> None:
-    assert transport.CLOUD_POINT_STEP == CLOUD_DTYPE.itemsize == 24
-    assert transport.CLOUD_FIELDS == CLOUD_DTYPE.names
+    assert cdr_sizes.CLOUD_POINT_STEP == CLOUD_DTYPE.itemsize == 24
+    assert cdr_sizes.CLOUD_FIELDS == CLOUD_DTYPE.names
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_image_size_equals_serialized_length(height: int, width: int, encoding: 
     dtype, channels = convert.IMAGE_ENCODINGS[encoding]
     shape = (height, width) if channels == 1 else (height, width, channels)
     msg = convert.array_to_image(np.zeros(shape, dtype), encoding, _header(frame_id))
-    assert transport.image_message_size(height, width, encoding, frame_id) == len(serialize_message(msg))
+    assert cdr_sizes.image_message_size(height, width, encoding, frame_id) == len(serialize_message(msg))
 
 
 @pytest.mark.parametrize(
@@ -62,30 +62,30 @@ def test_image_size_equals_serialized_length(height: int, width: int, encoding: 
 )  # fmt: skip
 def test_cloud_size_equals_serialized_length(height: int, width: int, frame_id: str) -> None:
     msg = convert.cloud_to_msg(np.zeros((height, width), CLOUD_DTYPE), _header(frame_id))
-    assert transport.cloud_message_size(height, width, frame_id) == len(serialize_message(msg))
+    assert cdr_sizes.cloud_message_size(height, width, frame_id) == len(serialize_message(msg))
 
 
 def test_message_sizes_of_a_1080p_camera_at_stride_1() -> None:
-    sizes = transport.message_sizes(1080, 1920, 1, frame_id="camera_color_optical_frame")
+    sizes = cdr_sizes.message_sizes(1080, 1920, 1, frame_id="camera_color_optical_frame")
     assert set(sizes) == {"image", "depth", "labels", "confidence", "overlay", "semantic_points"}
     assert sizes["semantic_points"] - 1080 * 1920 * 24 < 300  # 49,766,400 bytes of points + header and fields
     assert sizes["depth"] - 1080 * 1920 * 2 < 100 and sizes["image"] - 1080 * 1920 * 3 < 100
-    assert transport.largest_message(sizes) == ("semantic_points", sizes["semantic_points"])
+    assert cdr_sizes.largest_message(sizes) == ("semantic_points", sizes["semantic_points"])
 
 
 @pytest.mark.parametrize(("stride", "cloud_hw"), [(1, (375, 1242)), (2, (188, 621)), (3, (125, 414)), (32, (12, 39))],
                          ids=["s1", "s2", "s3", "s32"])  # fmt: skip
 def test_cloud_size_follows_the_stride(stride: int, cloud_hw: tuple[int, int]) -> None:
-    sizes = transport.message_sizes(375, 1242, stride)
-    assert sizes["semantic_points"] == transport.cloud_message_size(*cloud_hw)
+    sizes = cdr_sizes.message_sizes(375, 1242, stride)
+    assert sizes["semantic_points"] == cdr_sizes.cloud_message_size(*cloud_hw)
     assert cloud_hw == (math.ceil(375 / stride), math.ceil(1242 / stride))
 
 
 def test_disabled_outputs_are_left_out() -> None:
-    sizes = transport.message_sizes(480, 640, 1, publish_overlay=False, publish_cloud=False)
+    sizes = cdr_sizes.message_sizes(480, 640, 1, publish_overlay=False, publish_cloud=False)
     assert set(sizes) == {"image", "depth", "labels", "confidence"}
     with pytest.raises(ValueError, match="cloud_stride"):
-        transport.message_sizes(480, 640, 0)
+        cdr_sizes.message_sizes(480, 640, 0)
 
 
 # -- profile -------------------------------------------------------------------------------------------------------
@@ -182,8 +182,8 @@ def test_transport_check_warns_once_per_change() -> None:
 
 def test_default_transports_warn_above_a_small_image() -> None:
     limits = transport.read_transport_limits({})
-    assert transport.transport_warning(transport.message_sizes(120, 160, 4), limits) is None
-    text = transport.transport_warning(transport.message_sizes(480, 640, 2), limits)
+    assert transport.transport_warning(cdr_sizes.message_sizes(120, 160, 4), limits) is None
+    text = transport.transport_warning(cdr_sizes.message_sizes(480, 640, 2), limits)
     assert text is not None and "FASTDDS_DEFAULT_PROFILES_FILE=config/fastdds_shm_profile.xml" in text
 
 

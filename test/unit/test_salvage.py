@@ -1,0 +1,100 @@
+"""Damaged recordings (issue 10): a real kitchen MCAP bag cut at 50 % (a robot that lost power) or with one chunk
+destroyed in the middle is read up to / around the damage (``bag.salvage_mcap``), processed, and reported; a failed
+``process`` run leaves nothing that looks like a result."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from mcap.reader import SeekingReader
+
+from seg_perception.bag import SalvageReport, read_messages, read_topics, recorded_count
+from seg_perception.datasets import open_sequence
+from seg_perception.resources import config_path
+from seg_perception.tools.bag_from_frames import write_bag
+from seg_perception.tools.process import process_bag
+
+FILES = [config_path("seg_perception.yaml"), config_path("demo_kitchen.yaml")]
+IMAGE = "/camera/color/image_raw"
+N_FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory, kitchen_dir) -> Path:  # noqa: ANN001
+    out = tmp_path_factory.mktemp("salvage") / "bag"
+    write_bag(open_sequence(kitchen_dir), out, limit=N_FRAMES, progress=False)
+    return out
+
+
+def _copy(bag: Path, dst: Path, edit) -> Path:  # noqa: ANN001
+    """A copy of ``bag`` whose MCAP bytes went through ``edit``."""
+    dst.mkdir()
+    shutil.copy(bag / "metadata.yaml", dst)
+    (mcap,) = bag.glob("*.mcap")
+    (dst / mcap.name).write_bytes(edit(bytearray(mcap.read_bytes())))
+    return dst
+
+
+def _messages(bag: Path) -> list[tuple[str, int, bytes]]:
+    return [(m.topic, m.t_ns, m.data) for m in read_messages(bag)]
+
+
+def test_a_bag_cut_in_half_gives_every_message_before_the_cut(bag: Path, tmp_path: Path) -> None:
+    full = _messages(bag)
+    cut = _copy(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
+    report = SalvageReport()
+    got = [(m.topic, m.t_ns, m.data) for m in read_messages(cut, None, report)]
+    assert 0 < len(got) < len(full) and got == full[: len(got)]  # the same bytes, in order, up to the cut
+    (mcap,) = cut.glob("*.mcap")
+    assert report.damaged and report.file_size == mcap.stat().st_size
+    assert report.end_offset is not None and report.end_offset <= report.file_size
+    assert f"byte {report.end_offset} of {report.file_size}" in report.describe()
+    topics = read_topics(cut)  # rosbags refuses the file; the counts come from what can be read
+    assert topics[IMAGE].count == sum(1 for t, _, _ in got if t == IMAGE) and topics[IMAGE].count < N_FRAMES
+    assert recorded_count(cut, IMAGE) == N_FRAMES  # metadata.yaml still says what was recorded
+
+
+def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(bag: Path, tmp_path: Path) -> None:
+    full = _messages(bag)
+    (mcap,) = bag.glob("*.mcap")
+    with open(mcap, "rb") as f:
+        chunks = sorted(SeekingReader(f).get_summary().chunk_indexes, key=lambda c: c.chunk_start_offset)
+    victim = chunks[len(chunks) // 2]
+
+    def destroy(b: bytearray) -> bytes:
+        start = victim.chunk_start_offset + 1 + 8 + 40  # past the chunk's opcode, length and header fields
+        b[start : start + 64] = b"\xff" * 64
+        return bytes(b)
+
+    damaged = _copy(bag, tmp_path / "damaged", destroy)
+    report = SalvageReport()
+    got = [(m.topic, m.t_ns, m.data) for m in read_messages(damaged, None, report)]
+    assert report.bad_chunks == [victim.chunk_start_offset] and report.end_offset is None
+    lost = [m for m in full if m not in got]
+    assert 1 <= len(lost) <= 4 and all(victim.message_start_time <= t <= victim.message_end_time for _, t, _ in lost)
+    assert [m for m in full if m in got] == got  # everything else, in order
+
+
+def test_process_reads_a_cut_bag_up_to_the_cut_and_says_so(bag: Path, tmp_path: Path, model_dir: Path) -> None:
+    cut = _copy(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
+    seg = {"weights": str(model_dir), "device": "cpu", "input_width": 256, "input_height": 192}
+    s = process_bag(cut, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
+    readable = read_topics(cut)[IMAGE].count
+    assert s["frames_recorded"] == N_FRAMES and s["frames_in"] == readable
+    assert s["frames_out"] >= readable - 1  # the last colour frame may have lost its depth to the cut
+    assert s["input_damage"] and "the file ends inside a record at byte" in s["input_damage"]
+    assert (tmp_path / "out" / "summary.json").is_file()
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_a_failed_process_run_leaves_nothing_behind(bag: Path, tmp_path: Path, model_dir: Path) -> None:
+    seg = {"weights": str(tmp_path / "no_such_weights"), "device": "cpu"}
+    with pytest.raises(Exception, match="weights"):
+        process_bag(bag, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither out/ nor a partial folder
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "summary.json").write_text("{}")
+    with pytest.raises(ValueError, match="not empty"):
+        process_bag(bag, tmp_path / "taken", FILES, {"weights": str(model_dir)}, None, progress=False)
