@@ -1,7 +1,11 @@
 """``seg-perception``: the package's command line (offline tools, weights, launcher, demo).
 
 Each subcommand lives in ``seg_perception.tools.<module>`` and defines ``add_arguments(parser)`` and ``run(args)``;
-modules are imported only when their subcommand runs, so ``seg-perception --help`` stays fast.
+modules are imported only when their subcommand runs, so ``seg-perception --help`` stays fast. This is the only
+argument parser of the tools: ``python -m seg_perception.cli COMMAND ...`` is the same as ``seg-perception COMMAND``
+(the tools started as processes, replay / record / bag-from-frames / transport-check, also run as ``python -m
+seg_perception.tools.<module>``, which calls ``main`` here). What the tools share (image sizes, parameter files,
+rclpy contexts, SIGINT/SIGTERM) is in ``seg_perception.tools.common``.
 """
 
 from __future__ import annotations

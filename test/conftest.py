@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +58,26 @@ def kitchen_dir(shared_dir: Path) -> Path:
 def camvid_dir(shared_dir: Path) -> Path:
     """CamVid: 480x360 images/ and labels/ (ids 0-10, 11 = ignore)."""
     return _require(shared_dir / "data" / "camvid")
+
+
+def _fake_pattern_expected(height: int, width: int, net_height: int, net_width: int) -> np.ndarray:
+    """The labels ``fake_pattern`` must give on an (height, width) image run at (net_height, net_width), from the
+    pattern's definition alone (top half 0, bottom-left quarter 1, bottom-right quarter 2, by the position of each
+    pixel centre); 255 where a pixel centre lies within one network pixel of a region border (either side is
+    right there, depending on the resize's rounding)."""
+    y = (np.arange(height)[:, None] + 0.5) / height  # relative pixel-centre position in [0, 1]
+    x = (np.arange(width)[None, :] + 0.5) / width
+    expected = np.where(y < 0.5, 0, np.where(x < 0.5, 1, 2)).astype(np.uint8)
+    near_row = np.abs(y - 0.5) <= 1.0 / net_height
+    near_col = (np.abs(x - 0.5) <= 1.0 / net_width) & (y > 0.5 - 1.0 / net_height)
+    expected[np.broadcast_to(near_row | near_col, expected.shape)] = 255
+    return expected
+
+
+@pytest.fixture(scope="session")
+def fake_pattern_expected():  # noqa: ANN201
+    """``expected(height, width, net_height, net_width)`` -> (H, W) uint8 labels of ``fake_pattern`` (255 = border)."""
+    return _fake_pattern_expected
 
 
 #: Fixtures that read ../shared (real weights and sensor data): a test using any of them is in the ``data`` tier.

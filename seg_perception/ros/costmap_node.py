@@ -64,18 +64,18 @@ from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 from visualization_msgs.msg import Marker
 
-from seg_perception.core.class_info import (
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.ground import GroundConfig
+from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
+from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
+from seg_perception.core.mapping.ontology import Ontology, open_ontology
+from seg_perception.core.segmentation.class_info import (
     ClassInfo,
     ClassInfoError,
     check_class_count,
     class_info_from_label_info,
     parse_label_info,
 )
-from seg_perception.core.geometry.cloud import CLOUD_DTYPE
-from seg_perception.core.geometry.ground import GroundConfig
-from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
-from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
-from seg_perception.core.mapping.ontology import Ontology, open_ontology
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics

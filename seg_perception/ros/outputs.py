@@ -18,7 +18,7 @@ from seg_perception.core.geometry.ground import GroundPlane
 from seg_perception.core.geometry.transforms import rotation_between
 from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
-from seg_perception.core.pipeline import FrameResult
+from seg_perception.core.segmentation.pipeline import FrameResult
 from seg_perception.ros import convert
 
 #: Points of ``obstacle_points``: x, y, z float32 [m] in the grid frame, label uint32.

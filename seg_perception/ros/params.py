@@ -1,7 +1,7 @@
 """Declare a node's parameters from its frozen ``Config`` dataclass and read them back.
 
 Each dataclass field becomes a ROS parameter of the same name and type with a ``ParameterDescriptor`` built from the
-field's metadata (``description``, ``read_only``, ``range``); see ``core/pipeline.py``'s ``_param``.
+field's metadata (``description``, ``read_only``, ``range``); see ``core/segmentation/pipeline.py``'s ``_param``.
 """
 
 from __future__ import annotations

@@ -43,9 +43,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import param
-from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics

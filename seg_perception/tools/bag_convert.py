@@ -16,7 +16,6 @@ Several sources are merged into one bag in time order.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from seg_perception.bag import STORAGES, read_topics, typestore
 
-__all__ = ["add_arguments", "convert_bags", "main", "run"]
+__all__ = ["add_arguments", "convert_bags", "run"]
 
 
 def convert_bags(
@@ -80,18 +79,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}  {msgtype}  {count}")
     print(f"wrote {args.output}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception bag-convert", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    try:
-        return run(p.parse_args(argv))
-    except ValueError as e:
-        print(f"seg-perception bag-convert: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
+from seg_perception import cli
 from seg_perception.bag import STORAGES, open_writer, typestore
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.pose import mount_transforms
@@ -56,7 +57,6 @@ from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open
 __all__ = [
     "BagWriteSummary",
     "add_arguments",
-    "main",
     "run",
     "write_bag",
 ]
@@ -372,12 +372,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m seg_perception.tools.bag_from_frames FOLDER -o BAG``."""
-    parser = argparse.ArgumentParser(prog="seg-perception bag-from-frames", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(["bag-from-frames", *sys.argv[1:]]))

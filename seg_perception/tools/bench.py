@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,21 +25,26 @@ from typing import Any
 
 import numpy as np
 import torch
+from std_msgs.msg import Header
 
 from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.mapper import ClassRules, GridMapper, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.models import find_weights, get_model_spec, load_model, sha256_of
-from seg_perception.core.overlay import blend, palette_array
-from seg_perception.core.pipeline import SegmentationConfig
-from seg_perception.core.runtime import RUNTIMES, runtime_version
-from seg_perception.core.segment import Segmenter, postprocess, preprocess
+from seg_perception.core.segmentation.models import find_weights, load_model, sha256_of
+from seg_perception.core.segmentation.overlay import blend, palette_array
+from seg_perception.core.segmentation.pipeline import SegmentationConfig
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.runtime import RUNTIMES, runtime_version
+from seg_perception.core.segmentation.segment import Segmenter, postprocess, preprocess
+from seg_perception.core.segmentation.zoo import CAMVID_CLASSES
 from seg_perception.datasets import RGBDSequence, open_sequence
 from seg_perception.resources import config_path
+from seg_perception.ros import convert
+from seg_perception.tools import eval as ev
 from seg_perception.tools.bag_from_frames import MOUNTS
-from seg_perception.tools.process import load_node_params
+from seg_perception.tools.common import load_node_params, parse_size
 
 
 def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
@@ -99,9 +103,6 @@ def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float 
     Cityscapes models are scored through ``config/class_maps/cityscapes_to_camvid.yaml`` (the reference protocol);
     models with CamVid classes directly; others (e.g. PASCAL VOC, no road class) give ``None``.
     """
-    from seg_perception.core.zoo import CAMVID_CLASSES
-    from seg_perception.tools import eval as ev
-
     spec = seg.spec
     lut = None
     if tuple(spec.categories) != CAMVID_CLASSES:
@@ -129,7 +130,8 @@ def bench(
 ) -> dict[str, Any]:  # fmt: skip
     """Run the benchmark; returns the results dict (see module docstring).
 
-    ``input_size`` ``None`` keeps the camera's aspect (``core.segment.aspect_size``), as the node does by default.
+    ``input_size`` ``None`` keeps the camera's aspect (``core.segmentation.segment.aspect_size``), as the node does
+    by default.
     With ``compare`` and a runtime other than torch, torch eager runs the same network inputs afterwards (timed
     apart, so the two thread pools do not compete) and the labels are compared. With ``camvid`` (a CamVid folder)
     the network is also scored on its 0001TP test images at the same input size.
@@ -176,10 +178,6 @@ def stage_times(
         (stats, inputs): stage -> median / p90 / p99 [ms] over ``repeats`` frames after ``warmup``; the network
         inputs of the first frames (for the torch comparison).
     """
-    from std_msgs.msg import Header
-
-    from seg_perception.ros import convert
-
     spec, dev = seg.spec, seg.device
     lut = palette_array(spec.palette)
     times: dict[str, list[float]] = {}
@@ -283,7 +281,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data/kitti_2011_09_26_seq"), help="RGB-D frame folder")
     p.add_argument("--model", default="espnetv2_city")
     p.add_argument("--weights", help="weights file or folder")
-    p.add_argument("--input-size", help="network input WxH (default: the model's)")
+    p.add_argument("--input-size", type=parse_size, help="network input WxH (default: the model's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--fp16", action="store_true")
     p.add_argument("--repeats", type=int, default=20)
@@ -304,10 +302,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run and print."""
-    size = None
-    if args.input_size:
-        w, h = (int(v) for v in args.input_size.lower().split("x"))
-        size = (w, h)
+    size = args.input_size.wh if args.input_size else None  # (width, height), as Segmenter takes it
     names = (args.models or list(LADDER_MODELS)) if args.all_models else [args.model]
     results = []
     for name in names:
@@ -321,14 +316,3 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(results if args.all_models else results[0], indent=2))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception bench")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -36,14 +36,14 @@ from seg_perception.core.geometry.cloud import unpack_rgb
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.mapper import build_mapper, cloud_arrays
-from seg_perception.core.models import get_model_spec
-from seg_perception.core.overlay import palette_array
+from seg_perception.core.segmentation.overlay import palette_array
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import stats_from_statuses
 from seg_perception.ros.pose_source import BagTf, CloudPoser
+from seg_perception.tools.common import load_node_params
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
-from seg_perception.tools.process import load_node_params
 from seg_perception.tools.render import render_panel
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
@@ -104,7 +104,7 @@ def run_demo(
 
     from seg_perception.datasets import open_sequence
     from seg_perception.tools.bag_from_frames import write_bag
-    from seg_perception.tools.record import Recorder
+    from seg_perception.tools.recorder import Recorder
 
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("input_bag", "output_bag"):
@@ -366,14 +366,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"renders: {args.output / 'renders'}")
     ok = s["frames_out"]["obstacle_grid"] > 0 and s["frames_out"]["drivable_grid"] > 0
     return 0 if ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception demo")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

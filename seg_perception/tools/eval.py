@@ -1,11 +1,11 @@
 r"""``seg-perception eval``: mIoU, pixel accuracy and Dice of a registered model on a labelled image set.
 
 Protocol (shared/models/README.md, "Reference results"): each image is resized to the network input size by
-``core.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the argmax of the logits is
-resized (PIL nearest, pixel centres) to the evaluation size, optionally mapped to the data set's class ids
-through a class map, and accumulated into one ``core.metrics.ConfusionMatrix`` over the whole set; pixels whose
-ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given
-(then they are nearest-resized too).
+``core.segmentation.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the argmax of the logits is
+resized (PIL nearest, pixel centres) to the evaluation size, optionally mapped to the data set's class ids through a
+class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set; pixels whose
+ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given (then
+they are nearest-resized too).
 
 Supported layouts:
   camvid      ``images/<name>.png`` <-> ``labels/<name>.png`` (8-bit ids; CamVid: 0-10, 11 = ignore)
@@ -20,269 +20,47 @@ Examples::
     seg-perception eval --model cgnet_camvid --dataset ../shared/data/camvid --prefix 0001TP_ \
         --weights ../shared/models --tta-flip --tta-scales 0.75 1.0 1.25
 
-``--model`` also takes a custom-model YAML (``core.custom_model``). With ``--tta-flip`` / ``--tta-scales`` the
-prediction is the argmax of the class probabilities averaged over the views (``core.segment.Segmenter``).
+``--model`` also takes a custom-model YAML (``core.segmentation.custom_model``). With ``--tta-flip`` / ``--tta-scales``
+the prediction is the argmax of the class probabilities averaged over the views
+(``core.segmentation.segment.Segmenter``).
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
+import functools
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
 
+from seg_perception.core.segmentation.metrics import ConfusionMatrix, class_map_lut, map_labels
+from seg_perception.core.segmentation.models import WeightsError, load_model
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.resources import find_config
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit"
-CITYSCAPES_LABEL_SUFFIX = "_gtFine_labelTrainIds"
-DEFAULT_IGNORE = {"camvid": 11, "cityscapes": 255}
-
-
-class DatasetError(ValueError):
-    """The image/label folders are missing, empty, or hold a missing or mismatched label file."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image and its ground-truth label file."""
-
-    image: Path
-    label: Path
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``"WxH"`` into ``(width, height)`` pixels.
-
-    Raises:
-        argparse.ArgumentTypeError: if the text is not two positive integers joined by ``x``.
-    """
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 480x360, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return w, h
-
-
-def detect_layout(images_dir: Path) -> str:
-    """``"cityscapes"`` if any image is named ``*_leftImg8bit.*`` (searched recursively), else ``"camvid"``."""
-    for path in images_dir.rglob(f"*{CITYSCAPES_IMAGE_SUFFIX}.*"):
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return "cityscapes"
-    return "camvid"
-
-
-def _label_path(image: Path, images_dir: Path, labels_dir: Path, layout: str) -> Path:
-    rel = image.relative_to(images_dir)
-    if layout == "cityscapes":
-        stem = image.stem.removesuffix(CITYSCAPES_IMAGE_SUFFIX)
-        return labels_dir / rel.parent / f"{stem}{CITYSCAPES_LABEL_SUFFIX}.png"
-    return labels_dir / rel.parent / f"{image.stem}.png"
-
-
-def find_samples(
-    images_dir: Path,
-    labels_dir: Path,
-    layout: str = "auto",
-    pattern: str | None = None,
-    prefix: str | None = None,
-    limit: int | None = None,
-) -> list[Sample]:
-    """List image/label pairs, sorted by image path, and check that every label file exists.
-
-    Args:
-        images_dir: folder of images (searched recursively, for Cityscapes' per-city folders).
-        labels_dir: folder of label images, mirroring ``images_dir``.
-        layout: ``"camvid"``, ``"cityscapes"`` or ``"auto"`` (``detect_layout``).
-        pattern: shell glob on the image file name (e.g. ``"0016E5_*"``).
-        prefix: keep image file names starting with this.
-        limit: keep the first N pairs after filtering (``None`` = all).
-    Returns:
-        The pairs.
-    Raises:
-        DatasetError: a folder is missing, no image matches, or label files are missing (the message names them).
-    """
-    for what, folder in (("images", images_dir), ("labels", labels_dir)):
-        if not folder.is_dir():
-            raise DatasetError(f"{what} folder {folder} does not exist")
-    if layout == "auto":
-        layout = detect_layout(images_dir)
-    images = sorted(p for p in images_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if layout == "cityscapes":
-        images = [p for p in images if p.stem.endswith(CITYSCAPES_IMAGE_SUFFIX)]
-    if pattern:
-        images = [p for p in images if fnmatch.fnmatch(p.name, pattern)]
-    if prefix:
-        images = [p for p in images if p.name.startswith(prefix)]
-    if limit is not None:
-        images = images[: max(0, limit)]
-    if not images:
-        raise DatasetError(
-            f"no {layout} images in {images_dir}" + (f" matching glob {pattern!r}" if pattern else "")
-            + (f" with prefix {prefix!r}" if prefix else "")
-        )
-    samples = [Sample(p, _label_path(p, images_dir, labels_dir, layout)) for p in images]
-    missing = [s for s in samples if not s.label.is_file()]
-    if missing:
-        shown = "; ".join(f"{s.label} (for image {s.image})" for s in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DatasetError(f"{len(missing)} label file(s) missing: {shown}{more}")
-    return samples
-
-
-def check_sizes(samples: Iterable[Sample]) -> None:
-    """Check that every label is an 8-bit single-channel image of its image's size (headers only, fast).
-
-    Raises:
-        DatasetError: naming the label file, its size and mode, and the expected size.
-    """
-    from PIL import Image
-
-    for s in samples:
-        with Image.open(s.image) as im:
-            expected = im.size
-        with Image.open(s.label) as lab:
-            actual, mode = lab.size, lab.mode
-        if actual != expected:
-            raise DatasetError(
-                f"label {s.label} is {actual[0]}x{actual[1]}, expected {expected[0]}x{expected[1]} "
-                f"(the size of image {s.image})"
-            )
-        if mode not in ("L", "P"):
-            raise DatasetError(f"label {s.label} has PIL mode {mode!r}, expected 8-bit class ids ('L' or 'P')")
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file (writable copy)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))
-
-
-def read_labels(path: Path) -> np.ndarray:
-    """(H, W) uint8 class ids of a label image (palette images give their indices)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.array(im)
-
-
-def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of (H, W) uint8 ids to ``size`` = (width, height), sampling pixel centres.
-
-    PIL's NEAREST (output pixel ``i`` takes source ``floor((i + 0.5) * scale)``), as in the reference protocol:
-    a 2x reduction keeps the odd rows and columns. ``torch``'s legacy "nearest" and ``cv2.INTER_NEAREST`` keep
-    the even ones, which moved per-class IoU of ESPNetv2 on CamVid by up to 0.5 points. Same-size input is
-    returned as is.
-    """
-    if labels.shape[:2] == (size[1], size[0]):
-        return labels
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST)).copy()
-
-
-def render_confusion(cm_normalized: np.ndarray, class_names: Sequence[str], cell_px: int = 44) -> np.ndarray:
-    """Draw a row-normalised confusion matrix as an image (no matplotlib; OpenCV + numpy).
-
-    Args:
-        cm_normalized: (C, C) or (C, C + 1) fractions in [0, 1], rows = truth; an extra last column is drawn as
-            "none" (predictions without a class).
-        class_names: C names for the rows (and the first C columns).
-        cell_px: side of one cell in pixels.
-    Returns:
-        (H, W, 3) uint8 BGR image (``cv2.imwrite`` order).
-    """
-    import cv2
-
-    rows, cols = cm_normalized.shape
-    col_names = list(class_names) + ["none"] * (cols - rows)
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.42
-    text_w = max(cv2.getTextSize(n, font, scale, 1)[0][0] for n in col_names) + 12
-    left, top = text_w, text_w
-    height, width = top + rows * cell_px + 30, left + cols * cell_px + 10
-    img = np.full((height, width, 3), 255, np.uint8)
-    values = np.clip(cm_normalized, 0.0, 1.0)
-    colours = cv2.applyColorMap((values * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
-    for r in range(rows):
-        for c in range(cols):
-            y0, x0 = top + r * cell_px, left + c * cell_px
-            img[y0 : y0 + cell_px, x0 : x0 + cell_px] = colours[r, c]
-            pct = 100.0 * values[r, c]
-            if pct >= 0.5:
-                txt = f"{pct:.0f}"
-                (tw, th), _ = cv2.getTextSize(txt, font, scale, 1)
-                ink = (0, 0, 0) if values[r, c] > 0.6 else (255, 255, 255)
-                cv2.putText(img, txt, (x0 + (cell_px - tw) // 2, y0 + (cell_px + th) // 2), font, scale, ink, 1,
-                            cv2.LINE_AA)
-        cv2.putText(img, class_names[r], (4, top + r * cell_px + cell_px // 2 + 4), font, scale, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-    # Column names: draw horizontally on a strip, rotate it by 90 degrees to read bottom-up.
-    strip = np.full((cols * cell_px, top, 3), 255, np.uint8)
-    for c, name in enumerate(col_names):
-        cv2.putText(strip, name, (4, c * cell_px + cell_px // 2 + 4), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    img[:top, left : left + cols * cell_px] = cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    cv2.putText(img, "rows: truth, columns: prediction, % of row", (4, height - 10), font, scale, (0, 0, 0), 1,
-                cv2.LINE_AA)
-    return img
-
-
-def reference_metrics(metrics: dict[str, float], subset: str | None, input_size: tuple[int, int], mapped: bool
-                      ) -> dict[str, float]:
-    """Pick the spec's reference numbers for this run: keys ``"<dataset>_<subset>@WxH[->target]/<metric>"``.
-
-    Args:
-        metrics: ``ModelSpec.metrics``.
-        subset: subset tag (e.g. ``"0001TP"``); ``None`` matches nothing (no subset, no reference).
-        input_size: network input (width, height).
-        mapped: whether a class map is applied (keys containing ``->``).
-    Returns:
-        ``{"mIoU": ..., "pixel_acc": ...}`` for the matching keys (possibly empty).
-    """
-    if not subset:
-        return {}
-    out = {}
-    for key, value in metrics.items():
-        where, _, name = key.rpartition("/")
-        dataset, _, protocol = where.partition("@")
-        if subset in dataset.split("_") and protocol.split("->")[0] == f"{input_size[0]}x{input_size[1]}" and (
-            ("->" in protocol) == mapped
-        ):
-            out[name] = value
-    return out
-
-
-def format_table(summary: dict[str, Any], reference: dict[str, float]) -> str:
-    """Plain-text per-class table (IoU, Dice, accuracy, truth pixels) and the means beside the reference."""
-
-    def f(v: float | None) -> str:
-        return "   n/a" if v is None else f"{v:6.2f}"
-
-    lines = [f"{'class':<16} {'IoU':>6} {'Dice':>6} {'acc':>6} {'pixels':>10}"]
-    for name in summary["class_names"]:
-        lines.append(
-            f"{name:<16} {f(summary['per_class_IoU'][name])} {f(summary['per_class_dice'][name])} "
-            f"{f(summary['per_class_acc'][name])} {summary['support'][name]:>10d}"
-        )
-    lines.append("-" * 48)
-    for key, label in (("mIoU", "mIoU"), ("pixel_acc", "pixel acc"), ("mean_class_acc", "mean class acc"),
-                       ("mean_dice", "mean Dice")):
-        ref = reference.get(key)
-        extra = ""
-        if ref is not None and summary[key] is not None:
-            extra = f"   reference {ref:6.2f}  (diff {summary[key] - ref:+.2f})"
-        lines.append(f"{label:<16} {f(summary[key])}{extra}")
-    return "\n".join(lines)
+from seg_perception.tools.common import parse_size
+from seg_perception.tools.eval_data import (
+    DEFAULT_IGNORE,
+    DatasetError,
+    Sample,
+    check_sizes,
+    detect_layout,
+    find_samples,
+    read_labels,
+    read_rgb,
+    resize_labels,
+)
+from seg_perception.tools.eval_report import format_table, reference_metrics, render_confusion
+from seg_perception.tools.quantize import build_int8
 
 
 def resolve_class_map(value: Path) -> Path:
@@ -306,14 +84,10 @@ def load_class_map(path: Path, source_classes: Sequence[str]) -> tuple[np.ndarra
     """Read a class-map YAML (``config/class_maps``) into a lookup table for the model's ids.
 
     Returns:
-        ``(lut, target_classes)``; see ``core.metrics.class_map_lut``.
+        ``(lut, target_classes)``; see ``core.segmentation.metrics.class_map_lut``.
     Raises:
         ValueError: malformed file, or ``source_classes`` in the file differ from the model's categories.
     """
-    import yaml
-
-    from seg_perception.core.metrics import class_map_lut
-
     with open(path) as f:
         data = yaml.safe_load(f)
     if not isinstance(data, dict) or "mapping" not in data or "target_classes" not in data:
@@ -346,17 +120,13 @@ def evaluate(
         num_classes: classes of the ground truth (after the class map, if any).
         ignore_index: ground-truth id that is skipped.
         eval_size: (width, height) for the comparison; ``None`` = each label's own size.
-        lut: optional lookup table applied to the predicted ids (``core.metrics.map_labels``).
+        lut: optional lookup table applied to the predicted ids (``core.segmentation.metrics.map_labels``).
         progress: show a tqdm bar on stderr.
     Returns:
         ``(ConfusionMatrix, mean seconds per image for predict)``.
     Raises:
         ValueError: from the metrics on out-of-range ids (the message names the file).
     """
-    from tqdm import tqdm
-
-    from seg_perception.core.metrics import ConfusionMatrix, map_labels
-
     cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
     seconds = 0.0
     for s in tqdm(samples, desc="eval", unit="img", disable=not progress, file=sys.stderr):
@@ -377,9 +147,8 @@ def evaluate(
 
 
 def _argmax_resized(segmenter: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:  # noqa: ANN401
-    """Labels of a (non-TTA) ``core.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from the argmax)."""
-    import torch
-
+    """Labels of a (non-TTA) ``core.segmentation.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from
+    the argmax)."""
     scores = segmenter.logits(rgb)
     if segmenter.spec.ignore_classes:
         scores[:, list(segmenter.spec.ignore_classes)] = float("-inf")
@@ -434,59 +203,94 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``eval`` with parsed ``args``; prints the table, returns the exit code (0 ok, 2 bad input)."""
     try:
         return _run(args)
-    except (DatasetError, ValueError, KeyError, FileNotFoundError) as e:
+    except (DatasetError, ValueError, KeyError, FileNotFoundError, WeightsError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"seg-perception eval: error: {msg}", file=sys.stderr)
         return 2
 
 
-def _run(args: argparse.Namespace) -> int:
-    import torch
-
-    from seg_perception.core.models import WeightsError, get_model_spec, load_model
-    from seg_perception.core.segment import Segmenter
-
+def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``(images_dir, labels_dir)`` from ``--dataset`` (CamVid or Cityscapes tree) or ``--images`` + ``--labels``."""
     if args.dataset is not None:
         if args.images is not None or args.labels is not None:
             raise ValueError("give either --dataset or --images/--labels, not both")
-        images_dir, labels_dir = args.dataset / "images", args.dataset / "labels"
-        if not images_dir.is_dir() and (args.dataset / "leftImg8bit").is_dir():
-            images_dir, labels_dir = args.dataset / "leftImg8bit", args.dataset / "gtFine"  # Cityscapes tree
-    elif args.images is not None and args.labels is not None:
-        images_dir, labels_dir = args.images, args.labels
+        if not (args.dataset / "images").is_dir() and (args.dataset / "leftImg8bit").is_dir():
+            return args.dataset / "leftImg8bit", args.dataset / "gtFine"  # Cityscapes tree
+        return args.dataset / "images", args.dataset / "labels"
+    if args.images is not None and args.labels is not None:
+        return args.images, args.labels
+    raise ValueError("give --dataset DIR, or both --images DIR and --labels DIR")
+
+
+def _predict(segmenter: Segmenter, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Labels at ``out_hw``: argmax of the averaged probabilities (TTA) or of the logits without ignore classes."""
+    if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
+        scores = segmenter.probs(rgb)
     else:
-        raise ValueError("give --dataset DIR, or both --images DIR and --labels DIR")
+        scores = segmenter.logits(rgb)
+        ignore = list(segmenter.spec.ignore_classes)
+        if ignore:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
+            scores[:, ignore] = float("-inf")
+    labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
+    return resize_labels(labels, (out_hw[1], out_hw[0]))
+
+
+def _int8_scores(args: argparse.Namespace, segmenter: Segmenter, samples: Sequence[Sample], class_names: list[str],
+                 ignore_index: int, eval_wh: tuple[int, int] | None, lut: np.ndarray | None,
+                 fp32: dict[str, Any], fp32_seconds: float) -> dict[str, Any]:  # fmt: skip
+    """Quantise (``--int8`` calibration folder), score the int8 network on the same samples and print the
+    comparison with the float one."""
+    if segmenter.tta:
+        raise ValueError("--int8 runs without test-time augmentation")
+    net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_size, args.int8,
+                                           args.int8_glob, args.int8_limit, args.threads)  # fmt: skip
+    seg8 = Segmenter(segmenter.spec, net8, device="cpu", input_size=segmenter.input_size, runtime="torch")
+    with torch.inference_mode():
+        seg8.logits(read_rgb(samples[0].image))
+        cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
+                             ignore_index, eval_wh, lut, progress=not args.no_progress)  # fmt: skip
+    s8 = cm8.summary(class_names)
+    print(f"int8 (NNCF, OpenVINO, {n_cal} calibration images from {args.int8}): mIoU {s8['mIoU']:.2f} "
+          f"(fp32 {fp32['mIoU']:.2f}, {s8['mIoU'] - fp32['mIoU']:+.2f}), pixel acc {s8['pixel_acc']:.2f} "
+          f"(fp32 {fp32['pixel_acc']:.2f}); {1000 * sec8:.1f} ms/image vs {1000 * fp32_seconds:.1f} "
+          f"(quantisation or cache load {q_seconds:.1f} s)")  # fmt: skip
+    return {"mIoU": s8["mIoU"], "pixel_acc": s8["pixel_acc"], "seconds_per_image": sec8,
+            "calibration": {"folder": str(args.int8), "glob": args.int8_glob, "images": n_cal},
+            "model_file": str(net8.path)}  # fmt: skip
+
+
+def _class_map(args: argparse.Namespace, categories: Sequence[str]) -> tuple[np.ndarray | None, list[str]]:
+    """``(lut, class names)`` of ``--class-map`` (resolved in place), or ``(None, the model's classes)``: scored in
+    the model's own ids (channels in ``spec.ignore_classes`` are excluded from the argmax)."""
+    if args.class_map is None:
+        return None, list(categories)
+    args.class_map = resolve_class_map(args.class_map)
+    return load_class_map(args.class_map, categories)
+
+
+def _write_outputs(folder: Path, report: dict[str, Any], cm: ConfusionMatrix, class_names: list[str]) -> None:
+    """``metrics.json`` and ``confusion.png`` in ``folder`` (created)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(report, indent=1))
+    cv2.imwrite(str(folder / "confusion.png"), render_confusion(cm.normalized(), class_names))
+    print(f"wrote {folder / 'metrics.json'} and {folder / 'confusion.png'}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    eval_wh = args.eval_size.wh if args.eval_size else None  # (width, height), the order resize_labels takes
+    images_dir, labels_dir = _folders(args)
     layout = detect_layout(images_dir) if args.layout == "auto" and images_dir.is_dir() else args.layout
     ignore_index = args.ignore_index if args.ignore_index is not None else DEFAULT_IGNORE.get(layout, 255)
 
     spec = get_model_spec(args.model)
     samples = find_samples(images_dir, labels_dir, layout, args.glob, args.prefix, args.limit)
     check_sizes(samples)
-    lut: np.ndarray | None
-    if args.class_map is not None:
-        args.class_map = resolve_class_map(args.class_map)
-        lut, class_names = load_class_map(args.class_map, spec.categories)
-    else:
-        # Scored in the model's own ids (channels in spec.ignore_classes are excluded from the argmax).
-        lut = None
-        class_names = list(spec.categories)
+    lut, class_names = _class_map(args, spec.categories)
 
-    try:
-        model = load_model(spec, args.weights)
-    except WeightsError as e:
-        raise ValueError(str(e)) from e
-    segmenter = Segmenter(spec, model, device=args.device, input_size=args.input_size, tta_flip=args.tta_flip,
+    model = load_model(spec, args.weights)
+    input_wh = args.input_size.wh if args.input_size else None
+    segmenter = Segmenter(spec, model, device=args.device, input_size=input_wh, tta_flip=args.tta_flip,
                           tta_scales=args.tta_scales, runtime=args.runtime, num_threads=args.threads)  # fmt: skip
-
-    def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
-            scores = segmenter.probs(rgb)
-        else:
-            scores = segmenter.logits(rgb)
-            if spec.ignore_classes:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
-                scores[:, list(spec.ignore_classes)] = float("-inf")
-        labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
-        return resize_labels(labels, (out_hw[1], out_hw[0]))
 
     w, h = segmenter.input_size
     tta = {"flip": segmenter.tta_flip, "scales": list(segmenter.tta_scales),
@@ -496,8 +300,8 @@ def _run(args: argparse.Namespace) -> int:
           f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''}{tta_text})")
     with torch.inference_mode():
         segmenter.logits(read_rgb(samples[0].image))  # warm-up: a runtime's export / compilation is not timed
-        cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, args.eval_size, lut,
-                                     progress=not args.no_progress)
+        cm, sec_per_image = evaluate(functools.partial(_predict, segmenter), samples, len(class_names), ignore_index,
+                                     eval_wh, lut, progress=not args.no_progress)
 
     summary = cm.summary(class_names)
     subset = (args.prefix or args.glob or "").strip("_*") or None
@@ -506,36 +310,14 @@ def _run(args: argparse.Namespace) -> int:
     print(format_table(summary, reference))
     print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device}, "
           f"runtime {segmenter.runtime})")
-    int8 = None
-    if args.int8 is not None:
-        if segmenter.tta:
-            raise ValueError("--int8 runs without test-time augmentation")
-        from seg_perception.tools.quantize import build_int8
-
-        net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_size, args.int8,
-                                               args.int8_glob, args.int8_limit, args.threads)  # fmt: skip
-        seg8 = Segmenter(spec, net8, device="cpu", input_size=segmenter.input_size, runtime="torch")
-        with torch.inference_mode():
-            seg8.logits(read_rgb(samples[0].image))
-            cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
-                                 ignore_index, args.eval_size, lut, progress=not args.no_progress)  # fmt: skip
-        s8 = cm8.summary(class_names)
-        int8 = {"mIoU": s8["mIoU"], "pixel_acc": s8["pixel_acc"], "seconds_per_image": sec8,
-                "calibration": {"folder": str(args.int8), "glob": args.int8_glob, "images": n_cal},
-                "model_file": str(net8.path)}  # fmt: skip
-        print(f"int8 (NNCF, OpenVINO, {n_cal} calibration images from {args.int8}): mIoU {s8['mIoU']:.2f} "
-              f"(fp32 {summary['mIoU']:.2f}, {s8['mIoU'] - summary['mIoU']:+.2f}), pixel acc {s8['pixel_acc']:.2f} "
-              f"(fp32 {summary['pixel_acc']:.2f}); {1000 * sec8:.1f} ms/image vs {1000 * sec_per_image:.1f} "
-              f"(quantisation or cache load {q_seconds:.1f} s)")  # fmt: skip
+    int8 = None if args.int8 is None else _int8_scores(args, segmenter, samples, class_names, ignore_index, eval_wh,
+                                                       lut, summary, sec_per_image)  # fmt: skip
 
     if args.output is not None:
-        import cv2
-
-        args.output.mkdir(parents=True, exist_ok=True)
         report = {
             "model": spec.name,
             "input_size": [w, h],
-            "eval_size": list(args.eval_size) if args.eval_size else None,
+            "eval_size": list(eval_wh) if eval_wh else None,
             "images": len(samples),
             "images_dir": str(images_dir),
             "labels_dir": str(labels_dir),
@@ -550,18 +332,5 @@ def _run(args: argparse.Namespace) -> int:
             "reference": reference,
             **summary,
         }
-        (args.output / "metrics.json").write_text(json.dumps(report, indent=1))
-        cv2.imwrite(str(args.output / "confusion.png"), render_confusion(cm.normalized(), class_names))
-        print(f"wrote {args.output / 'metrics.json'} and {args.output / 'confusion.png'}")
+        _write_outputs(args.output, report, cm, class_names)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m seg_perception.tools.eval ...``."""
-    parser = argparse.ArgumentParser(prog="seg-perception eval", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

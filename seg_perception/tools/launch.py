@@ -175,10 +175,3 @@ def run(args: argparse.Namespace) -> int:
     for name, code in codes.items():
         print(f"{name}: exit status {code}", file=sys.stderr)
     return max((abs(c) for c in codes.values() if c is not None and c not in (0, -signal.SIGINT)), default=0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception launch")
-    add_arguments(p)
-    return run(p.parse_args(argv))

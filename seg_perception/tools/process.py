@@ -29,48 +29,23 @@ from typing import Any
 
 import cv2
 import numpy as np
-import yaml
 
 from seg_perception.bag import SalvageReport, open_writer, read_messages, read_topics, recorded_count, typestore
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.config import from_params
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
-from seg_perception.core.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
-from seg_perception.core.runtime import RUNTIMES
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.runtime import RUNTIMES
 from seg_perception.resources import config_path
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
 from seg_perception.ros.pose_source import BagTf, CloudPoser
+from seg_perception.tools.common import load_node_params, parse_overrides, parse_size
 from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 from seg_perception.tools.render import render_panel
-
-
-def load_node_params(files: list[Path], node: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Merge the ``ros__parameters`` of ``node`` from ROS 2 YAML parameter files (``/**``, ``/**/node``, ``node``).
-
-    Later files win, ``overrides`` win over files, as with ``--params-file`` and ``-p`` on a node.
-    """
-    params: dict[str, Any] = {}
-    for f in files:
-        data = yaml.safe_load(Path(f).read_text()) or {}
-        for key in ("/**", f"/**/{node}", node, f"/{node}"):
-            params.update((data.get(key) or {}).get("ros__parameters", {}))
-    params.update(overrides or {})
-    return params
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``name:=value`` strings -> dict, values parsed as YAML (``true``, ``0.5``, ``[1, 2]``)."""
-    out = {}
-    for item in items:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise ValueError(f"expected name:=value, got {item!r}")
-        out[name] = yaml.safe_load(value)
-    return out
 
 
 @dataclass
@@ -339,7 +314,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="weights file or folder (overrides the YAML)")
     p.add_argument("--model", help="model name (overrides the YAML)")
     p.add_argument("--device", help="auto | cpu | cuda[:N] (overrides the YAML)")
-    p.add_argument("--input-size", help="network input WxH (overrides the YAML)")
+    p.add_argument("--input-size", type=parse_size, help="network input WxH (overrides the YAML)")
     p.add_argument("--runtime", choices=RUNTIMES, help="network runtime (overrides the YAML; default auto)")
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="input topic, e.g. image:=/cam/rgb")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
@@ -357,8 +332,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key):
             seg[key] = getattr(args, key)
     if args.input_size:
-        w, h = (int(v) for v in args.input_size.lower().split("x"))
-        seg.update(input_width=w, input_height=h)
+        seg.update(input_width=args.input_size.width, input_height=args.input_size.height)
     topics = dict(r.split(":=", 1) for r in args.remap)
     summary = process_bag(
         args.bag, args.output, args.params_file or [config_path("seg_perception.yaml")], seg, overrides, topics,
@@ -369,14 +343,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"damaged input: read {summary['frames_in']} of ~{summary['frames_recorded'] or '?'} frames; "
               f"{summary['input_damage']}", file=sys.stderr)  # fmt: skip
     return 0 if summary["frames_out"] > 0 else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception process")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,20 +2,23 @@
 
 Reads up to ``--limit`` images of the calibration folder (evenly spaced over the sorted file names, optionally
 filtered by ``--glob``), preprocesses them at the network input size, quantises the model for OpenVINO
-(``core.quantize``) and prints the cached IR's path. ``seg-perception eval --int8 FOLDER`` scores the int8 network
-beside the float one on the same images.
+(``core.segmentation.quantize``) and prints the cached IR's path. ``seg-perception eval --int8 FOLDER`` scores the
+int8 network beside the float one on the same images.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+from seg_perception.core.segmentation.models import load_model
+from seg_perception.core.segmentation.quantize import Int8Net, calibration_inputs, quantize
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.tools.common import parse_size
+from seg_perception.tools.eval_data import IMAGE_SUFFIXES, read_rgb
 
 
 def calibration_images(folder: Path, glob: str | None = None, limit: int = 100) -> list[Path]:
@@ -40,10 +43,6 @@ def calibration_images(folder: Path, glob: str | None = None, limit: int = 100) 
 def build_int8(model: str, weights: str | None, size: tuple[int, int] | None, folder: Path, glob: str | None,
                limit: int, num_threads: int = 0):  # noqa: ANN201  # fmt: skip
     """Quantise ``model`` (or load it from the cache); returns ``(Int8Net, size, n_images, seconds)``."""
-    from seg_perception.core.models import get_model_spec, load_model
-    from seg_perception.core.quantize import Int8Net, calibration_inputs, quantize
-    from seg_perception.tools.eval import read_rgb
-
     spec = get_model_spec(model)
     if spec.self_contained:
         raise ValueError(f"model {model!r} is a custom file; quantize takes built-in models")
@@ -57,8 +56,6 @@ def build_int8(model: str, weights: str | None, size: tuple[int, int] | None, fo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``seg-perception quantize``."""
-    from seg_perception.tools.eval import parse_size
-
     p.add_argument("model", help="registered model name")
     p.add_argument("--calibration", type=Path, required=True,
                    help="folder of real frames (png/jpg), searched recursively")
@@ -70,18 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Quantise and print where the int8 model is."""
-    net, size, n, seconds = build_int8(args.model, args.weights, args.input_size, args.calibration, args.glob,
-                                       args.limit)  # fmt: skip
+    input_wh = args.input_size.wh if args.input_size else None
+    net, size, n, seconds = build_int8(args.model, args.weights, input_wh, args.calibration, args.glob, args.limit)
     print(f"{args.model} int8 @{size[0]}x{size[1]} from {n} calibration images: {net.path} ({seconds:.1f} s)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception quantize")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,203 +26,32 @@ keep-last 10 (compatible with rclpy's best-effort clock subscription).
 ``--wait-for-subscribers N`` waits (at most ``--wait-timeout-s``) until the replayed topics have at least
 ``N`` matched subscriptions in total (summed over topics), then starts; on timeout it warns and starts anyway.
 
-The DDS-free core (``Schedule``, ``play``; bags are read by ``seg_perception.bag``) is unit-tested
-with a fake clock; ``Replayer`` adds the rclpy publishers.
+The DDS-free core (``Schedule``, ``play``) is ``tools.playback``, unit-tested with a fake clock; bags are read by
+``seg_perception.bag``; ``Replayer`` adds the rclpy publishers.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import statistics
 import sys
-import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
+from rclpy.duration import Duration
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+
+from seg_perception import cli
 from seg_perception.bag import BagMessage, BagTopic, read_messages, read_topics, resolve_message_class
+from seg_perception.tools.common import StopFlag, ros_node
+from seg_perception.tools.playback import CLOCK_PERIOD_S, PlayStats, play
 
-__all__ = [
-    "PlayStats",
-    "Replayer",
-    "Schedule",
-    "add_arguments",
-    "main",
-    "parse_remaps",
-    "play",
-    "run",
-]
-
-CLOCK_PERIOD_S = 0.01
-"""Period of the steady ``/clock`` ticks [s] (~100 Hz)."""
+__all__ = ["Replayer", "add_arguments", "parse_remaps", "run"]
 
 STATIC_TF_DEPTH = 100
 """Depth of the latched ``/tf_static`` publisher (tf2_ros's static listener keeps 100)."""
-
-MAX_IDLE_SLEEP_S = 0.05
-"""Longest single sleep while waiting for a message without ``--clock`` [s] (bounds Ctrl-C latency)."""
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Core: the timing schedule (no DDS); bag reading is seg_perception.bag
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Maps bag time to wall (monotonic) time: ``due = t0_s + (t_ns - t_bag0_ns) / 1e9 / rate``.
-
-    Attributes:
-        t_bag0_ns: bag time of the first message [ns].
-        t0_s: monotonic time at which that message is due [s].
-        rate: playback speed factor (> 0; 2.0 = twice as fast).
-    """
-
-    t_bag0_ns: int
-    t0_s: float
-    rate: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not self.rate > 0:
-            raise ValueError(f"rate must be > 0, got {self.rate}")
-
-    def due_s(self, t_ns: int) -> float:
-        """Monotonic time [s] at which a message with bag time ``t_ns`` is due."""
-        return self.t0_s + (t_ns - self.t_bag0_ns) / 1e9 / self.rate
-
-    def bag_ns_at(self, now_s: float) -> int:
-        """Bag time [ns] corresponding to monotonic time ``now_s``."""
-        return self.t_bag0_ns + round((now_s - self.t0_s) * self.rate * 1e9)
-
-
-@dataclass
-class PlayStats:
-    """Result of ``play``.
-
-    Attributes:
-        counts: messages published per topic (bag names).
-        lateness_s: per message, wall time the publish started minus its due time [s].
-        loops: completed passes over the bag.
-        clock_ticks: ``/clock`` messages published.
-        elapsed_s: wall time from the first due time to the end [s].
-        bag_span_s: bag time covered by the published messages [s].
-        stopped: True when ``should_stop`` ended playback early.
-    """
-
-    counts: dict[str, int] = field(default_factory=dict)
-    lateness_s: list[float] = field(default_factory=list)
-    loops: int = 0
-    clock_ticks: int = 0
-    elapsed_s: float = 0.0
-    bag_span_s: float = 0.0
-    stopped: bool = False
-
-    @property
-    def total(self) -> int:
-        """Messages published on all topics."""
-        return sum(self.counts.values())
-
-    def line(self) -> str:
-        """One-line human summary."""
-        late = ""
-        if self.lateness_s:
-            late_ms = sorted(x * 1e3 for x in self.lateness_s)
-            p99 = late_ms[min(len(late_ms) - 1, int(0.99 * len(late_ms)))]
-            late = f"; lateness median {statistics.median(late_ms):.1f} ms, p99 {p99:.1f} ms, max {late_ms[-1]:.1f} ms"
-        topics = ", ".join(f"{t} {n}" for t, n in self.counts.items())
-        end = " (stopped)" if self.stopped else ""
-        return (
-            f"replayed {self.total} messages in {self.elapsed_s:.2f} s (bag {self.bag_span_s:.2f} s, "
-            f"{self.loops} loop{'s' if self.loops != 1 else ''}){end}: {topics}{late}"
-        )
-
-
-def play(
-    messages: Callable[[], Iterable[BagMessage]],
-    publish: Callable[[BagMessage], None],
-    *,
-    rate: float = 1.0,
-    loop: bool = False,
-    clock: Callable[[int], None] | None = None,
-    clock_period_s: float = CLOCK_PERIOD_S,
-    now: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    should_stop: Callable[[], bool] = lambda: False,
-    max_passes: int = 0,
-) -> PlayStats:
-    """Publish messages at their scheduled times (the timing core of ``replay``; no DDS).
-
-    Args:
-        messages: returns a fresh time-ordered iterable of the bag's messages (called once per pass).
-        publish: sends one message.
-        rate: speed factor (> 0).
-        loop: repeat until ``should_stop``; each pass restarts the schedule at the current time.
-        clock: if given, called with the bag time [ns] every ``clock_period_s`` while waiting and with the
-            message's time just before each publish.
-        clock_period_s: steady clock period [s].
-        now, sleep: monotonic clock [s] and sleep function (injectable for tests).
-        should_stop: polled while waiting; True ends playback.
-        max_passes: with ``loop``, stop after this many passes (0 = until ``should_stop``).
-    Returns:
-        ``PlayStats``.
-    """
-    stats = PlayStats()
-    if not rate > 0:
-        raise ValueError(f"rate must be > 0, got {rate}")
-    start_s: float | None = None
-    span_ns = 0
-    while True:
-        schedule: Schedule | None = None
-        next_tick = 0.0
-        published_this_pass = 0
-        last_t_ns = 0
-        for msg in messages():
-            if schedule is None:
-                schedule = Schedule(t_bag0_ns=msg.t_ns, t0_s=now(), rate=rate)
-                next_tick = schedule.t0_s
-                if start_s is None:
-                    start_s = schedule.t0_s
-            due = schedule.due_s(msg.t_ns)
-            while True:
-                if should_stop():
-                    stats.stopped = True
-                    stats.elapsed_s = now() - (start_s if start_s is not None else now())
-                    stats.bag_span_s = span_ns / 1e9
-                    return stats
-                t = now()
-                if clock is not None and t >= next_tick and t < due:
-                    clock(schedule.bag_ns_at(t))
-                    stats.clock_ticks += 1
-                    next_tick += clock_period_s
-                    if next_tick <= t:  # fell behind (slow publish): restart the tick grid from now
-                        next_tick = t + clock_period_s
-                remaining = due - t
-                if remaining <= 0:
-                    break
-                if clock is not None:
-                    sleep(max(0.0, min(remaining, next_tick - t)))
-                else:
-                    sleep(min(remaining, MAX_IDLE_SLEEP_S))
-            stats.lateness_s.append(now() - due)
-            if clock is not None:
-                clock(msg.t_ns)
-                stats.clock_ticks += 1
-            publish(msg)
-            stats.counts[msg.topic] = stats.counts.get(msg.topic, 0) + 1
-            if published_this_pass:
-                span_ns += msg.t_ns - last_t_ns
-            last_t_ns = msg.t_ns
-            published_this_pass += 1
-        stats.loops += 1
-        if not loop or published_this_pass == 0 or should_stop() or (max_passes and stats.loops >= max_passes):
-            break
-    stats.elapsed_s = (now() - start_s) if start_s is not None else 0.0
-    stats.bag_span_s = span_ns / 1e9
-    return stats
-
 
 def parse_remaps(items: Sequence[str]) -> dict[str, str]:
     """Parse ``from:=to`` pairs.
@@ -264,8 +93,6 @@ class Replayer:
         clock_topic: str = "/clock",
         depth: int = 10,
     ) -> None:
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-
         self.node = node
         self.bag = Path(bag)
         remap = dict(remap or {})
@@ -304,8 +131,6 @@ class Replayer:
             raise ValueError(f"{self.bag}: no topic to replay (skipped: {self.skipped or 'none'})")
         self.clock_publisher = None
         if clock:
-            from rosgraph_msgs.msg import Clock
-
             self._Clock = Clock
             self.clock_publisher = node.create_publisher(
                 Clock, clock_topic, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -357,8 +182,6 @@ class Replayer:
         max_passes: int = 0,
     ) -> PlayStats:
         """Play the selected topics (blocking); then wait up to 2 s for reliable acknowledgements."""
-        from rclpy.duration import Duration
-
         def publish(msg: BagMessage) -> None:
             self.publishers[msg.topic].publish(msg.data)
 
@@ -396,38 +219,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-name", default="seg_perception_replay", help="ROS node name")
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM -> a flag (installed only in the main thread; previous handlers restored on exit)."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> Self:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.event.set()
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def __call__(self) -> bool:
-        return self.event.is_set()
-
-
 def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None) -> int:
     """Run ``replay`` with parsed arguments; returns the exit code (0 also after Ctrl-C / SIGTERM).
 
     ``should_stop`` (optional) is polled in addition to the SIGINT/SIGTERM flag (for in-process use).
     """
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
-
     try:
         if not args.rate > 0:
             raise ValueError(f"--rate must be > 0, got {args.rate}")
@@ -436,51 +232,34 @@ def run(args: argparse.Namespace, should_stop: Callable[[], bool] | None = None)
     except ValueError as exc:
         print(f"replay: error: {exc}", file=sys.stderr)
         return 2
-    context = rclpy.Context()
-    # args=[]: rcl must not parse sys.argv, where our "a:=b" arguments would become global remap rules.
-    rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    try:
-        with _StopFlag() as flag:
-            extra = should_stop
+    with StopFlag() as flag, ros_node(args.node_name) as node:
+        extra = should_stop
 
-            def stop() -> bool:
-                return flag() or (extra is not None and extra())
+        def stop() -> bool:
+            return flag() or (extra is not None and extra())
 
-            node = rclpy.create_node(args.node_name, context=context)
-            try:
-                replayer = Replayer(node, args.bag, topics=args.topics, remap=remap, clock=args.clock)
-            except ValueError as exc:
-                print(f"replay: error: {exc}", file=sys.stderr)
-                return 2
-            wanted = args.wait_for_subscribers
-            if wanted > 0 and not replayer.wait_for_subscribers(wanted, args.wait_timeout_s, stop):
-                if stop():
-                    print("replay: interrupted while waiting for subscribers")
-                    return 0
-                print(
-                    f"replay: warning: {replayer.subscription_count()} of {wanted} "
-                    f"subscriptions after {args.wait_timeout_s:g} s; starting anyway",
-                    file=sys.stderr,
-                )
-            if args.start_delay_s > 0:
-                replayer.hold_clock(args.start_delay_s, stop)
-            stats = replayer.play(rate=args.rate, loop=args.loop or args.loops > 0, should_stop=stop,
-                                  max_passes=args.loops)
-            print(stats.line())
-            return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        context.try_shutdown()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m seg_perception.tools.replay BAG``."""
-    parser = argparse.ArgumentParser(prog="seg-perception replay", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+        try:
+            replayer = Replayer(node, args.bag, topics=args.topics, remap=remap, clock=args.clock)
+        except ValueError as exc:
+            print(f"replay: error: {exc}", file=sys.stderr)
+            return 2
+        wanted = args.wait_for_subscribers
+        if wanted > 0 and not replayer.wait_for_subscribers(wanted, args.wait_timeout_s, stop):
+            if stop():
+                print("replay: interrupted while waiting for subscribers")
+                return 0
+            print(
+                f"replay: warning: {replayer.subscription_count()} of {wanted} "
+                f"subscriptions after {args.wait_timeout_s:g} s; starting anyway",
+                file=sys.stderr,
+            )
+        if args.start_delay_s > 0:
+            replayer.hold_clock(args.start_delay_s, stop)
+        stats = replayer.play(rate=args.rate, loop=args.loop or args.loops > 0, should_stop=stop,
+                              max_passes=args.loops)
+        print(stats.line())
+        return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(["replay", *sys.argv[1:]]))

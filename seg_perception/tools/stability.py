@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,12 @@ from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
 from seg_perception.core.mapping.stability import aligned_overlap, grid_agreement, label_flicker
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.resources import config_path
+from seg_perception.ros import convert
+from seg_perception.tools.common import load_node_params, parse_overrides
 from seg_perception.tools.launch import DEFAULT_REMAPS
-from seg_perception.tools.process import (
-    FrameStats,
-    OfflineMapper,
-    aligned_flicker,
-    load_node_params,
-    parse_overrides,
-    segmented_frames,
-)
+from seg_perception.tools.process import FrameStats, OfflineMapper, aligned_flicker, segmented_frames
 
 
 def _cell_classes(hist: SemanticVoxelMap) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +78,6 @@ def _lattice_keys(g: GridResult, mask: np.ndarray) -> np.ndarray:
 
 def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limit: int = 0) -> dict[str, Any]:
     """Run both cores over the bag; returns the figures (see the module docstring)."""
-    from seg_perception.ros import convert
-
     seg_cfg = from_params(SegmentationConfig, load_node_params(params_files, "segmentation", overrides))
     pipe = SegmentationPipeline(seg_cfg)
     spec = pipe.spec
@@ -175,14 +167,3 @@ def run(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         (args.output / "stability.json").write_text(json.dumps(res, indent=2))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception stability")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

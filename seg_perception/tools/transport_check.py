@@ -28,8 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Header
 
-from seg_perception.ros import cdr_sizes, transport
+from seg_perception import cli
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE
+from seg_perception.ros import cdr_sizes, convert, transport
+from seg_perception.ros.qos import CLOUD_IN_QOS, OUTPUT_QOS, SENSOR_QOS
+from seg_perception.tools.common import ros_node
+from seg_perception.tools.launch import local_ros_env
 
 TOPICS = ("depth", "semantic_points")
 
@@ -52,20 +62,9 @@ def _vary(base: bytes, i: int) -> bytes:
 
 def send(height: int, width: int, count: int, rate_hz: float, match_timeout_s: float, linger_s: float) -> dict:
     """Publish ``count`` depth + cloud frames; returns ``{"sent": {topic: [[stamp_ns, hash, bytes], ...]}}``."""
-    import rclpy
-    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image, PointCloud2
-    from std_msgs.msg import Header
-
-    from seg_perception.core.geometry.cloud import CLOUD_DTYPE
-    from seg_perception.ros import convert
-    from seg_perception.ros.qos import OUTPUT_QOS
-
     camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.VOLATILE)  # fmt: skip
-    rclpy.init()
-    node = rclpy.create_node("transport_check_sender")
-    try:
+    with ros_node("transport_check_sender") as node:
         pub_depth = node.create_publisher(Image, "depth", camera_qos)
         pub_cloud = node.create_publisher(PointCloud2, "semantic_points", OUTPUT_QOS)
         deadline = time.monotonic() + match_timeout_s
@@ -95,22 +94,10 @@ def send(height: int, width: int, count: int, rate_hz: float, match_timeout_s: f
         while time.monotonic() < deadline and pub_cloud.get_subscription_count() > 0:
             time.sleep(0.05)
         return {"sent": sent}
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 def receive(count: int, rate_hz: float, timeout_s: float, idle_s: float) -> dict:
     """Subscribe as the nodes do until ``count`` frames per topic arrived or nothing came for ``idle_s``."""
-    import rclpy
-    from rclpy.event_handler import SubscriptionEventCallbacks
-    from sensor_msgs.msg import Image, PointCloud2
-
-    from seg_perception.ros import convert
-    from seg_perception.ros.qos import CLOUD_IN_QOS, SENSOR_QOS
-
-    rclpy.init()
-    node = rclpy.create_node("transport_check_receiver")
     got: dict[str, list] = {t: [] for t in TOPICS}
     lost = dict.fromkeys(TOPICS, 0)
     gaps = {t: transport.StampGapCounter(rate_hz) for t in TOPICS}
@@ -131,21 +118,21 @@ def receive(count: int, rate_hz: float, timeout_s: float, idle_s: float) -> dict
 
         return cb
 
-    try:
+    with ros_node("transport_check_receiver") as node:
         for topic, cls, qos in (("depth", Image, SENSOR_QOS), ("semantic_points", PointCloud2, CLOUD_IN_QOS)):
             events = SubscriptionEventCallbacks(message_lost=on_lost(topic))
             node.create_subscription(cls, topic, on_msg(topic), qos, event_callbacks=events)
+        executor = SingleThreadedExecutor(context=node.context)
+        executor.add_node(node)
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout_s:
-            rclpy.spin_once(node, timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.05)
             if min(len(v) for v in got.values()) >= count:
                 break
             if any(got.values()) and time.monotonic() - last[0] > idle_s:
                 break
+        executor.shutdown(timeout_sec=1.0)
         return {"got": got, "message_lost": lost, "stamp_gaps": {t: g.missing for t, g in gaps.items()}}
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 def run_check(height: int = 1080, width: int = 1920, count: int = 5, rate_hz: float = 2.0,
@@ -157,8 +144,6 @@ def run_check(height: int = 1080, width: int = 1920, count: int = 5, rate_hz: fl
         profile: Fast DDS profile for both processes (None: the environment's, else the package's).
         domain_id: ROS_DOMAIN_ID for both processes (None: inherit).
     """
-    from seg_perception.tools.launch import local_ros_env
-
     env = local_ros_env(domain_id=domain_id)
     if profile is not None:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
@@ -228,12 +213,5 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result["all_intact"] else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m seg_perception.tools.transport_check`` (the same options as the subcommand)."""
-    parser = argparse.ArgumentParser(prog="transport_check", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(["transport-check", *sys.argv[1:]]))

@@ -17,16 +17,15 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from seg_perception.core.models import (
+from seg_perception.core.segmentation.models import (
     WeightsError,
     default_model_dirs,
     describe_hash,
     find_weights,
-    get_model_spec,
     hash_matches,
-    list_models,
     sha256_of,
 )
+from seg_perception.core.segmentation.registry import get_model_spec, list_models
 
 
 def add_list_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _status(name: str, folder: str | None) -> str:
     spec = get_model_spec(name)
+    if spec.self_contained:
+        return "none    (no weights file: test model)"
     try:
         return f"ok      {find_weights(spec, folder)}"
     except WeightsError as e:
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             for key, value in spec.metrics.items():
                 print(f"{'':32s}{key}: {value:g}")
         return 0
-    names = list_models() if args.names == ["all"] else args.names
+    downloadable = [n for n in list_models() if get_model_spec(n).url]
+    names = downloadable if args.names == ["all"] else args.names
     status = 0
     for name in names:
         try:
@@ -109,10 +111,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {e}", file=sys.stderr)
             status = 1
     return status
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point."""
-    p = argparse.ArgumentParser(prog="seg-perception weights")
-    add_arguments(p)
-    return run(p.parse_args(argv))

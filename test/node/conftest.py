@@ -21,10 +21,10 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.transforms import camera_to_base
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
 from seg_perception.ros.pose_source import transform_msg
 from seg_perception.tools.bag_from_frames import MOUNTS

@@ -14,7 +14,7 @@ from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo, VisionClass
 
 from seg_perception.core.mapping.ontology import Role, open_ontology
-from seg_perception.core.models import get_model_spec
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.ros import convert
 from seg_perception.ros.qos import LATCHED_QOS
 

@@ -15,10 +15,10 @@ from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 from visualization_msgs.msg import Marker
 
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.geometry.gravity import floor_alignment
 from seg_perception.core.geometry.transforms import camera_to_base
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.datasets import open_sequence
 from seg_perception.ros import convert
 from seg_perception.ros.costmap_node import CostmapNode

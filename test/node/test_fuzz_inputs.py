@@ -20,10 +20,10 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
-from seg_perception.core.class_info import parse_label_info
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.mapping.grid import CostmapConfig
 from seg_perception.core.mapping.mapper import ClassRules
+from seg_perception.core.segmentation.class_info import parse_label_info
 from seg_perception.datasets import open_sequence
 from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler

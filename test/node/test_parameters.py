@@ -16,10 +16,10 @@ from rclpy.duration import Duration
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header, String
 
-from seg_perception.core.class_info import label_info_json
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
-from seg_perception.core.models import get_model_spec
+from seg_perception.core.segmentation.class_info import label_info_json
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import input_health
 from seg_perception.ros.segmentation_node import SegmentationNode

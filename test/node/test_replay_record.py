@@ -24,10 +24,11 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+from seg_perception import cli
 from seg_perception.bag import BagMessage, read_messages, read_topics
 from seg_perception.datasets import open_sequence
 from seg_perception.tools.bag_from_frames import write_bag
-from seg_perception.tools.record import Recorder
+from seg_perception.tools.recorder import Recorder
 from seg_perception.tools.replay import Replayer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,7 +164,7 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
         grid_pub.publish(grid)  # before the recorder exists: only a transient-local subscription gets it
         replayer = Replayer(node, small_bag, remap=remap)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "seg_perception.tools.record", "-o", str(out), *remap.values(), grid_topic,
+            [sys.executable, "-m", "seg_perception.cli", "record", "-o", str(out), *remap.values(), grid_topic,
              "--storage", "sqlite3"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -194,16 +195,14 @@ def test_record_cli_subprocess(sig: signal.Signals, small_bag: Path, tmp_path: P
 
 
 def test_cli_argument_errors(tmp_path: Path, small_bag: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from seg_perception.tools import record, replay
-
-    assert record.main(["-o", str(tmp_path / "r"), "/x:=foo_msgs/msg/Bar"]) == 2
+    assert cli.main(["record", "-o", str(tmp_path / "r"), "/x:=foo_msgs/msg/Bar"]) == 2
     assert "foo_msgs/msg/Bar is not installed" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
-    assert record.main(["-o", str(small_bag), "/x"]) == 2
+    assert cli.main(["record", "-o", str(small_bag), "/x"]) == 2
     assert "exists already" in capsys.readouterr().err
-    assert replay.main([str(tmp_path / "missing")]) == 2
+    assert cli.main(["replay", str(tmp_path / "missing")]) == 2
     assert "not a readable rosbag2" in capsys.readouterr().err
-    assert replay.main([str(small_bag), "--topics", "/nope"]) == 2
+    assert cli.main(["replay", str(small_bag), "--topics", "/nope"]) == 2
     assert "has no topic(s) ['/nope']" in capsys.readouterr().err
-    assert replay.main([str(small_bag), "--remap", "/a=/b"]) == 2
+    assert cli.main(["replay", str(small_bag), "--remap", "/a=/b"]) == 2
     assert "remap must look like" in capsys.readouterr().err

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 
-from seg_perception.core.zoo import CITYSCAPES_CLASSES
+from seg_perception.core.segmentation.fake import FAKE_CONFIDENCE, FAKE_PALETTE
+from seg_perception.core.segmentation.zoo import CITYSCAPES_CLASSES
 from seg_perception.ros import convert
 from seg_perception.ros.qos import LATCHED_QOS
 from seg_perception.ros.segmentation_node import SegmentationNode
@@ -67,7 +68,6 @@ def test_real_frame_gives_all_outputs_with_the_input_header(ros, seg, kitti_fram
     # a street scene: road (0) and car (13) cover much of the image, and nothing is "background" (19)
     hist = np.bincount(labels.ravel(), minlength=20) / labels.size
     assert hist[0] > 0.10 and hist[13] > 0.10 and hist[19] == 0.0
-    assert labels.max() < len(CITYSCAPES_CLASSES)
     assert conf.min() >= 255 // 20 and np.median(conf) > 0.6 * 255  # softmax max >= 1/C
 
     cloud_msg = outs["semantic_points"][0]
@@ -79,6 +79,53 @@ def test_real_frame_gives_all_outputs_with_the_input_header(ros, seg, kitti_fram
     assert np.isnan(cloud["x"][~finite]).all()
     # labels in the cloud are the label image decimated by 2
     np.testing.assert_array_equal(cloud["label"], labels[::2, ::2])
+    assert node.stats.frames_out == 1 and sum(node.stats.drops.values()) == 0
+
+
+def test_fake_model_outputs_are_the_known_pattern(ros, fake_pattern_expected) -> None:  # noqa: ANN001
+    """The node's plumbing against oracles computed from definitions only: ``fake_pattern``'s regions and
+    confidence (no CNN), the overlay at alpha 1 (the palette), the pinhole model for the cloud (REP-118 depth)."""
+    height, width, net_h, net_w, stride, fx, fy, cx, cy = 120, 160, 48, 64, 2, 100.0, 90.0, 79.5, 60.0
+    node = ros.add(SegmentationNode(namespace=ros.ns, context=ros.context, parameter_overrides=[
+        Parameter("model", value="fake_pattern"), Parameter("device", value="cpu"),
+        Parameter("input_width", value=net_w), Parameter("input_height", value=net_h),
+        Parameter("cloud_stride", value=stride), Parameter("overlay_alpha", value=1.0),
+        Parameter("cloud_color", value="class")]))  # fmt: skip
+    pubs = {t: ros.publisher(cls, t) for t, cls in (("image", Image), ("depth", Image), ("camera_info", CameraInfo))}
+    outs = {t: ros.subscribe(cls, t) for t, cls in OUT_TOPICS.items()}
+    ros.wait_for_subscribers(list(pubs.values()))
+    ros.spin_until(lambda: all(ros.helper.count_subscribers(f"{ros.ns}/{t}") > 0 for t in OUT_TOPICS), 5.0)
+
+    rgb = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    depth_mm = np.full((height, width), 2500, np.uint16)
+    depth_mm[:20, :30] = 0  # invalid (REP-118: 0 mm)
+    header = Header(stamp=convert.ns_to_stamp(1_700_000_000_000_000_000), frame_id="cam_optical")
+    info = CameraInfo(header=header, width=width, height=height, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
+    _send(pubs, convert.array_to_image(rgb, "rgb8", header), convert.array_to_image(depth_mm, "16UC1", header), info)
+    assert ros.spin_until(lambda: all(outs[t] for t in OUT_TOPICS), 30.0), {t: len(v) for t, v in outs.items()}
+
+    labels = convert.image_to_array(outs["labels"][0])
+    expected = fake_pattern_expected(height, width, net_h, net_w)
+    sure = expected != 255
+    np.testing.assert_array_equal(labels[sure], expected[sure])
+    assert sure.mean() > 0.9  # the border bands are narrow
+    assert (convert.image_to_array(outs["confidence"][0]) == round(FAKE_CONFIDENCE * 255)).all()
+    palette = np.array(FAKE_PALETTE, np.uint8)
+    np.testing.assert_array_equal(convert.image_to_array(outs["overlay"][0]), palette[labels])
+
+    cloud = convert.msg_to_cloud(outs["semantic_points"][0])
+    assert cloud.shape == (height // stride, width // stride) and outs["semantic_points"][0].header == header
+    np.testing.assert_array_equal(cloud["label"], labels[::stride, ::stride])
+    np.testing.assert_allclose(cloud["confidence"], FAKE_CONFIDENCE, rtol=1e-6)
+    v, u = np.mgrid[0:height:stride, 0:width:stride].astype(np.float64)
+    valid = depth_mm[::stride, ::stride] > 0
+    assert np.isnan(cloud["z"][~valid]).all() and np.isnan(cloud["x"][~valid]).all()
+    np.testing.assert_allclose(cloud["z"][valid], 2.5, rtol=1e-6)
+    np.testing.assert_allclose(cloud["x"][valid], ((u - cx) * 2.5 / fx)[valid], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cloud["y"][valid], ((v - cy) * 2.5 / fy)[valid], rtol=1e-5, atol=1e-6)
+    rgb_u32 = np.ascontiguousarray(cloud["rgb"]).view(np.uint32)
+    packed = palette[cloud["label"]].astype(np.uint32)
+    np.testing.assert_array_equal(rgb_u32, (packed[..., 0] << 16) | (packed[..., 1] << 8) | packed[..., 2])
     assert node.stats.frames_out == 1 and sum(node.stats.drops.values()) == 0
 
 

@@ -1,5 +1,6 @@
-"""The network input size rule: with no explicit size the camera's aspect is kept (``core.segment.aspect_size``);
-an explicit size that distorts the aspect by more than 10 % is warned about once.
+"""The network input size rule: with no explicit size the camera's aspect is kept
+(``core.segmentation.segment.aspect_size``); an explicit size that distorts the aspect by more than 10 % is warned about
+once.
 
 The real check runs ESPNetv2 Cityscapes on KITTI frames (1242x375): the default-size road share in the bottom rows
 equals the aspect-kept 1024x320 result, while the old default (squashed to 1024x512) loses road.
@@ -15,9 +16,9 @@ import pytest
 import torch
 from torch import nn
 
-from seg_perception.core.models import get_model_spec
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
-from seg_perception.core.segment import Segmenter, aspect_distortion, aspect_size
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter, aspect_distortion, aspect_size
 from seg_perception.datasets import open_sequence
 
 

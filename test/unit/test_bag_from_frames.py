@@ -11,10 +11,11 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
+from seg_perception import cli
 from seg_perception.bag import read_topics
 from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
 from seg_perception.datasets import open_sequence
-from seg_perception.tools import bag_from_frames
+from seg_perception.tools.bag_from_frames import MOUNTS
 
 TS = get_typestore(Stores.ROS2_KILTED)
 FRAME = "camera_color_optical_frame"
@@ -39,7 +40,7 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
     folder = request.getfixturevalue(f"{dataset}_dir")
     seq = open_sequence(folder)
     bag = tmp_path / "bag"
-    rc = bag_from_frames.main([str(folder), "-o", str(bag), "--storage", storage, "--start", "2", "--limit", "5",
+    rc = cli.main(["bag-from-frames", str(folder), "-o", str(bag), "--storage", storage, "--start", "2", "--limit", "5",
                                "--no-progress"])
     assert rc == 0
     assert len(list(bag.glob("*.mcap" if storage == "mcap" else "*.db3"))) == 1
@@ -50,7 +51,7 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
     assert set(msgs) == expected | {"/tf_static"}
     (static_t, static_msg), = msgs.pop("/tf_static")  # the mount, once, latched, at the first frame's stamp
     assert static_t == seq[2].stamp_ns and read_topics(bag)["/tf_static"].transient_local
-    _check_mount(static_msg, bag_from_frames.MOUNTS[seq.layout])
+    _check_mount(static_msg, MOUNTS[seq.layout])
     assert all(len(v) == 5 for v in msgs.values())
     period_ns = 100_000_000 if dataset == "kitti" else 1e9 / 30
     k = seq.intrinsics
@@ -82,7 +83,7 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
             assert frame.pose is not None
             (odom,) = msgs["/tf"][i][1].transforms
             assert (odom.header.frame_id, odom.child_frame_id) == ("odom", "base_link")
-            t_odom_cam = _matrix(odom) @ camera_to_base(*bag_from_frames.MOUNTS["7scenes"])  # TF's chain
+            t_odom_cam = _matrix(odom) @ camera_to_base(*MOUNTS["7scenes"])  # TF's chain
             p = t_odom_cam[:3, 3]
             # odom is z-up on the floor: a hand-held Kinect 1.2-1.7 m above it, looking down (optical z has z < 0)
             assert 1.2 < p[2] < 1.7 and t_odom_cam[2, 2] < -0.2
@@ -127,8 +128,8 @@ def _check_mount(msg: Any, mount: tuple) -> None:
 
 def test_mount_override_and_direct_optical_frame(tmp_path: Path, kitti_dir: Path) -> None:
     bag = tmp_path / "bag"
-    assert bag_from_frames.main([str(kitti_dir), "-o", str(bag), "--limit", "1", "--no-progress", "--mount", "0.5",
-                                 "0", "1.2", "0", "0.2", "0", "--camera-link", ""]) == 0  # fmt: skip
+    assert cli.main(["bag-from-frames", str(kitti_dir), "-o", str(bag), "--limit", "1", "--no-progress", "--mount",
+                     "0.5", "0", "1.2", "0", "0.2", "0", "--camera-link", ""]) == 0  # fmt: skip
     (msg,) = [m for _, m in _read(bag)["/tf_static"]]
     (t,) = msg.transforms
     assert (t.header.frame_id, t.child_frame_id) == ("base_link", FRAME)
@@ -170,10 +171,10 @@ def test_quaternion_random_rotations() -> None:
 
 
 def test_errors(tmp_path: Path, kitti_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert bag_from_frames.main([str(tmp_path), "-o", str(tmp_path / "bag")]) == 2
+    assert cli.main(["bag-from-frames", str(tmp_path), "-o", str(tmp_path / "bag")]) == 2
     assert "no known RGB-D layout" in capsys.readouterr().err
     (tmp_path / "exists").mkdir()
-    assert bag_from_frames.main([str(kitti_dir), "-o", str(tmp_path / "exists")]) == 2
+    assert cli.main(["bag-from-frames", str(kitti_dir), "-o", str(tmp_path / "exists")]) == 2
     assert "exists already" in capsys.readouterr().err
-    assert bag_from_frames.main([str(kitti_dir), "-o", str(tmp_path / "b2"), "--start", "60"]) == 2
+    assert cli.main(["bag-from-frames", str(kitti_dir), "-o", str(tmp_path / "b2"), "--start", "60"]) == 2
     assert "outside" in capsys.readouterr().err

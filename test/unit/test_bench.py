@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seg_perception.core import runtime as rt
-from seg_perception.tools import bench
+from seg_perception import cli
+from seg_perception.core.segmentation import runtime as rt
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_bench_compares_the_runtime_with_torch(kitchen_dir: Path, model_dir: Path, cache: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     out_json = cache / "bench.json"
-    code = bench.main(["--data", str(kitchen_dir), "--model", "cgnet_camvid", "--weights", str(model_dir),
+    code = cli.main(["bench", "--data", str(kitchen_dir), "--model", "cgnet_camvid", "--weights", str(model_dir),
                        "--input-size", "320x240", "--repeats", "3", "--warmup", "1", "--runtime", "openvino",
                        "--threads", "2", "--json", str(out_json)])  # fmt: skip
     assert code == 0
@@ -39,9 +39,10 @@ def test_bench_compares_the_runtime_with_torch(kitchen_dir: Path, model_dir: Pat
 def test_bench_all_models_prints_the_ladder_table(kitchen_dir: Path, camvid_dir: Path, model_dir: Path,
                                                   cache: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     out_json = cache / "ladder.json"
-    code = bench.main(["--data", str(kitchen_dir), "--all-models", "--models", "cgnet_camvid", "espnetv2_pascal_s0.5",
-                       "--weights", str(model_dir), "--input-size", "320x240", "--repeats", "2", "--warmup", "1",
-                       "--runtime", "torch", "--miou", str(camvid_dir), "--json", str(out_json)])  # fmt: skip
+    code = cli.main(["bench", "--data", str(kitchen_dir), "--all-models", "--models", "cgnet_camvid",
+                     "espnetv2_pascal_s0.5", "--weights", str(model_dir), "--input-size", "320x240", "--repeats", "2",
+                     "--warmup", "1", "--runtime", "torch", "--miou", str(camvid_dir),
+                     "--json", str(out_json)])  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
     assert "| model | input | runtime | network ms |" in out

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from seg_perception.core.models import get_model_spec, load_model
-from seg_perception.core.nets.cgnet import CGNet
-from seg_perception.core.segment import Segmenter
+from seg_perception.core.segmentation.models import load_model
+from seg_perception.core.segmentation.nets.cgnet import CGNet
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter
 
 GOLDEN_IMAGES = ("0001TP_008550", "0001TP_009300", "0001TP_010050")
 

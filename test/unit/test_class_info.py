@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_perception.core.class_info import (
+from seg_perception.core.mapping.grid import CostmapConfig
+from seg_perception.core.mapping.mapper import ClassRules
+from seg_perception.core.mapping.ontology import Role, load_ontology
+from seg_perception.core.segmentation.class_info import (
     MAX_LABEL_INFO_BYTES,
     ClassInfoError,
     class_info_from_label_info,
@@ -17,10 +20,7 @@ from seg_perception.core.class_info import (
     label_info_json,
     parse_label_info,
 )
-from seg_perception.core.mapping.grid import CostmapConfig
-from seg_perception.core.mapping.mapper import ClassRules
-from seg_perception.core.mapping.ontology import Role, load_ontology
-from seg_perception.core.models import get_model_spec
+from seg_perception.core.segmentation.registry import get_model_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

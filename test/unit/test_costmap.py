@@ -579,7 +579,7 @@ def test_to_occupancy_rejects_non_uint8() -> None:
 
 
 def test_shipped_cityscapes_ontology_inflates_people_wider_than_poles() -> None:
-    from seg_perception.core.zoo import CITYSCAPES_CLASSES
+    from seg_perception.core.segmentation.zoo import CITYSCAPES_CLASSES
 
     cfg = CostmapConfig(resolution=0.1, width=20.0, height=20.0, inflation_radius=0.55, inflate_unknown=True)
     onto = load_ontology("cityscapes", CITYSCAPES_CLASSES)

@@ -1,4 +1,5 @@
-"""Bring your own model: TorchScript / ONNX files + a YAML run like built-in models (``core.custom_model``).
+"""Bring your own model: TorchScript / ONNX files + a YAML run like built-in models
+(``core.segmentation.custom_model``).
 
 The real check exports our ESPNetv2 Cityscapes port (real weights) to both formats at 512x256 and compares the
 labels with the native model's on a real CamVid image.
@@ -16,10 +17,12 @@ import torch
 import yaml
 from torch import nn
 
-from seg_perception.core.custom_model import CustomModelError, load_spec, onnx_providers
-from seg_perception.core.models import WeightsError, get_model_spec, load_model, sha256_of
-from seg_perception.core.segment import Segmenter, preprocess
-from seg_perception.tools.eval import read_rgb
+from seg_perception.core.segmentation.custom_model import CustomModelError, load_spec
+from seg_perception.core.segmentation.custom_nets import onnx_providers
+from seg_perception.core.segmentation.models import WeightsError, load_model, sha256_of
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter, preprocess
+from seg_perception.tools.eval_data import read_rgb
 
 SIZE = (512, 256)  # width, height of the exports
 _yaml_ids = itertools.count()
@@ -127,6 +130,11 @@ class _Strided(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 3, 4, stride=4)
+        with torch.no_grad():  # known logits: class k = the mean of colour channel k over each 4x4 patch
+            self.conv.weight.zero_()
+            for k in range(3):
+                self.conv.weight[k, k] = 1.0 / 16
+            self.conv.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"out": self.conv(x)}
@@ -135,15 +143,24 @@ class _Strided(nn.Module):
 def test_strided_output_is_upsampled_and_a_wrong_stride_is_named(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model_file = _save_script(_Strided(), tmp_path / "strided.pt")
-    base = {"file": "strided.pt", "classes": ["x", "y", "z"], "input": {"size": [64, 32], "size_multiple": 4}}
+    base = {"file": "strided.pt", "classes": ["x", "y", "z"],
+            "input": {"size": [64, 32], "size_multiple": 4, "scale": "1/255"}}
     spec = load_spec(_write_yaml(tmp_path / "s4.yaml", **base, output={"stride": 4}))
     assert spec.palette == ((0, 0, 0), (128, 0, 0), (0, 128, 0))  # default: the VOC colour map
     model = load_model(spec)
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 32, 64)).shape == (1, 3, 32, 64)
     seg = Segmenter(spec, model, device="cpu", input_size=(96, 48))  # any size: not a fixed export
-    out = seg(np.zeros((50, 70, 3), np.uint8))
-    assert out.labels.shape == (50, 70) and out.labels.max() < 3
+    image = np.zeros((50, 70, 3), np.uint8)
+    image[:, :35, 0] = 200  # left half red -> class 0, right half blue -> class 2
+    image[:, 35:, 2] = 200
+    out = seg(image)
+    assert out.labels.shape == (50, 70)
+    # away from the border (one output stride = 4 network px = 3 image px, bilinear upsampling on both sides)
+    assert (out.labels[:, :30] == 0).all() and (out.labels[:, 40:] == 2).all()
+    # softmax of the logits (200 * input scale, 0, 0) inside the red region (scale 1/255: p = 0.52)
+    p = 1.0 / (1.0 + 2.0 * np.exp(-200.0 * spec.input_scale))
+    np.testing.assert_allclose(out.confidence[:, :30], p, rtol=1e-4)
     at_stride_1 = load_spec(_write_yaml(tmp_path / "s1.yaml", **base))
     with pytest.raises(CustomModelError, match=r"output 16x8 for a 64x32 input does not fit output.stride 1"):
         load_model(at_stride_1)

@@ -15,9 +15,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, get_model_spec, load_model
-from seg_perception.core.nets.espnetv2 import ESPNetv2Segmentation, branch_dilations
-from seg_perception.core.segment import Segmenter
+from seg_perception.core.segmentation.models import ModelSpec, load_model
+from seg_perception.core.segmentation.nets.espnetv2 import ESPNetv2Segmentation, branch_dilations
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter
 
 GOLDEN_IMAGES = ("0001TP_008550", "0001TP_009300", "0001TP_010050")
 # registry name -> (golden tag, network input (width, height), learnable parameters per the models README)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -9,9 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg_perception.core.models import get_model_spec, load_model
-from seg_perception.core.segment import Segmenter
+from seg_perception import cli
+from seg_perception.core.segmentation.models import load_model
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.tools import eval as eval_tool
+from seg_perception.tools import eval_data, eval_report
+from seg_perception.tools.common import parse_size
 
 N_PER_SUBSET = 6
 
@@ -27,7 +32,7 @@ def cgnet(model_dir: Path) -> Segmenter:
 def test_eval_matches_direct_computation(prefix: str, min_miou: float, min_acc: float, camvid_dir: Path,
                                          model_dir: Path, cgnet: Segmenter, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    code = eval_tool.main([
+    code = cli.main(["eval",
         "--model", "cgnet_camvid", "--dataset", str(camvid_dir), "--prefix", prefix,
         "--limit", str(N_PER_SUBSET), "--weights", str(model_dir), "--output", str(tmp_path), "--no-progress",
     ])  # fmt: skip
@@ -75,9 +80,9 @@ def test_missing_label_file_is_a_clear_error(camvid_dir: Path, tmp_path: Path,
     names = sorted(p.name for p in (camvid_dir / "images").glob("0001TP_*.png"))[:2]
     root = _tiny_dataset(tmp_path / "ds", camvid_dir, names)
     (root / "labels" / names[0]).symlink_to(camvid_dir / "labels" / names[0])
-    with pytest.raises(eval_tool.DatasetError, match=rf"1 label file\(s\) missing: .*labels/{names[1]}"):
-        eval_tool.find_samples(root / "images", root / "labels")
-    code = eval_tool.main(["--model", "cgnet_camvid", "--dataset", str(root), "--no-progress"])
+    with pytest.raises(eval_data.DatasetError, match=rf"1 label file\(s\) missing: .*labels/{names[1]}"):
+        eval_data.find_samples(root / "images", root / "labels")
+    code = cli.main(["eval", "--model", "cgnet_camvid", "--dataset", str(root), "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err
     assert "label file(s) missing" in err and names[1] in err
@@ -87,9 +92,9 @@ def test_mismatched_label_size_is_a_clear_error(camvid_dir: Path, tmp_path: Path
     name = sorted(p.name for p in (camvid_dir / "images").glob("0016E5_*.png"))[0]
     root = _tiny_dataset(tmp_path / "ds", camvid_dir, [name])
     Image.fromarray(np.zeros((180, 240), np.uint8)).save(root / "labels" / name)
-    samples = eval_tool.find_samples(root / "images", root / "labels")
-    with pytest.raises(eval_tool.DatasetError, match=rf"{name} is 240x180, expected 480x360"):
-        eval_tool.check_sizes(samples)
+    samples = eval_data.find_samples(root / "images", root / "labels")
+    with pytest.raises(eval_data.DatasetError, match=rf"{name} is 240x180, expected 480x360"):
+        eval_data.check_sizes(samples)
 
 
 def test_cityscapes_layout_pairing(tmp_path: Path) -> None:
@@ -98,20 +103,22 @@ def test_cityscapes_layout_pairing(tmp_path: Path) -> None:
     lab_dir.mkdir(parents=True)
     Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(img_dir / "frankfurt_000000_000294_leftImg8bit.png")
     Image.fromarray(np.zeros((8, 16), np.uint8)).save(lab_dir / "frankfurt_000000_000294_gtFine_labelTrainIds.png")
-    samples = eval_tool.find_samples(tmp_path / "leftImg8bit", tmp_path / "gtFine")
+    samples = eval_data.find_samples(tmp_path / "leftImg8bit", tmp_path / "gtFine")
     assert [s.label.name for s in samples] == ["frankfurt_000000_000294_gtFine_labelTrainIds.png"]
-    assert eval_tool.detect_layout(tmp_path / "leftImg8bit") == "cityscapes"
-    eval_tool.check_sizes(samples)
+    assert eval_data.detect_layout(tmp_path / "leftImg8bit") == "cityscapes"
+    eval_data.check_sizes(samples)
 
 
 def test_reference_lookup_and_size_parsing() -> None:
     spec = get_model_spec("espnetv2_city")
-    assert eval_tool.reference_metrics(spec.metrics, "0016E5", (960, 720), mapped=True) == {
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (960, 720), mapped=True) == {
         "mIoU": 55.98, "pixel_acc": 86.24}
-    assert eval_tool.reference_metrics(spec.metrics, "0016E5", (1024, 512), mapped=True) == {}
-    assert eval_tool.parse_size("960x720") == (960, 720)
-    with pytest.raises(Exception, match="WIDTHxHEIGHT"):
-        eval_tool.parse_size("960")
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (1024, 512), mapped=True) == {}
+    size = parse_size("960x720")
+    assert (size.height, size.width, size.wh) == (720, 960, (960, 720))
+    for bad in ("960", "960x", "0x720", "axb"):
+        with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxHEIGHT|positive"):
+            parse_size(bad)
 
 
 def test_cityscapes_to_camvid_class_map() -> None:
@@ -130,5 +137,5 @@ def test_cityscapes_to_camvid_class_map() -> None:
 def test_resize_labels_samples_pixel_centres() -> None:
     labels = np.arange(16, dtype=np.uint8).reshape(4, 4)
     # A 2x reduction keeps the odd rows and columns (PIL NEAREST, as the reference protocol), not the even ones.
-    np.testing.assert_array_equal(eval_tool.resize_labels(labels, (2, 2)), [[5, 7], [13, 15]])
-    assert eval_tool.resize_labels(labels, (4, 4)) is labels
+    np.testing.assert_array_equal(eval_data.resize_labels(labels, (2, 2)), [[5, 7], [13, 15]])
+    assert eval_data.resize_labels(labels, (4, 4)) is labels

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from seg_perception.core.metrics import NO_CLASS, ConfusionMatrix, class_map_lut, map_labels
+from seg_perception.core.segmentation.metrics import NO_CLASS, ConfusionMatrix, class_map_lut, map_labels
 
 
 def test_hand_written_matrix_with_ignore_and_absent_class() -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from seg_perception.core import models
-from seg_perception.core.models import WeightsError, find_weights, get_model_spec, list_models, load_model
+from seg_perception.core.segmentation import models
+from seg_perception.core.segmentation.models import WeightsError, find_weights, load_model
+from seg_perception.core.segmentation.registry import get_model_spec, list_models
 from seg_perception.tools import weights as weights_tool
 
 
@@ -92,7 +93,7 @@ def test_weights_cli_lists_and_verifies(model_dir, capsys) -> None:  # noqa: ANN
 
 def test_subnormal_weights_are_flushed_to_zero(model_dir) -> None:  # noqa: ANN001
     """CGNet's checkpoint holds 256,385 subnormal values (41 % of some conv kernels): load_model zeroes them."""
-    from seg_perception.core.models import flush_denormals
+    from seg_perception.core.segmentation.models import flush_denormals
 
     spec = get_model_spec("cgnet_camvid")
     raw = torch.load(model_dir / spec.weights_file, map_location="cpu", weights_only=True)["model"]

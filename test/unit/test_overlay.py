@@ -1,11 +1,11 @@
-"""core.overlay: palette lookup and the blended overlay against an independent float formula."""
+"""core.segmentation.overlay: palette lookup and the blended overlay against an independent float formula."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from seg_perception.core.overlay import blend, palette_array
+from seg_perception.core.segmentation.overlay import blend, palette_array
 
 
 @pytest.fixture()

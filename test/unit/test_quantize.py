@@ -1,5 +1,6 @@
-"""int8 post-training quantisation with NNCF (``core.quantize``, ``seg-perception quantize``, ``eval --int8``) on
-real CamVid frames: calibrated on val (0016E5), scored on test (0001TP), cached like the float exports."""
+"""int8 post-training quantisation with NNCF (``core.segmentation.quantize``, ``seg-perception quantize``,
+``eval --int8``) on real CamVid frames: calibrated on val (0016E5), scored on test (0001TP), cached like the float
+exports."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from seg_perception.core import runtime as rt
-from seg_perception.core.models import get_model_spec, load_model
-from seg_perception.core.quantize import Int8Net, calibration_inputs, int8_key, quantize
-from seg_perception.core.segment import Segmenter
-from seg_perception.tools import eval as eval_tool
-from seg_perception.tools.eval import read_rgb
+from seg_perception import cli
+from seg_perception.core.segmentation import runtime as rt
+from seg_perception.core.segmentation.models import load_model
+from seg_perception.core.segmentation.quantize import Int8Net, calibration_inputs, int8_key, quantize
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter
+from seg_perception.tools.eval_data import read_rgb
 from seg_perception.tools.quantize import calibration_images
 
 SIZE = (240, 176)  # small network input (CGNet, multiple 8) to keep the test quick
@@ -65,7 +67,7 @@ def test_int8_is_cached_and_keyed_by_its_calibration(camvid_dir: Path, model_dir
 
 def test_eval_reports_int8_beside_fp32(camvid_dir: Path, model_dir: Path, cache: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    code = eval_tool.main([
+    code = cli.main(["eval",
         "--model", "cgnet_camvid", "--dataset", str(camvid_dir), "--prefix", "0001TP_", "--limit", "6",
         "--weights", str(model_dir), "--input-size", f"{SIZE[0]}x{SIZE[1]}", "--runtime", "openvino",
         "--int8", str(camvid_dir / "images"), "--int8-glob", "0016E5_*", "--int8-limit", "8",

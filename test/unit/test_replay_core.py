@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from seg_perception.bag import BagMessage, read_messages, read_topics
-from seg_perception.tools.record import choose_qos, parse_topic_args
-from seg_perception.tools.replay import Schedule, parse_remaps, play
+from seg_perception.tools.playback import Schedule, play
+from seg_perception.tools.recorder import choose_qos, parse_topic_args
+from seg_perception.tools.replay import parse_remaps
 
 
 class FakeClock:

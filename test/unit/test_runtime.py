@@ -1,4 +1,5 @@
-"""Inference runtimes (``core.runtime``): selection and fallback, the export cache, and label parity with torch.
+"""Inference runtimes (``core.segmentation.runtime``): selection and fallback, the export cache, and label parity with
+torch.
 
 Parity: every built-in model, exported to OpenVINO and ONNX Runtime from our torch modules (real weights), gives the
 same argmax labels as torch eager on the three golden CamVid images at the golden network sizes.
@@ -16,11 +17,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from seg_perception.core import runtime as rt
-from seg_perception.core.models import get_model_spec, load_model
-from seg_perception.core.pipeline import SegmentationConfig
-from seg_perception.core.runtime import CompiledNet, ExportKey, check_entry, select_runtime
-from seg_perception.core.segment import Segmenter
+from seg_perception.core.segmentation import runners
+from seg_perception.core.segmentation import runtime as rt
+from seg_perception.core.segmentation.models import load_model
+from seg_perception.core.segmentation.pipeline import SegmentationConfig
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.runtime import CompiledNet, ExportKey, check_entry, select_runtime
+from seg_perception.core.segmentation.segment import Segmenter
 
 GOLDEN_IMAGES = ("0001TP_008550", "0001TP_009300", "0001TP_010050")
 GOLDEN_SIZES = {"espnetv2_city": (960, 720), "espnetv2_pascal": (384, 384), "cgnet_camvid": (480, 360)}
@@ -123,8 +126,8 @@ def test_export_is_cached_and_rebuilt_when_the_version_changes(runtime: str, tmp
     with torch.no_grad():
         expected = _tiny()(x)
     calls: list[str] = []
-    export, filename, runner = rt._EXPORTERS[runtime]
-    monkeypatch.setitem(rt._EXPORTERS, runtime,
+    export, filename, runner = runners.EXPORTERS[runtime]
+    monkeypatch.setitem(runners.EXPORTERS, runtime,
                         (lambda *a: (calls.append("export"), export(*a))[1], filename, runner))  # fmt: skip
 
     first = CompiledNet(_tiny(), "tiny", runtime, num_threads=1, root=tmp_path)
@@ -207,7 +210,7 @@ def test_labels_match_torch_eager_on_golden_images(name: str, runtime: str, torc
 
 def test_pipeline_exports_at_start_up_when_the_size_is_known(model_dir: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from seg_perception.core.pipeline import SegmentationPipeline
+    from seg_perception.core.segmentation.pipeline import SegmentationPipeline
 
     monkeypatch.setenv(rt.CACHE_DIR_ENV, str(tmp_path))
     exports = tmp_path / "exports"

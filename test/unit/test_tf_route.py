@@ -15,13 +15,14 @@ import pytest
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.models import get_model_spec
+from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.tools.bag_from_frames import gravity_aligned_odom, write_bag
+from seg_perception.tools.common import load_node_params
 from seg_perception.tools.demo import _read_bag
-from seg_perception.tools.process import load_node_params, process_bag
+from seg_perception.tools.process import process_bag
 
 FILES = [config_path("seg_perception.yaml"), config_path("demo_kitchen.yaml")]
 NS = "/seg_perception"

@@ -13,10 +13,11 @@ import pytest
 import torch
 from torchvision.models import segmentation as tv_seg
 
-from seg_perception.core import models
-from seg_perception.core.models import WeightsError, find_weights, get_model_spec, load_model, sha256_of
-from seg_perception.core.torchvision_zoo import TORCHVISION_MODELS
-from seg_perception.core.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES
+from seg_perception.core.segmentation import models
+from seg_perception.core.segmentation.models import WeightsError, find_weights, load_model, sha256_of
+from seg_perception.core.segmentation.registry import get_model_spec, list_models
+from seg_perception.core.segmentation.torchvision_zoo import TORCHVISION_MODELS
+from seg_perception.core.segmentation.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES
 from seg_perception.tools import weights as weights_tool
 
 NAMES = sorted(TORCHVISION_MODELS)
@@ -44,7 +45,7 @@ def _seed() -> None:
 
 def test_all_six_are_registered() -> None:
     assert set(NAMES) == set(EXPECTED)
-    assert set(NAMES) <= set(models.list_models())
+    assert set(NAMES) <= set(list_models())
 
 
 @pytest.mark.parametrize("name", NAMES, ids=NAMES)

@@ -12,7 +12,7 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
-from seg_perception.core.pipeline import SegmentationConfig
+from seg_perception.core.segmentation.pipeline import SegmentationConfig
 from seg_perception.ros import cdr_sizes, convert, transport
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,10 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, get_model_spec, load_model
-from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
-from seg_perception.core.segment import Segmenter, class_probabilities, postprocess, preprocess
-from seg_perception.tools import eval as eval_tool
+from seg_perception import cli
+from seg_perception.core.segmentation.models import ModelSpec, load_model
+from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.segment import Segmenter, class_probabilities, postprocess, preprocess
+from seg_perception.tools import eval_data
 
 CLASSES = ("a", "b", "c", "d")
 
@@ -117,7 +119,7 @@ def test_pipeline_takes_tta_from_the_config(rgb: np.ndarray) -> None:
 
 
 def test_eval_cli_with_tta(model_dir: Path, camvid_dir: Path, tmp_path: Path) -> None:
-    code = eval_tool.main([
+    code = cli.main(["eval",
         "--model", "cgnet_camvid", "--weights", str(model_dir), "--dataset", str(camvid_dir), "--prefix", "0001TP_",
         "--limit", "2", "--no-progress", "--tta-flip", "--tta-scales", "0.75", "1.0", "--output", str(tmp_path),
     ])  # fmt: skip
@@ -132,7 +134,7 @@ def test_tta_keeps_a_real_model_right(model_dir: Path, camvid_dir: Path) -> None
     spec = get_model_spec("cgnet_camvid")
     model = load_model(spec, model_dir)
     image = next(iter(sorted((camvid_dir / "images").glob("0001TP_*.png"))))
-    rgb = eval_tool.read_rgb(image)
+    rgb = eval_data.read_rgb(image)
     plain = Segmenter(spec, model, device="cpu")(rgb).labels
     tta = Segmenter(spec, model, device="cpu", tta_flip=True, tta_scales=[0.75, 1.0, 1.25])(rgb).labels
     assert 0.9 < (plain == tta).mean() < 1.0

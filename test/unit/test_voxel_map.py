@@ -11,7 +11,7 @@ from seg_perception.core.mapping.grid import CostmapConfig
 from seg_perception.core.mapping.mapper import ClassRules, GridMapper
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
-from seg_perception.core.models import get_model_spec
+from seg_perception.core.segmentation.registry import get_model_spec
 
 ROAD, CAR = 0, 1
 PALETTE = np.array([[128, 64, 128], [0, 0, 142], [70, 70, 70]], np.uint8)

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from seg_perception.core.class_info import ClassInfo, ClassInfoError
 from seg_perception.core.config import from_params, param
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
 from seg_perception.core.geometry.transforms import transform_points
@@ -32,6 +31,7 @@ from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig, GridGe
 from seg_perception.core.mapping.ontology import Ontology, PointRole, find_package_ontology, read_ontology_file
 from seg_perception.core.mapping.single_frame import build_grids, classify_points
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
+from seg_perception.core.segmentation.class_info import ClassInfo, ClassInfoError
 
 
 @dataclass(frozen=True)

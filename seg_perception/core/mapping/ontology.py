@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seg_perception.core.class_info import check_ontology_name
 from seg_perception.core.mapping.costs import LETHAL_OBSTACLE
+from seg_perception.core.segmentation.class_info import check_ontology_name
 
 
 # --- Ontology ---------------------------------------------------------------------------------------------------------

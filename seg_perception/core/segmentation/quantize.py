@@ -2,10 +2,10 @@
 
 ``quantize`` converts our torch module with ``openvino.convert_model`` at one network input size, runs NNCF's
 post-training quantisation (``nncf.quantize``: min/max statistics of activations on calibration frames, fast bias
-correction) and saves the int8 OpenVINO IR in the export cache (``core.runtime``; key: model, weights sha256, input
-size, OpenVINO + NNCF versions, torch version and the sha256 of the preprocessed calibration inputs). ``Int8Net`` runs
-it like the float network (same preprocessing, logits out). Calibrate on real frames of the target scene, distinct
-from the evaluation images.
+correction) and saves the int8 OpenVINO IR in the export cache (``core.segmentation.runtime``; key: model, weights
+sha256, input size, OpenVINO + NNCF versions, torch version and the sha256 of the preprocessed calibration inputs).
+``Int8Net`` runs it like the float network (same preprocessing, logits out). Calibrate on real frames of the target
+scene, distinct from the evaluation images.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from seg_perception.core.models import ModelSpec
-from seg_perception.core.runtime import ExportKey, OpenVINORunner, cached_export, state_dict_sha256
-from seg_perception.core.segment import preprocess
+from seg_perception.core.segmentation.models import ModelSpec
+from seg_perception.core.segmentation.runners import OpenVINORunner
+from seg_perception.core.segmentation.runtime import ExportKey, cached_export, state_dict_sha256
+from seg_perception.core.segmentation.segment import preprocess
 
 INT8_RUNTIME = "openvino-int8"
 _log = logging.getLogger("seg_perception.quantize")
@@ -69,7 +70,7 @@ def quantize(name: str, module: nn.Module, size: tuple[int, int], inputs: Sequen
         module: the float torch network, eval mode, CPU.
         size: network input ``(width, height)``.
         inputs: calibration inputs (``calibration_inputs``), all of shape (1, 3, height, width).
-        root: export cache folder (default ``core.runtime.export_dir()``).
+        root: export cache folder (default ``core.segmentation.runtime.export_dir()``).
     Returns:
         Path of the int8 OpenVINO IR (``model.xml``; weights in ``model.bin`` beside it).
     Raises:

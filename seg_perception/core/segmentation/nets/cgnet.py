@@ -27,7 +27,7 @@ bottleneck is ``channels // reduction`` with reduction 8 in stage 2 and 16 in st
 eps = 1e-3.
 
 Input convention of the released CamVid weights: RGB (not BGR) on the 0-255 scale minus the per-channel mean
-(105.65775, 103.329834, 99.625404), no division by a std (see ``core.zoo.CGNET_CAMVID``).
+(105.65775, 103.329834, 99.625404), no division by a std (see ``core.segmentation.zoo.CGNET_CAMVID``).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from PIL import Image as PILImage
 from torch import nn
 
-from seg_perception.core.models import ModelSpec
-from seg_perception.core.runtime import accelerate, select_runtime
+from seg_perception.core.segmentation.models import ModelSpec
+from seg_perception.core.segmentation.runtime import accelerate, select_runtime
 
 ASPECT_TOLERANCE = 0.10  # an explicit network size whose aspect differs from the image's by more is warned about
 _log = logging.getLogger("seg_perception.segment")

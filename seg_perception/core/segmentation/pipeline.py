@@ -14,10 +14,11 @@ import numpy as np
 from seg_perception.core.config import param
 from seg_perception.core.geometry.camera import Intrinsics, depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
-from seg_perception.core.models import RANDOM_WEIGHTS, get_model_spec, load_model
-from seg_perception.core.overlay import blend, palette_array
-from seg_perception.core.runtime import RUNTIMES
-from seg_perception.core.segment import Segmenter
+from seg_perception.core.segmentation.models import RANDOM_WEIGHTS, load_model
+from seg_perception.core.segmentation.overlay import blend, palette_array
+from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.segmentation.runtime import RUNTIMES
+from seg_perception.core.segmentation.segment import Segmenter
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class SegmentationPipeline:
 
     Raises:
         KeyError: unknown model name.
-        seg_perception.core.models.WeightsError: missing / corrupt / mismatched weights.
+        seg_perception.core.segmentation.models.WeightsError: missing / corrupt / mismatched weights.
         ValueError: bad device, input size, TTA scales or custom-model YAML.
     """
 

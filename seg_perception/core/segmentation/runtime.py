@@ -1,7 +1,7 @@
 """Inference runtimes for the network call: torch eager, OpenVINO, ONNX Runtime; export cache.
 
 Only the network call changes: preprocessing (PIL bilinear resize, normalisation) and postprocessing (softmax,
-argmax, nearest resize) stay in ``core.segment``, so labels agree with torch eager to float rounding.
+argmax, nearest resize) stay in ``core.segmentation.segment``, so labels agree with torch eager to float rounding.
 
 * ``select_runtime`` maps the ``runtime`` parameter (``auto`` | ``torch`` | ``openvino`` | ``onnxruntime``) and the
   torch device to the runtime that will run: ``auto`` is OpenVINO on the CPU when ``openvino`` imports, else torch;
@@ -34,16 +34,18 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
+import platformdirs
 import torch
 from torch import nn
+
+from seg_perception.core.segmentation.custom_nets import OnnxModel, TorchScriptModel
+from seg_perception.core.segmentation.runners import EXPORTERS, Runner
 
 RUNTIMES = ("auto", "torch", "openvino", "onnxruntime")
 CACHE_DIR_ENV = "SEG_PERCEPTION_CACHE_DIR"
@@ -78,7 +80,7 @@ def select_runtime(requested: str, device: torch.device) -> str:
 
     Args:
         requested: ``auto``, ``torch``, ``openvino`` or ``onnxruntime``.
-        device: the torch device (``core.segment.resolve_device``).
+        device: the torch device (``core.segmentation.segment.resolve_device``).
     Returns:
         ``"torch"``, ``"openvino"`` or ``"onnxruntime"``. ``auto``: OpenVINO on the CPU when it imports, else torch;
         on CUDA always torch. An explicit ``openvino`` / ``onnxruntime`` that does not import, or any of them on
@@ -107,8 +109,6 @@ def cache_root() -> Path:
     env = os.environ.get(CACHE_DIR_ENV)
     if env:
         return Path(env).expanduser()
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("seg_perception"))
 
 
@@ -237,113 +237,6 @@ def discard_entry(folder: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _export_openvino(module: nn.Module, width: int, height: int, folder: Path) -> None:
-    import openvino as ov
-
-    example = torch.zeros(1, 3, height, width)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about data-dependent Python checks in the nets
-        model = ov.convert_model(module, example_input=example, input=[(1, 3, height, width)])
-    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)  # keep f32 weights: label parity
-
-
-def _export_onnx(module: nn.Module, width: int, height: int, folder: Path) -> None:
-    import contextlib
-    import io
-
-    example = torch.zeros(1, 3, height, width)
-    noisy = [logging.getLogger(n) for n in ("onnx_ir", "onnxscript", "torch.onnx")]
-    levels = [lg.level for lg in noisy]
-    try:
-        for lg in noisy:
-            lg.setLevel(logging.WARNING)  # the exporter's optimisation passes log every step at INFO
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (example,), str(folder / "model.onnx"), dynamo=True, input_names=["input"],
-                              output_names=["logits"], external_data=False)  # fmt: skip
-    finally:
-        for lg, level in zip(noisy, levels, strict=True):
-            lg.setLevel(level)
-
-
-def _restore_subnormals() -> None:
-    """Give the calling thread IEEE subnormal floats back (clear x86 FTZ/DAZ; what the runtimes set, see above)."""
-    torch.set_flush_denormal(False)
-
-
-class Runner:
-    """One compiled network: ``runner(x)`` maps a (1, 3, H, W) float32 array to the first output as float32."""
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run the network on a C-contiguous float32 array."""
-        raise NotImplementedError
-
-
-class OpenVINORunner(Runner):
-    """An OpenVINO model (IR ``.xml`` or ``.onnx`` file) compiled for the CPU with a latency hint, f32, denormals
-    flushed to zero.
-
-    Args:
-        path: model file.
-        num_threads: ``INFERENCE_NUM_THREADS``; 0 = OpenVINO's choice.
-        output_name: output to return (default the first).
-    """
-
-    def __init__(self, path: Path, num_threads: int = 0, output_name: str | None = None) -> None:
-        import openvino as ov
-
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
-                                  "CPU_DENORMALS_OPTIMIZATION": True}  # see the module docstring  # fmt: skip
-        if num_threads > 0:
-            config["INFERENCE_NUM_THREADS"] = int(num_threads)
-        core = ov.Core()
-        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-        _restore_subnormals()
-        self.request = self.compiled.create_infer_request()
-        self.output = self.compiled.output(output_name) if output_name else self.compiled.output(0)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run the network on a C-contiguous float32 array."""
-        self.request.infer({0: x})
-        _restore_subnormals()
-        return np.array(self.request.get_tensor(self.output).data, dtype=np.float32, copy=True)
-
-
-class OnnxRuntimeRunner(Runner):
-    """An ONNX file on ONNX Runtime's CPU provider with all graph optimisations, denormals as zero.
-
-    Args:
-        path: ``.onnx`` file.
-        num_threads: ``intra_op_num_threads``; 0 = ONNX Runtime's choice.
-    """
-
-    def __init__(self, path: Path, num_threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # no busy-waiting between runs: the rest of the frame (postprocess, cloud, grids) needs the same cores
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.set_denormal_as_zero", "1")  # see the module docstring
-        if num_threads > 0:
-            opts.intra_op_num_threads = int(num_threads)
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        _restore_subnormals()
-        self.input_name = self.session.get_inputs()[0].name
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run the network on a C-contiguous float32 array."""
-        (y,) = self.session.run([self.session.get_outputs()[0].name], {self.input_name: x})
-        _restore_subnormals()
-        return np.asarray(y, dtype=np.float32)
-
-
-_EXPORTERS: dict[str, tuple[Callable[[nn.Module, int, int, Path], None], str, Callable[[Path, int], Runner]]] = {
-    "openvino": (_export_openvino, "model.xml", OpenVINORunner),
-    "onnxruntime": (_export_onnx, "model.onnx", OnnxRuntimeRunner),
-}
-
 
 class CompiledNet(nn.Module):
     """A torch segmentation module run by OpenVINO or ONNX Runtime, one cached export per input size.
@@ -364,7 +257,7 @@ class CompiledNet(nn.Module):
     def __init__(self, module: nn.Module, name: str, runtime: str, num_threads: int = 0,
                  root: Path | None = None) -> None:  # fmt: skip
         super().__init__()
-        if runtime not in _EXPORTERS:
+        if runtime not in EXPORTERS:
             raise ValueError(f"CompiledNet runs openvino or onnxruntime, got {runtime!r}")
         self.source = module.eval()
         self.name, self.runtime, self.num_threads, self.root = name, runtime, int(num_threads), root
@@ -381,7 +274,7 @@ class CompiledNet(nn.Module):
         """The compiled network for one input size (exported, cached and compiled on first use)."""
         size = (width, height)
         if size not in self.runners:
-            export, filename, runner_cls = _EXPORTERS[self.runtime]
+            export, filename, runner_cls = EXPORTERS[self.runtime]
             key = self.key(width, height)
 
             def do_export(folder: Path) -> None:
@@ -411,11 +304,11 @@ class CompiledNet(nn.Module):
 def accelerate(module: nn.Module, name: str, runtime: str, device: torch.device, num_threads: int = 0) -> nn.Module:
     """``module`` ready to run on ``runtime`` (already chosen with ``select_runtime``).
 
-    Torch modules get a ``CompiledNet``; a bring-your-own ONNX model (``core.custom_model.OnnxModel``) switches its
-    own session to OpenVINO or ONNX Runtime (no export needed); a TorchScript file stays on torch.
+    Torch modules get a ``CompiledNet``; a bring-your-own ONNX model (``core.segmentation.custom_nets.OnnxModel``)
+    switches its own session to OpenVINO or ONNX Runtime (no export needed); a TorchScript file stays on torch.
 
     Args:
-        module: the network (``core.models.load_model``), eval mode, on the CPU.
+        module: the network (``core.segmentation.models.load_model``), eval mode, on the CPU.
         name: model name (cache key).
         runtime: ``torch``, ``openvino`` or ``onnxruntime``.
         device: torch device; anything but the CPU keeps torch.
@@ -423,8 +316,6 @@ def accelerate(module: nn.Module, name: str, runtime: str, device: torch.device,
     Returns:
         The module to call in place of ``module``.
     """
-    from seg_perception.core.custom_model import OnnxModel, TorchScriptModel
-
     if isinstance(module, OnnxModel):
         if device.type == "cpu":
             module.use_runtime("onnxruntime" if runtime == "torch" else runtime, num_threads)

@@ -7,7 +7,9 @@ import functools
 
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, register_model
+from seg_perception.core.segmentation.models import ModelSpec
+from seg_perception.core.segmentation.nets.cgnet import CGNet
+from seg_perception.core.segmentation.nets.espnetv2 import ESPNetv2Segmentation
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,97 +55,87 @@ def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
 
 
 def _espnetv2(num_classes: int, scale: float = 2.0) -> nn.Module:
-    from seg_perception.core.nets.espnetv2 import ESPNetv2Segmentation
-
     return ESPNetv2Segmentation(num_classes=num_classes, scale=scale)
 
 
 def _cgnet(num_classes: int) -> nn.Module:
-    from seg_perception.core.nets.cgnet import CGNet
-
     return CGNet(num_classes=num_classes, m=3, n=21)
 
 
 _EDGENETS = "https://raw.githubusercontent.com/sacmehta/EdgeNets/2b232d3f7fb60658755dad1ebca0ffc895cc795e/model/segmentation/model_zoo/espnetv2"
 _ESPNETV2_PAPER = "Mehta et al., ESPNetv2, CVPR 2019, arXiv:1811.11431"
 
-ESPNETV2_CITY = register_model(
-    ModelSpec(
-        name="espnetv2_city",
-        builder=_espnetv2,
-        categories=CITYSCAPES_CLASSES,
-        palette=CITYSCAPES_PALETTE,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        input_scale=1.0 / 255.0,
-        size_multiple=16,
-        default_size=(1024, 512),
-        weights_file="espnetv2_s_2.0_city_1024x512.pth",
-        sha256="a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8",
-        url=f"{_EDGENETS}/espnetv2_s_2.0_city_1024x512.pth",
-        classifier_key="bu_dec_l4.merge_layer.3.weight",
-        ignore_classes=(19,),
-        ontology="cityscapes",
-        metrics={
-            "camvid_test_0001TP@960x720->camvid/mIoU": 48.59,
-            "camvid_test_0001TP@960x720->camvid/pixel_acc": 78.63,
-            "camvid_val_0016E5@960x720->camvid/mIoU": 55.98,
-            "camvid_val_0016E5@960x720->camvid/pixel_acc": 86.24,
-            "camvid_test_0001TP@640x480->camvid/mIoU": 52.70,  # measured here (bench --all-models --miou)
-        },
-        paper=_ESPNETV2_PAPER,
-    )
+ESPNETV2_CITY = ModelSpec(
+    name="espnetv2_city",
+    builder=_espnetv2,
+    categories=CITYSCAPES_CLASSES,
+    palette=CITYSCAPES_PALETTE,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    input_scale=1.0 / 255.0,
+    size_multiple=16,
+    default_size=(1024, 512),
+    weights_file="espnetv2_s_2.0_city_1024x512.pth",
+    sha256="a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8",
+    url=f"{_EDGENETS}/espnetv2_s_2.0_city_1024x512.pth",
+    classifier_key="bu_dec_l4.merge_layer.3.weight",
+    ignore_classes=(19,),
+    ontology="cityscapes",
+    metrics={
+        "camvid_test_0001TP@960x720->camvid/mIoU": 48.59,
+        "camvid_test_0001TP@960x720->camvid/pixel_acc": 78.63,
+        "camvid_val_0016E5@960x720->camvid/mIoU": 55.98,
+        "camvid_val_0016E5@960x720->camvid/pixel_acc": 86.24,
+        "camvid_test_0001TP@640x480->camvid/mIoU": 52.70,  # measured here (bench --all-models --miou)
+    },
+    paper=_ESPNETV2_PAPER,
 )
 
-ESPNETV2_PASCAL = register_model(
-    ModelSpec(
-        name="espnetv2_pascal",
-        builder=_espnetv2,
-        categories=VOC_CLASSES,
-        palette=voc_palette(len(VOC_CLASSES)),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        input_scale=1.0 / 255.0,
-        size_multiple=16,
-        default_size=(384, 384),
-        weights_file="espnetv2_s_2.0_pascal_384x384.pth",
-        sha256="bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6",
-        url=f"{_EDGENETS}/espnetv2_s_2.0_pascal_384x384.pth",
-        classifier_key="bu_dec_l4.merge_layer.3.weight",
-        ontology="voc",
-        paper=_ESPNETV2_PAPER,
-    )
+ESPNETV2_PASCAL = ModelSpec(
+    name="espnetv2_pascal",
+    builder=_espnetv2,
+    categories=VOC_CLASSES,
+    palette=voc_palette(len(VOC_CLASSES)),
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    input_scale=1.0 / 255.0,
+    size_multiple=16,
+    default_size=(384, 384),
+    weights_file="espnetv2_s_2.0_pascal_384x384.pth",
+    sha256="bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6",
+    url=f"{_EDGENETS}/espnetv2_s_2.0_pascal_384x384.pth",
+    classifier_key="bu_dec_l4.merge_layer.3.weight",
+    ontology="voc",
+    paper=_ESPNETV2_PAPER,
 )
 
-CGNET_CAMVID = register_model(
-    ModelSpec(
-        name="cgnet_camvid",
-        builder=_cgnet,
-        categories=CAMVID_CLASSES,
-        palette=CAMVID_PALETTE,
-        mean=(105.65775, 103.329834, 99.625404),
-        std=(1.0, 1.0, 1.0),
-        input_scale=1.0,
-        size_multiple=8,
-        default_size=(480, 360),
-        weights_file="cgnet_m3n21_camvid.pth",
-        sha256="3676a50e6587379426bf04924b0a2d98f332d3468adb990a40e0446e4f32a63e",
-        url=(
-            "https://raw.githubusercontent.com/wutianyiRosun/CGNet/ebc812c445b2f10a6cf64a2b16bbfe1cc2fec10f/"
-            "checkpoint/camvid/CGNet_M3N21bs8gpu1_ontrainval/model_800.pth"
-        ),
-        state_dict_key="model",
-        classifier_key="classifier.0.conv.weight",
-        ontology="camvid",
-        metrics={
-            "camvid_test_0001TP@480x360/mIoU": 66.54,
-            "camvid_test_0001TP@480x360/pixel_acc": 90.02,
-            "camvid_val_0016E5@480x360/mIoU": 85.68,
-            "camvid_val_0016E5@480x360/pixel_acc": 97.09,
-            "camvid_test_0001TP@640x480/mIoU": 67.49,  # measured here (bench --all-models --miou)
-        },
-        paper="Wu et al., CGNet, IEEE TIP 30:1169-1179, 2020, arXiv:1811.08201",
-    )
+CGNET_CAMVID = ModelSpec(
+    name="cgnet_camvid",
+    builder=_cgnet,
+    categories=CAMVID_CLASSES,
+    palette=CAMVID_PALETTE,
+    mean=(105.65775, 103.329834, 99.625404),
+    std=(1.0, 1.0, 1.0),
+    input_scale=1.0,
+    size_multiple=8,
+    default_size=(480, 360),
+    weights_file="cgnet_m3n21_camvid.pth",
+    sha256="3676a50e6587379426bf04924b0a2d98f332d3468adb990a40e0446e4f32a63e",
+    url=(
+        "https://raw.githubusercontent.com/wutianyiRosun/CGNet/ebc812c445b2f10a6cf64a2b16bbfe1cc2fec10f/"
+        "checkpoint/camvid/CGNet_M3N21bs8gpu1_ontrainval/model_800.pth"
+    ),
+    state_dict_key="model",
+    classifier_key="classifier.0.conv.weight",
+    ontology="camvid",
+    metrics={
+        "camvid_test_0001TP@480x360/mIoU": 66.54,
+        "camvid_test_0001TP@480x360/pixel_acc": 90.02,
+        "camvid_val_0016E5@480x360/mIoU": 85.68,
+        "camvid_val_0016E5@480x360/pixel_acc": 97.09,
+        "camvid_test_0001TP@640x480/mIoU": 67.49,  # measured here (bench --all-models --miou)
+    },
+    paper="Wu et al., CGNet, IEEE TIP 30:1169-1179, 2020, arXiv:1811.08201",
 )
 
 
@@ -166,16 +158,16 @@ for (_scale, _data), (_sha, _miou) in _LADDER.items():
     _base = ESPNETV2_CITY if _data == "city" else ESPNETV2_PASCAL
     _file = f"espnetv2_s_{_scale}_{_data}_{_base.default_size[0]}x{_base.default_size[1]}.pth"
     _protocol = "cityscapes_val@1024x512" if _data == "city" else "voc_val@384x384"
-    ESPNETV2_LADDER[f"espnetv2_{_data}_s{_scale}"] = register_model(
-        dataclasses.replace(
-            _base,
-            name=f"espnetv2_{_data}_s{_scale}",
-            builder=functools.partial(_espnetv2, scale=_scale),
-            weights_file=_file,
-            sha256=_sha,
-            url=f"{_EDGENETS}/{_file}",
-            metrics={f"{_protocol}/mIoU (authors)": _miou}
-            | ({"camvid_test_0001TP@640x480->camvid/mIoU": _MEASURED_CAMVID_640[_scale]} if _data == "city" else {}),
-            size_note=f"ESPNetv2 width scale s={_scale}; trained at the s=2.0 model's size",
-        )
+    ESPNETV2_LADDER[f"espnetv2_{_data}_s{_scale}"] = dataclasses.replace(
+        _base,
+        name=f"espnetv2_{_data}_s{_scale}",
+        builder=functools.partial(_espnetv2, scale=_scale),
+        weights_file=_file,
+        sha256=_sha,
+        url=f"{_EDGENETS}/{_file}",
+        metrics={f"{_protocol}/mIoU (authors)": _miou}
+        | ({"camvid_test_0001TP@640x480->camvid/mIoU": _MEASURED_CAMVID_640[_scale]} if _data == "city" else {}),
+        size_note=f"ESPNetv2 width scale s={_scale}; trained at the s=2.0 model's size",
     )
+
+BUILTIN_SPECS: tuple[ModelSpec, ...] = (ESPNETV2_CITY, ESPNETV2_PASCAL, CGNET_CAMVID, *ESPNETV2_LADDER.values())

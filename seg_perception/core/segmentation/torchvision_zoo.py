@@ -39,9 +39,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import segmentation
+from torchvision.models.segmentation import LRASPP
+from torchvision.models.segmentation._utils import _SimpleSegmentationModel
 
-from seg_perception.core.models import ModelSpec, register_model
-from seg_perception.core.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
+from seg_perception.core.segmentation.models import ModelSpec
+from seg_perception.core.segmentation.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
 
 TORCHVISION_URL = "https://download.pytorch.org/models"
 METRIC_PREFIX = "coco-val2017-voc-labels@shorter_side_520"
@@ -62,9 +65,6 @@ class TorchvisionSegmentation(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        from torchvision.models.segmentation import LRASPP
-        from torchvision.models.segmentation._utils import _SimpleSegmentationModel
-
         if not isinstance(model, (LRASPP, _SimpleSegmentationModel)):
             raise TypeError(f"expected a torchvision FCN, DeepLabV3 or LRASPP model, got {type(model).__name__}")
         self.lraspp = isinstance(model, LRASPP)
@@ -90,8 +90,6 @@ def torchvision_builder(name: str, aux_loss: bool | None) -> Callable[[int], nn.
     """
 
     def build(num_classes: int) -> nn.Module:
-        from torchvision.models import segmentation
-
         kwargs = {} if aux_loss is None else {"aux_loss": aux_loss}
         fn = getattr(segmentation, name)
         return TorchvisionSegmentation(fn(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs))
@@ -142,4 +140,4 @@ def _spec(name: str, file: str, aux: bool | None, multiple: int, miou: float, ac
     )
 
 
-TORCHVISION_MODELS: dict[str, ModelSpec] = {m[0]: register_model(_spec(*m)) for m in _MODELS}
+TORCHVISION_MODELS: dict[str, ModelSpec] = {m[0]: _spec(*m) for m in _MODELS}

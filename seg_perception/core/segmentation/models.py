@@ -1,16 +1,14 @@
-"""Model registry: a ``ModelSpec`` per pretrained network, in the style of torchvision's ``WeightsEnum``.
+"""Model specs and weights: a ``ModelSpec`` per pretrained network, in the style of torchvision's ``WeightsEnum``.
 
 A spec carries everything a caller needs to run the model on a raw RGB image and to interpret its output:
 the builder, the class list and palette, the normalisation, the input-size rule, the weights file name, its
-sha256 and its upstream URL. A new model is one ``register_model`` call.
+sha256 and its upstream URL. The registry of names is ``core.segmentation.registry``.
 
 Weights are local files. ``find_weights`` looks, in order, at an explicit path, ``$SEG_PERCEPTION_MODEL_DIR``,
 the user cache directory (``platformdirs.user_cache_dir("seg_perception")/models``) and torch hub's checkpoint
 cache (``torch.hub.get_dir()/checkpoints``, where torchvision keeps its downloads); it never downloads.
 ``seg-perception weights download NAME`` (``seg_perception.tools.weights``) fetches a file and checks its hash.
 
-``get_model_spec`` also accepts the path of a custom-model YAML (``core.custom_model``: a TorchScript or ONNX file
-plus its class list and preprocessing), so every caller that takes a model name takes such a file too.
 ``weights="random"`` builds a registered network with random weights: for plumbing tests only.
 """
 
@@ -24,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
 import torch
 from torch import nn
 
@@ -65,8 +64,9 @@ class ModelSpec:
         channel_order: ``"rgb"`` or ``"bgr"``: channel order of the network input (mean/std are in this order).
         fixed_size: the network only runs at ``default_size`` (e.g. an ONNX export with static height and width);
             ``input_size`` then rejects any other size.
-        self_contained: the builder loads a complete model file itself (TorchScript / ONNX, ``core.custom_model``);
-            ``load_model`` then reads no state_dict and ``weights_file`` is the model file.
+        self_contained: the builder loads a complete model file itself (TorchScript / ONNX,
+            ``core.segmentation.custom_model``; or no file, ``fake``); ``load_model`` then reads no state_dict and
+            ``weights_file`` is the model file.
         size_note: how ``default_size`` and ``size_multiple`` were chosen (documentation only).
     """
 
@@ -119,22 +119,6 @@ class ModelSpec:
         return size
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
-
-
-def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add ``spec`` to the registry under ``spec.name``.
-
-    Raises:
-        ValueError: if the name is taken or the palette length differs from the class count.
-    """
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} is already registered")
-    validate_spec(spec)
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
 def validate_spec(spec: ModelSpec) -> None:
     """Check a spec's internal consistency (palette length, ignore ids, channel order, hash format).
 
@@ -154,45 +138,11 @@ def validate_spec(spec: ModelSpec) -> None:
         raise ValueError(f"model {spec.name!r}: sha256 must be >= 8 lowercase hex digits, got {spec.sha256!r}")
 
 
-def get_model_spec(name: str) -> ModelSpec:
-    """Return the registered spec called ``name``, or the spec of a custom-model YAML file.
-
-    Args:
-        name: a registered name (``list_models()``), or the path of a custom-model YAML (``*.yaml`` / ``*.yml``;
-            see ``core.custom_model``).
-    Raises:
-        KeyError: naming the known models, if ``name`` is not registered.
-        ValueError / FileNotFoundError: a malformed or missing custom-model YAML or model file.
-    """
-    if name.endswith((".yaml", ".yml")):
-        from seg_perception.core.custom_model import load_spec
-
-        return load_spec(name)
-    _load_builtin_models()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
-
-
-def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    _load_builtin_models()
-    return sorted(_REGISTRY)
-
-
-def _load_builtin_models() -> None:
-    # The zoo registers itself on import; imported lazily to keep this module free of import cycles.
-    from seg_perception.core import torchvision_zoo, zoo  # noqa: F401
-
-
 def default_model_dirs() -> list[Path]:
     """Directories searched for weights, in order: ``$SEG_PERCEPTION_MODEL_DIR``, the user cache, then torch
     hub's checkpoint cache (``torch.hub.get_dir()/checkpoints``: ``$TORCH_HOME/hub/checkpoints``, where
     torchvision's own downloads land). Downloads go to the first one.
     """
-    import platformdirs
-
     dirs = []
     env = os.environ.get(MODEL_DIR_ENV)
     if env:

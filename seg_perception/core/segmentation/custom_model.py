@@ -38,33 +38,34 @@ ONNX runs on ONNX Runtime: ``CPUExecutionProvider`` for ``device: cpu``; ``CUDAE
 ``onnxruntime-gpu``) for ``cuda[:N]``, chosen by the same ``device`` parameter as torch models (a missing provider is
 a start-up error). Tensors cross to ONNX Runtime through numpy; ``fp16`` does not apply to ONNX files (export a
 float16 graph instead; its input type is honoured). On the CPU the ``runtime`` parameter can run the same file on
-OpenVINO instead (``OnnxModel.use_runtime``; ``auto`` picks OpenVINO when it is installed, see ``core.runtime``).
+OpenVINO instead (``OnnxModel.use_runtime``; ``auto`` picks OpenVINO when it is installed, see
+``core.segmentation.runtime``). The file-backed modules are in ``core.segmentation.custom_nets``.
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+import yaml
 from torch import nn
 
-from seg_perception.core.models import ModelSpec, sha256_of, validate_spec
+from seg_perception.core.segmentation.custom_nets import (
+    TORCHSCRIPT_SUFFIXES,
+    CustomModelError,
+    OnnxModel,
+    TorchScriptModel,
+)
+from seg_perception.core.segmentation.models import ModelSpec, sha256_of, validate_spec
+from seg_perception.core.segmentation.zoo import voc_palette
 
-TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 _TOP_KEYS = {"file", "format", "name", "sha256", "classes", "palette", "ignore_classes", "ontology", "paper", "input",
              "output"}  # fmt: skip
 _INPUT_KEYS = {"color_order", "scale", "mean", "std", "size", "size_multiple", "fixed_size"}
 _OUTPUT_KEYS = {"stride", "name"}
-
-
-class CustomModelError(ValueError):
-    """A custom-model YAML or its model file is malformed or does not agree with the YAML."""
 
 
 def _number(value: Any, what: str, where: Path) -> float:  # noqa: ANN401
@@ -86,170 +87,6 @@ def _unknown(data: dict, allowed: set[str], section: str, where: Path) -> None:
     extra = sorted(set(data) - allowed)
     if extra:
         raise CustomModelError(f"{where}: unknown key(s) {extra} in {section}; allowed: {sorted(allowed)}")
-
-
-def onnx_providers(device: torch.device, available: list[str]) -> list[Any]:
-    """ONNX Runtime execution providers for a torch device.
-
-    Args:
-        device: ``cpu`` or ``cuda[:N]``.
-        available: ``onnxruntime.get_available_providers()``.
-    Returns:
-        ``["CPUExecutionProvider"]``, or CUDA (with ``device_id``) first and the CPU as fallback for unsupported ops.
-    Raises:
-        ValueError: CUDA requested but this onnxruntime build has no ``CUDAExecutionProvider``.
-    """
-    if device.type == "cuda":
-        if "CUDAExecutionProvider" not in available:
-            raise ValueError(
-                f"device {device} requested but onnxruntime has no CUDAExecutionProvider (available: "
-                f"{', '.join(available)}); install onnxruntime-gpu or set device to cpu"
-            )
-        return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def _onnx_session(path: Path, device: torch.device):  # noqa: ANN202
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # errors only
-    return ort.InferenceSession(str(path), opts, providers=onnx_providers(device, ort.get_available_providers()))
-
-
-def _fit_output(y: torch.Tensor, x: torch.Tensor, stride: int, path: Path) -> torch.Tensor:
-    """Upsample (bilinear) logits of a strided model to the input size; a stride-1 output must already fit."""
-    if tuple(y.shape[-2:]) == tuple(x.shape[-2:]):
-        return y
-    if stride == 1:
-        raise CustomModelError(
-            f"{path}: output {tuple(y.shape[-2:])} is not the input size {tuple(x.shape[-2:])} (output.stride is 1)"
-        )
-    return F.interpolate(y.float(), size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
-class TorchScriptModel(nn.Module):
-    """A TorchScript segmentation file as a module returning logits (N, C, H, W) at input size.
-
-    Args:
-        path: the ``torch.jit.save`` file (loaded on the CPU; ``.to(device)`` moves it).
-        stride: output stride (1 = at input size).
-        output_name: key of a dict output (default ``"out"`` when the output is a dict); tuples give element 0.
-    """
-
-    def __init__(self, path: Path, stride: int = 1, output_name: str | None = None) -> None:
-        super().__init__()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the format's reader
-            self.net = torch.jit.load(str(path), map_location="cpu")
-        self.path, self.stride, self.output_name = path, stride, output_name
-
-    def raw(self, x: torch.Tensor) -> torch.Tensor:
-        """The file's own output tensor, before any upsampling."""
-        y = self.net(x)
-        if isinstance(y, dict):
-            key = self.output_name or "out"
-            if key not in y:
-                raise CustomModelError(f"{self.path}: output dict has keys {sorted(y)}, no {key!r} (output.name)")
-            y = y[key]
-        elif isinstance(y, (tuple, list)):
-            y = y[0]
-        if not isinstance(y, torch.Tensor):
-            raise CustomModelError(f"{self.path}: output is {type(y).__name__}, expected a tensor")
-        return y
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) normalised input -> (N, C, H, W) logits."""
-        return _fit_output(self.raw(x), x, self.stride, self.path)
-
-
-class OnnxModel(nn.Module):
-    """An ONNX segmentation file on ONNX Runtime, as a module returning logits (N, C, H, W) at input size.
-
-    ``.to(device)`` re-creates the session with the device's execution provider (see ``onnx_providers``); it holds
-    no torch parameters, so ``half()`` changes nothing. Input is fed in the graph's input type (float32 or float16)
-    and the output comes back as a float32 tensor on the input's device.
-
-    Args:
-        path: the ``.onnx`` file (a single image input, NCHW).
-        stride: output stride (1 = at input size).
-        output_name: graph output to read (default the first).
-    Raises:
-        CustomModelError: the graph has no such output, or not exactly one input.
-    """
-
-    def __init__(self, path: Path, stride: int = 1, output_name: str | None = None) -> None:
-        super().__init__()
-        self.path, self.stride = path, stride
-        self.device = torch.device("cpu")
-        self.session = _onnx_session(path, self.device)
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1:
-            raise CustomModelError(f"{path}: expected one input, the graph has {[i.name for i in inputs]}")
-        self.input_name = inputs[0].name
-        self.input_shape = list(inputs[0].shape)
-        self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
-        names = [o.name for o in outputs]
-        if output_name is not None and output_name not in names:
-            raise CustomModelError(f"{path}: no output {output_name!r} (output.name); the graph has {names}")
-        self.output_name = output_name or names[0]
-        self.runner: Any = None  # core.runtime.OpenVINORunner when use_runtime("openvino") was called
-        self.runtime = "onnxruntime"
-
-    def use_runtime(self, runtime: str, num_threads: int = 0) -> None:
-        """Run the file on ``runtime`` (CPU): ``openvino`` (OpenVINO reads ONNX itself) or ``onnxruntime``.
-
-        Args:
-            runtime: ``openvino`` or ``onnxruntime``.
-            num_threads: inference threads; 0 = the runtime's choice.
-        Raises:
-            ValueError: another runtime name.
-        """
-        from seg_perception.core.runtime import OpenVINORunner
-
-        if runtime == "openvino":
-            self.runner = OpenVINORunner(self.path, num_threads, self.output_name)
-        elif runtime == "onnxruntime":
-            self.runner = None
-            if num_threads > 0:
-                import onnxruntime as ort
-
-                opts = ort.SessionOptions()
-                opts.log_severity_level = 3
-                opts.intra_op_num_threads = int(num_threads)
-                self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
-        else:
-            raise ValueError(f"an ONNX model runs on openvino or onnxruntime, got {runtime!r}")
-        self.runtime = runtime
-
-    def static_hw(self) -> tuple[int, int] | None:
-        """``(height, width)`` when the graph's input size is static, else ``None``."""
-        if len(self.input_shape) == 4 and all(isinstance(d, int) for d in self.input_shape[2:]):
-            return int(self.input_shape[2]), int(self.input_shape[3])
-        return None
-
-    def to(self, *args: Any, **kwargs: Any) -> OnnxModel:  # noqa: ANN401
-        """Move to a device: a new ONNX Runtime session with that device's provider (dtype arguments are ignored)."""
-        device = kwargs.get("device")
-        for a in args:
-            if isinstance(a, (str, torch.device)):
-                device = a
-        if device is not None and torch.device(device) != self.device:
-            self.device = torch.device(device)
-            self.session = _onnx_session(self.path, self.device)
-        return self
-
-    def raw(self, x: torch.Tensor) -> torch.Tensor:
-        """The graph's output tensor, before any upsampling."""
-        feed = x.detach().to("cpu", torch.float32).numpy().astype(self.input_dtype, copy=False)
-        if self.runner is not None:
-            return torch.from_numpy(self.runner(np.ascontiguousarray(feed))).to(x.device)
-        (y,) = self.session.run([self.output_name], {self.input_name: feed})
-        return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(x.device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) normalised input -> (N, C, H, W) float32 logits."""
-        return _fit_output(self.raw(x), x, self.stride, self.path)
 
 
 def _probe(model: TorchScriptModel | OnnxModel, num_classes: int, size: tuple[int, int], stride: int,
@@ -290,25 +127,8 @@ def _build(model_file: Path, fmt: str, stride: int, output_name: str | None, sha
     return model
 
 
-def load_spec(yaml_path: str | Path) -> ModelSpec:
-    """Read a custom-model YAML (schema in the module docstring) into a ``ModelSpec``.
-
-    The model file is only checked for existence here (and, for ONNX, opened to read its input shape); it is
-    loaded, hash-checked and probed when the spec's builder runs (``load_model``).
-
-    Args:
-        yaml_path: the YAML file.
-    Returns:
-        A ``ModelSpec`` with ``self_contained=True`` and ``weights_file`` = the model file's path.
-    Raises:
-        FileNotFoundError: the YAML or the model file does not exist.
-        CustomModelError: a missing, unknown or malformed key (the message names the file and the key).
-    """
-    import yaml
-
-    from seg_perception.core.zoo import voc_palette
-
-    path = Path(yaml_path).expanduser()
+def _read_yaml(path: Path) -> tuple[dict, dict, dict]:
+    """The top level, ``input`` and ``output`` mappings of a custom-model YAML, unknown keys refused."""
     if not path.is_file():
         raise FileNotFoundError(f"custom model YAML {path} does not exist")
     with open(path) as f:
@@ -322,7 +142,11 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
         raise CustomModelError(f"{path}: 'input' and 'output' must be mappings")
     _unknown(inp, _INPUT_KEYS, "input", path)
     _unknown(out, _OUTPUT_KEYS, "output", path)
+    return data, inp, out
 
+
+def _model_file(data: dict, path: Path) -> tuple[Path, str]:
+    """The model file (relative to the YAML) and its format (``onnx`` / ``torchscript``)."""
     if "file" not in data:
         raise CustomModelError(f"{path}: missing key 'file' (the TorchScript or ONNX model)")
     model_file = Path(str(data["file"])).expanduser()
@@ -335,7 +159,11 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
     fmt = str(data.get("format") or guess)
     if fmt not in ("onnx", "torchscript"):
         raise CustomModelError(f"{path}: format must be onnx or torchscript (not inferable from {model_file.name})")
+    return model_file, fmt
 
+
+def _classes(data: dict, path: Path) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...], tuple[int, ...]]:
+    """``(categories, palette, ignore_classes)``; the palette defaults to the PASCAL VOC colour map."""
     classes = data.get("classes")
     if not isinstance(classes, list) or not 1 <= len(classes) <= 256:
         raise CustomModelError(f"{path}: 'classes' must be a list of 1 to 256 class names")
@@ -353,7 +181,12 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
     ignore = data.get("ignore_classes") or []
     if not isinstance(ignore, list) or not all(isinstance(i, int) for i in ignore):
         raise CustomModelError(f"{path}: 'ignore_classes' must be a list of class ids")
+    return categories, palette, tuple(ignore)
 
+
+def _sizes(inp: dict, out: dict, fmt: str, model_file: Path, path: Path) -> tuple[tuple[int, int], int, int, bool]:
+    """``((width, height), size_multiple, output stride, fixed_size)``; an ONNX graph with a static input size is
+    fixed-size and must agree with ``input.size``."""
     size = inp.get("size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
         raise CustomModelError(f"{path}: input.size must be [width, height] in pixels, got {size!r}")
@@ -375,27 +208,49 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
             if fixed is False:
                 raise CustomModelError(f"{path}: input.fixed_size is false but {model_file} has a static input size")
             fixed = True
+    return (size[0], size[1]), multiple, stride, bool(fixed)
+
+
+def load_spec(yaml_path: str | Path) -> ModelSpec:
+    """Read a custom-model YAML (schema in the module docstring) into a ``ModelSpec``.
+
+    The model file is only checked for existence here (and, for ONNX, opened to read its input shape); it is
+    loaded, hash-checked and probed when the spec's builder runs (``load_model``).
+
+    Args:
+        yaml_path: the YAML file.
+    Returns:
+        A ``ModelSpec`` with ``self_contained=True`` and ``weights_file`` = the model file's path.
+    Raises:
+        FileNotFoundError: the YAML or the model file does not exist.
+        CustomModelError: a missing, unknown or malformed key (the message names the file and the key).
+    """
+    path = Path(yaml_path).expanduser()
+    data, inp, out = _read_yaml(path)
+    model_file, fmt = _model_file(data, path)
+    categories, palette, ignore = _classes(data, path)
+    size, multiple, stride, fixed = _sizes(inp, out, fmt, model_file, path)
     output_name = out.get("name")
     sha = str(data.get("sha256") or "").lower()
     spec = ModelSpec(
         name=str(data.get("name") or path.stem),
         builder=functools.partial(_build, model_file, fmt, stride, None if output_name is None else str(output_name),
-                                  sha, path, (size[0], size[1])),  # fmt: skip
+                                  sha, path, size),  # fmt: skip
         categories=categories,
         palette=palette,
         mean=_triple(inp.get("mean", [0.0, 0.0, 0.0]), "input.mean", path),
         std=_triple(inp.get("std", [1.0, 1.0, 1.0]), "input.std", path),
         input_scale=_number(inp.get("scale", 1.0), "input.scale", path),
         size_multiple=multiple,
-        default_size=(size[0], size[1]),
+        default_size=size,
         weights_file=str(model_file),
         sha256=sha,
         url="",
-        ignore_classes=tuple(ignore),
+        ignore_classes=ignore,
         ontology=str(data.get("ontology") or ""),
         paper=str(data.get("paper") or ""),
         channel_order=str(inp.get("color_order", "rgb")).lower(),
-        fixed_size=bool(fixed),
+        fixed_size=fixed,
         self_contained=True,
         size_note=f"from {path}",
     )

@@ -1,0 +1,155 @@
+"""Helpers shared by the ``seg-perception`` subcommands: image sizes, ROS 2 parameter files, rclpy contexts and
+SIGINT/SIGTERM handling. ``seg_perception.cli`` owns the argument parsing; the tools call these."""
+
+from __future__ import annotations
+
+import argparse
+import array
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, NamedTuple, Self
+
+import rclpy
+import yaml
+from rclpy.node import Node
+from rclpy.parameter import parameter_dict_from_yaml_file, parameter_value_to_python
+from rclpy.signals import SignalHandlerOptions
+
+
+class ImageSize(NamedTuple):
+    """An image or network input size in pixels, height first (STYLE.md); written ``WIDTHxHEIGHT`` on the command
+    line, as ``ros2``/OpenCV users type it."""
+
+    height: int
+    width: int
+
+    @property
+    def wh(self) -> tuple[int, int]:
+        """``(width, height)``, the order of ``ModelSpec.default_size`` and ``Segmenter(input_size=...)``."""
+        return self.width, self.height
+
+
+def parse_size(text: str) -> ImageSize:
+    """Parse ``"WIDTHxHEIGHT"`` (e.g. ``"640x480"``; ``X`` too) into an ``ImageSize`` (height, width).
+
+    Raises:
+        argparse.ArgumentTypeError: if the text is not two positive integers joined by ``x`` (argparse turns it
+            into a usage error naming the option).
+    """
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from None
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return ImageSize(height, width)
+
+
+def _python(value: Any) -> Any:  # noqa: ANN401 - any ROS parameter value
+    return list(value) if isinstance(value, (array.array, list, tuple)) else value
+
+
+def load_node_params(files: Sequence[Path], node: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters a node called ``node`` gets from ROS 2 YAML parameter files, read by rclpy's own parser
+    (``rclpy.parameter.parameter_dict_from_yaml_file``): sections ``/**``, ``/**/<node>``, ``/<node>`` and
+    ``<node>``; nested keys become dotted names (``fusion.hit``), as the node sees them.
+
+    Later files win and ``overrides`` win over files, as with ``--params-file`` and ``-p`` on a node. A file
+    without a section for ``node`` contributes nothing.
+
+    Args:
+        files: YAML parameter files, in order.
+        node: node name without namespace (``segmentation`` / ``costmap``).
+        overrides: ``name -> value`` applied last (``parse_overrides``).
+    Returns:
+        ``name -> value`` with Python values (lists for arrays).
+    Raises:
+        FileNotFoundError: a file does not exist.
+        RuntimeError: a section is not a valid parameter section (rclpy's message).
+    """
+    params: dict[str, Any] = {}
+    for f in files:
+        data = yaml.safe_load(Path(f).read_text()) or {}
+        if not any(key in data for key in ("/**", f"/**/{node}", f"/{node}", node)):
+            continue  # rclpy raises for a file without parameters for this node
+        found = parameter_dict_from_yaml_file(str(f), use_wildcard=True, target_nodes=[f"/**/{node}", f"/{node}"])
+        params.update({name: _python(parameter_value_to_python(p.value)) for name, p in found.items()})
+    params.update(overrides or {})
+    return params
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``name:=value`` strings (``-p``) -> dict, values parsed as YAML (``true``, ``0.5``, ``[1, 2]``), as ``ros2 run
+    ... -p`` does.
+
+    Raises:
+        ValueError: an item without ``:=``.
+    """
+    out = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep:
+            raise ValueError(f"expected name:=value, got {item!r}")
+        out[name] = yaml.safe_load(value)
+    return out
+
+
+@contextlib.contextmanager
+def ros_node(name: str, domain_id: int | None = None) -> Iterator[Node]:
+    """A node in a fresh rclpy context, destroyed and its context shut down on exit.
+
+    ``args=[]``: rcl does not parse ``sys.argv``, where a tool's ``a:=b`` arguments would become global remap rules.
+    rclpy installs no signal handlers (``StopFlag`` turns SIGINT/SIGTERM into a flag the tool polls). Executors take
+    ``node.context``.
+
+    Args:
+        name: node name.
+        domain_id: ROS domain (default: ``ROS_DOMAIN_ID``).
+    """
+    context = rclpy.Context()
+    rclpy.init(args=[], context=context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
+    try:
+        node = rclpy.create_node(name, context=context)
+        yield node
+    finally:
+        if node is not None:
+            node.destroy_node()
+        context.try_shutdown()
+
+
+class StopFlag:
+    """SIGINT/SIGTERM -> a flag: ``with StopFlag() as stop: while not stop(): ...``.
+
+    Handlers are installed only in the main thread (elsewhere the flag is only set by ``set()``); the previous
+    handlers are restored on exit.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.event.set()
+
+    def set(self) -> None:
+        """Raise the flag (as a signal would)."""
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
