@@ -70,8 +70,8 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
     ws, env = workspace
     proc = _bash(f"ros2 launch seg_perception {LAUNCH} --show-args", ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for arg in ("namespace", "params_file", "use_sim_time", "image", "depth", "camera_info", "publish_mount",
-                "mount_xyz", "mount_rpy"):
+    for arg in ("namespace", "params_file", "use_sim_time", "autostart", "image", "depth", "camera_info",
+                "publish_mount", "mount_xyz", "mount_rpy"):
         assert f"'{arg}':" in proc.stdout, proc.stdout
     default_params = ws / "install" / "seg_perception" / "share" / "seg_perception" / "config" / "seg_perception.yaml"
     assert f"(default: '{default_params}')" in proc.stdout
@@ -79,7 +79,7 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
     proc = _bash(f"ros2 launch seg_perception {LAUNCH} image:=/cam/rgb --print", ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert out.count("DeclareLaunchArgument") == 12, out
+    assert out.count("DeclareLaunchArgument") == 13, out
     for exe in ("segmentation_node", "costmap_node", "camera_mount_publisher"):
         assert f"ExecuteProcess(cmd=[ExecInPkg(pkg='seg_perception', exec='{exe}'), '--ros-args'" in out, out
 
