@@ -196,14 +196,11 @@ class GuardedNode(LifecycleNode):
     count as frames (``stats.drops``), every other callback as ``stats.rejected``. Service callbacks return the
     (default) response on an exception.
 
-    Lifecycle (REP-2002 managed node, ``rclpy.lifecycle``; ``ros2 lifecycle`` and Nav2's lifecycle_manager drive
-    it): parameters are declared in ``__init__`` (``ros2 param`` works in every state); a subclass allocates in
-    ``configure()`` (model, grids), subscribes in ``activate()`` and unsubscribes in ``deactivate()``, frees in
-    ``cleanup()``. Outputs are lifecycle publishers (silent unless active). An exception raised by ``configure``
-    (missing weights, an impossible grid) is logged and the transition returns FAILURE: the node stays unconfigured
-    and alive, and can be configured again. With the ``autostart`` parameter (default true, read-only) the node
-    configures and activates itself at the end of construction (``start()``), so a plain ``ros2 run`` or a direct
-    construction gives an active node; false leaves the transitions to a lifecycle manager.
+    Lifecycle (REP-2002, driven by ``ros2 lifecycle`` or Nav2's lifecycle_manager): parameters are declared in
+    ``__init__`` (``ros2 param`` works in every state); a subclass allocates in ``configure()``, subscribes in
+    ``activate()`` (unsubscribed at deactivation), frees in ``cleanup()``; outputs are lifecycle publishers. A
+    ``configure`` that raises (missing weights) is logged and returns FAILURE: the node stays unconfigured and alive.
+    ``autostart`` (default true, read-only): configure + activate at the end of construction (``start()``).
     """
 
     primary_topics: tuple[str, ...] = ()
@@ -226,11 +223,6 @@ class GuardedNode(LifecycleNode):
     def lifecycle_state(self) -> str:
         """The current lifecycle state's label: unconfigured, inactive, active or finalized."""
         return str(self._state_machine.current_state[1])
-
-    @property
-    def is_active(self) -> bool:
-        """Whether the node is in the active state (inputs subscribed, outputs published)."""
-        return self.lifecycle_state == "active"
 
     def start(self) -> None:
         """Configure and activate when ``autostart`` is true (a subclass calls this at the end of ``__init__``)."""
@@ -272,10 +264,18 @@ class GuardedNode(LifecycleNode):
         self._activating = True
         try:
             self.activate()
+        except Exception as e:  # rclpy turns it into ERROR -> on_error (not logged by rclpy)
+            self.get_logger().error(f"activate failed: {type(e).__name__}: {e}")
+            raise
         finally:
             self._activating = False
         self.get_logger().info("activated")
         return ret
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
+        self._drop_active_entities()  # a transition raised: free everything; rclpy then leaves it unconfigured
+        self.cleanup()
+        return super().on_error(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
         self._drop_active_entities()

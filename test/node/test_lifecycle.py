@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from nav_msgs.msg import OccupancyGrid
@@ -74,6 +75,13 @@ def test_segmentation_node_transitions_and_publishes_only_when_active(ros, model
     _send_frame(pubs, kitti_frames[0])
     ros.spin_for(2.0)
     assert labels == [] and label_info == [] and node.stats.frames_in == 0
+    # /diagnostics goes on in every state; an inactive node's inputs are not an error
+    diags = ros.subscribe(DiagnosticArray, "/diagnostics")
+    fqn = node.get_fully_qualified_name()
+    inputs = lambda: [st for a in diags for st in a.status if st.hardware_id == fqn and "input " in st.name]  # noqa: E731
+    assert ros.spin_until(lambda: len(inputs()) >= 3, 10.0)
+    assert all(st.level == DiagnosticStatus.OK and st.message == "node inactive: input not subscribed"
+               for st in inputs()), inputs()  # fmt: skip
 
     assert life.set(Transition.TRANSITION_ACTIVATE) and life.state() == "active"
     ros.wait_for_subscribers(list(pubs.values()))
@@ -130,6 +138,11 @@ def test_costmap_node_transitions_and_publishes_grids_only_when_active(ros, kitt
     n = len(grids)
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: len(grids) > n, 30.0) and node.stats.frames_out == 2
+
+    # shutdown from active: unsubscribed, freed, finalized
+    assert node.trigger_shutdown() == TransitionCallbackReturn.SUCCESS and node.lifecycle_state == "finalized"
+    assert not hasattr(node, "mapper")
+    assert ros.spin_until(lambda: ros.helper.count_subscribers(f"{ros.ns}/semantic_points") == 0, 10.0)
 
 
 def test_failed_configure_leaves_the_node_unconfigured_and_alive(ros, tmp_path) -> None:  # noqa: ANN001
