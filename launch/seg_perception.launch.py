@@ -11,6 +11,9 @@ arguments (``camera_mount_publisher``, this package's Python ``static_transform_
     ros2 launch seg_perception seg_perception.launch.py publish_mount:=true \
         mount_xyz:="[0.2, 0.0, 1.1]" mount_rpy:="[0.0, 0.3, 0.0]"
 
+Both nodes are managed (lifecycle) nodes that bring themselves up; ``autostart:=false`` leaves them unconfigured for
+Nav2's lifecycle_manager (or ``ros2 lifecycle set <ns>/segmentation configure``).
+
 ``ros2 launch seg_perception seg_perception.launch.py --show-args`` lists the arguments.
 """
 
@@ -38,6 +41,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "use_sim_time", default_value="false", description="use /clock (true when replaying a bag with --clock)"
         ),
+        DeclareLaunchArgument(
+            "autostart", default_value="true",
+            description="configure and activate both (managed) nodes at start; false = leave the lifecycle "
+                        "transitions to Nav2's lifecycle_manager (node names segmentation, costmap)",
+        ),
         DeclareLaunchArgument("image", default_value="/camera/color/image_raw", description="colour image topic"),
         DeclareLaunchArgument(
             "depth", default_value="/camera/depth/image_raw", description="depth image topic, registered to the colour"
@@ -64,7 +72,10 @@ def generate_launch_description() -> LaunchDescription:
         ),
     ]  # fmt: skip
     ns = LaunchConfiguration("namespace")
-    params = [LaunchConfiguration("params_file"), {"use_sim_time": LaunchConfiguration("use_sim_time")}]
+    params = [LaunchConfiguration("params_file"), {
+        "use_sim_time": LaunchConfiguration("use_sim_time"),
+        "autostart": ParameterValue(LaunchConfiguration("autostart"), value_type=bool),
+    }]  # fmt: skip
     segmentation = Node(
         package="seg_perception",
         executable="segmentation_node",

@@ -14,8 +14,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
-from seg_perception.core.sync import StampOrder, StampPairer
+from seg_perception.core.sync import StampOrder
 from seg_perception.ros import compressed, convert
+from seg_perception.ros.pairing import FramePairer
 from seg_perception.ros.validate import reason, validate_camera_info, validate_image
 
 
@@ -43,9 +44,12 @@ def _stamp(msg: Image | CameraInfo) -> int:
 class RGBDAssembler:
     """Validate, pair by stamp and decode colour + depth + camera_info.
 
-    Colour and depth are paired by ``StampPairer`` (newest pair wins). The latest valid camera_info is used; a pair
-    that arrives before any camera_info waits for one with the same stamp (drivers and bags often deliver
-    camera_info just after the image) and is dropped as ``no_camera_info`` when a different stamp comes instead.
+    Colour and depth are paired by message_filters' TimeSynchronizer (``slop_ns`` 0) or ApproximateTimeSynchronizer
+    (``ros/pairing.FramePairer``: newest pair wins, everything older is reported). camera_info is not a third
+    synchronized input: the latest valid one is used (drivers publish it at a lower rate, or latched once; it
+    changes only with the calibration). A pair that arrives before any camera_info waits for one with its stamp
+    (drivers and bags often deliver camera_info just after the image) and is dropped as ``no_camera_info`` when a
+    different stamp comes instead.
 
     Accounting: every colour image handed to ``add_image`` ends in exactly one of: a returned frame, a
     ``drop(reason, detail)`` call, or ``pending`` (waiting for its depth or camera_info; ``flush()`` drops those).
@@ -56,7 +60,7 @@ class RGBDAssembler:
     Args:
         drop: called with (reason, detail) for every colour frame that will not be processed.
         warn: called with (reason, detail) for suspicious but usable input (frame id mismatch, time jump).
-        slop_ns: colour/depth stamp tolerance [ns].
+        slop_ns: colour/depth stamp tolerance [ns] (inclusive; 0 = identical stamps).
         use_depth: False = colour only (no pairing, no camera_info needed).
         queue_depth: messages kept per stream while waiting for a partner.
         reject: called with (reason, detail) for refused or unpaired depth / camera_info messages (default: drop).
@@ -75,7 +79,7 @@ class RGBDAssembler:
     ) -> None:
         self.drop, self.warn, self.use_depth = drop, warn, use_depth
         self.reject = reject or drop
-        self.pairer: StampPairer[Image, Image] = StampPairer(_stamp, _stamp, slop_ns, queue_depth, self._discarded)
+        self.pairer = FramePairer(slop_ns, queue_depth, self._discarded)
         self.order = StampOrder(time_jump_ns)
         self.camera_info: CameraInfo | None = None
         self._waiting: tuple[Image, Image] | None = None

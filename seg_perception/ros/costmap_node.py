@@ -50,11 +50,15 @@ plus
     use_fusion (bool, false): fuse clouds over time (log-odds with ray-cast clearing); false = single-frame grids.
     voxel_resolution (double, 0.1 m): resolution of the fused semantic voxel map; 0 = no map.
     fused_points_period_s (double, 1.0 s): publishing period of fused_points.
+    autostart (bool, true, read-only): configure + activate at construction (``GuardedNode``); false = wait for a
+        lifecycle manager. Configure builds the grids and the TF listener, activate subscribes, cleanup frees;
+        outputs are published only while active.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 import tf2_ros
@@ -79,19 +83,30 @@ from seg_perception.core.segmentation.class_info import (
 from seg_perception.core.sync import StampOrder
 from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
-from seg_perception.ros.node_utils import GuardedNode, NodeStats, Stopwatch, run_node
+from seg_perception.ros.node_utils import GuardedNode, NodeStats, run_node
 from seg_perception.ros.outputs import costmap_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.pose_source import CloudPoser, TimelineBuffer
 from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS
 from seg_perception.ros.validate import reason, validate_cloud
+from seg_perception.ros.worker import Stopwatch
+
+#: The outputs (lifecycle publishers: silent unless the node is active); the grids are latched.
+OUTPUTS: dict[str, type] = {
+    "drivable_grid": OccupancyGrid,
+    "obstacle_grid": OccupancyGrid,
+    "obstacle_points": PointCloud2,
+    "ground_plane": Marker,
+    "fused_points": PointCloud2,
+}
 
 
 class CostmapNode(GuardedNode):
-    """See the module docstring for topics and parameters.
+    """See the module docstring for topics and parameters; a managed node (``GuardedNode``: lifecycle, autostart).
 
-    Raises (from ``__init__``): ValueError for invalid parameters (grid over the memory bound...);
-    FileNotFoundError for an ``ontology`` parameter that names no file or package ontology.
+    Raises (from ``__init__``, or from ``configure``: a failed transition, the node stays unconfigured): ValueError
+    for invalid parameters (grid over the memory bound...); FileNotFoundError for an ``ontology`` parameter that
+    names no file or package ontology.
     """
 
     primary_topics = ("semantic_points",)
@@ -101,44 +116,41 @@ class CostmapNode(GuardedNode):
         self.stats = NodeStats(self)
         # the grid's geometry is built once; the thresholds and inflation can change at run time
         self.cfg = declare_config(self, CostmapConfig, read_only=("resolution", "width", "height"))
-
-        s = declare_config(self, CostmapSettings, read_only=True)
-        self.settings = s
-        ground_cfg = declare_config(self, GroundConfig, "ground.", exclude=("expected_height_m",), read_only=True)
-        fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"),
-                                    read_only=True)  # fmt: skip
-        self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
-        # an ontology from the parameter (trusted configuration: a name or a YAML path) is read once, here
-        self._ontology_param: Ontology | None = open_ontology(s.ontology) if s.ontology else None
-        self.mapper = GridMapper.from_settings(self.cfg, s, ground_cfg, fusion_cfg)
-        self.class_info: ClassInfo | None = None
-        self.palette: np.ndarray | None = None
-        self._ontology: Ontology | None = None
-        self._order = StampOrder(int(s.time_jump_s * 1e9))
+        self.settings = declare_config(self, CostmapSettings, read_only=True)
+        self.ground_cfg = declare_config(self, GroundConfig, "ground.", exclude=("expected_height_m",), read_only=True)
+        self.fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"),
+                                         read_only=True)  # fmt: skip
+        self.tolerance_ns = int(self.settings.transform_tolerance_s * 1e9)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         self.health = declare_config(self, HealthSettings)
         enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
+        self.diagnostics = NodeDiagnostics(self, self.stats, ["semantic_points"], lambda: self.health)
+        self.start()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def configure(self) -> None:
+        """Read the ontology parameter (FileNotFoundError), build the grids (ValueError over the memory bound),
+        start listening to TF, create the (lifecycle) publishers."""
+        s = self.settings
+        # an ontology from the parameter (trusted configuration: a name or a YAML path) is read once, here
+        self._ontology_param: Ontology | None = open_ontology(s.ontology) if s.ontology else None
+        self.mapper = GridMapper.from_settings(self.cfg, s, self.ground_cfg, self.fusion_cfg)
+        self.class_info: ClassInfo | None = None
+        self.palette: np.ndarray | None = None
+        self._ontology: Ontology | None = None
+        self._class_map: list[tuple[int, str]] | None = None  # the last valid LabelInfo
+        self._extras: ClassInfo | None = None  # the last valid label_info_json
+        self._last_header: Header | None = None
+        self._order = StampOrder(int(s.time_jump_s * 1e9))
         self.tf_buffer = TimelineBuffer(self, int(s.time_jump_s * 1e9),
                                         lambda t, back: self._on_time_jump(t, back, "/tf"))  # fmt: skip
         self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
         self.poser = CloudPoser(self.tf_buffer, s.global_frame, s.robot_base_frame, self.tolerance_ns, s.max_jump_m,
                                 self._on_jump)  # fmt: skip
-        self.pubs = {
-            "drivable_grid": self.create_publisher(OccupancyGrid, "drivable_grid", LATCHED_QOS),
-            "obstacle_grid": self.create_publisher(OccupancyGrid, "obstacle_grid", LATCHED_QOS),
-            "obstacle_points": self.create_publisher(PointCloud2, "obstacle_points", OUTPUT_QOS),
-            "ground_plane": self.create_publisher(Marker, "ground_plane", OUTPUT_QOS),
-        }
-        self.pub_fused = self.create_publisher(PointCloud2, "fused_points", OUTPUT_QOS)
-        self._class_map: list[tuple[int, str]] | None = None  # the last valid LabelInfo
-        self._extras: ClassInfo | None = None  # the last valid label_info_json
-        self.create_subscription(LabelInfo, "label_info", self._on_label_info, LATCHED_QOS)
-        self.create_subscription(String, "label_info_json", self._on_label_info_json, LATCHED_QOS)
-        self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
-        self._last_header: Header | None = None
-        self.diagnostics = NodeDiagnostics(self, self.stats, ["semantic_points"], lambda: self.health)
-        if self.mapper.voxels is not None and s.fused_points_period_s > 0:
-            self.create_timer(s.fused_points_period_s, self._publish_fused)
+        self.pubs: dict[str, Any] = {}
+        for name, cls in OUTPUTS.items():
+            qos = LATCHED_QOS if name.endswith("_grid") else OUTPUT_QOS
+            self.pubs[name] = self.create_lifecycle_publisher(cls, name, qos)
         g = self.mapper.geometry
         self.get_logger().info(
             f"grid {g.width_cells}x{g.height_cells} cells at {self.cfg.resolution} m in "
@@ -147,9 +159,28 @@ class CostmapNode(GuardedNode):
             f"ground fit {s.fit_ground}"
         )
 
+    def activate(self) -> None:
+        """Subscribe the class metadata (latched: delivered again at each activation) and the clouds."""
+        self.create_subscription(LabelInfo, "label_info", self._on_label_info, LATCHED_QOS)
+        self.create_subscription(String, "label_info_json", self._on_label_info_json, LATCHED_QOS)
+        self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
+        if self.mapper.voxels is not None and self.settings.fused_points_period_s > 0:
+            self.create_timer(self.settings.fused_points_period_s, self._publish_fused)
+
+    def cleanup(self) -> None:
+        """Stop listening to TF, destroy the publishers, free the grids and the fused state."""
+        if hasattr(self, "tf_listener"):
+            self.tf_listener.unregister()
+        for pub in getattr(self, "pubs", {}).values():
+            self.destroy_lifecycle_publisher(pub)
+        for name in ("mapper", "tf_listener", "tf_buffer", "poser", "pubs", "class_info", "palette"):
+            self.__dict__.pop(name, None)
+
     def _apply_config(self, cfg: CostmapConfig) -> None:
         """Run-time change of thresholds / inflation; class inflation radii default to the new global radius."""
         self.cfg = cfg
+        if not hasattr(self, "mapper"):  # unconfigured: the grids take it at configure
+            return
         self.mapper.cfg = cfg
         if self._ontology is not None and self.class_info is not None:
             self.mapper.rules = ClassRules.from_ontology(self._ontology, self.class_info.categories, cfg)
@@ -258,7 +289,7 @@ class CostmapNode(GuardedNode):
         cloud = self.mapper.voxels.to_cloud(self.palette)
         if cloud.dtype != CLOUD_DTYPE:
             cloud = cloud.astype(CLOUD_DTYPE)
-        self.pub_fused.publish(convert.cloud_to_msg(cloud, self._last_header))
+        self.pubs["fused_points"].publish(convert.cloud_to_msg(cloud, self._last_header))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -5,10 +5,11 @@ time) and once at shutdown,
 a node publishes these statuses (names prefixed with the node name, ``hardware_id`` = the node's full name):
 
 ``input <topic>`` (one per monitored input, as diagnostic_updater's FrequencyStatus + TimeStampStatus):
-    ERROR when no message arrived for ``input_timeout_s`` (counted from start-up before the first one); WARN when
+    ERROR when no message arrived for ``input_timeout_s`` (counted from activation before the first one); WARN when
     ``expected_rate_hz`` > 0 and the rate is below it; else OK. Values: ``rate_hz`` (messages in the last
     ``window_s`` / the time they cover), ``expected_rate_hz``, ``messages`` (total), ``last_age_s``,
-    ``stamp_delay_median_ms`` and ``stamp_delay_max_ms`` (node clock minus header stamp over the window).
+    ``stamp_delay_median_ms`` and ``stamp_delay_max_ms`` (node clock minus header stamp over the window). OK
+    "node inactive: input not subscribed" (no values) while the managed node is not active.
 ``frames``:
     ``frames_in``, ``frames_out``, ``pending`` and one value per reason: ``drops/<reason>``, ``rejected/<reason>``,
     ``warnings/<reason>``, ``transport_lost/<topic>``. WARN when an exception was counted, else OK.
@@ -142,11 +143,16 @@ class NodeDiagnostics:
         self.updater.force_update()
 
     def _input(self, stat: DiagnosticStatusWrapper, topic: str) -> DiagnosticStatusWrapper:
+        state = getattr(self.node, "lifecycle_state", "active")
+        if state != "active":  # a managed node subscribes its inputs only while active
+            stat.summary(OK, f"node {state}: input not subscribed")
+            return stat
         with self.stats.lock:
             arrivals = list(self.stats.arrivals[topic])
             total = self.stats.received_total[topic]
         settings = self.settings()
-        h = input_health(arrivals, total, time.monotonic(), self.start_s, settings)
+        start_s = max(self.start_s, getattr(self.node, "activated_s", self.start_s))
+        h = input_health(arrivals, total, time.monotonic(), start_s, settings)
         stat.summary(h.level, h.message)
         values = {"rate_hz": h.rate_hz, "expected_rate_hz": settings.expected_rate_hz, "messages": h.messages,
                   "last_age_s": h.last_age_s, "stamp_delay_median_ms": h.delay_median_ms,

@@ -1,5 +1,5 @@
-"""Pieces shared by the package's nodes: the callback guard, counted drops throttled per reason, input arrivals,
-stage timings (reported on ``/diagnostics`` by ``ros/diagnostics.py``)."""
+"""Pieces shared by the package's nodes: the managed node with its callback guard, counted drops throttled per
+reason, input arrivals, stage timings (reported on ``/diagnostics`` by ``ros/diagnostics.py``), ``run_node``."""
 
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ import time
 import traceback
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import Subscription
 
 from seg_perception.core.errors import InputRejected
-
-T = TypeVar("T")
 
 
 class NodeStats:
@@ -186,14 +187,20 @@ class RclpyLogHandler(logging.Handler):
             self.handleError(record)
 
 
-class GuardedNode(Node):
-    """A Node whose every subscription, timer and service callback runs inside one guard.
+class GuardedNode(LifecycleNode):
+    """A managed (lifecycle) node whose every subscription, timer and service callback runs inside one guard.
 
     An exception escaping an rclpy callback stops ``spin`` and with it the node. Here no exception leaves a callback:
     ``InputRejected`` becomes a counted drop under its reason, anything else a counted ``exception`` with a throttled
     error line naming the topic; the node keeps its last good state and goes on. Subscriptions on ``primary_topics``
     count as frames (``stats.drops``), every other callback as ``stats.rejected``. Service callbacks return the
-    (default) response on an exception. Exiting stays reserved for start-up errors raised from ``__init__``.
+    (default) response on an exception.
+
+    Lifecycle (REP-2002, driven by ``ros2 lifecycle`` or Nav2's lifecycle_manager): parameters are declared in
+    ``__init__`` (``ros2 param`` works in every state); a subclass allocates in ``configure()``, subscribes in
+    ``activate()`` (unsubscribed at deactivation), frees in ``cleanup()``; outputs are lifecycle publishers. A
+    ``configure`` that raises (missing weights) is logged and returns FAILURE: the node stays unconfigured and alive.
+    ``autostart`` (default true, read-only): configure + activate at the end of construction (``start()``).
     """
 
     primary_topics: tuple[str, ...] = ()
@@ -205,6 +212,97 @@ class GuardedNode(Node):
         package_logger.addHandler(self._log_handler)
         if package_logger.getEffectiveLevel() > logging.INFO:
             package_logger.setLevel(logging.INFO)
+        self.autostart = bool(self.declare_parameter("autostart", True, ParameterDescriptor(
+            description="configure and activate at start-up (false: wait for a lifecycle manager, e.g. Nav2's "
+                        "lifecycle_manager, or `ros2 lifecycle set`)", read_only=True)).value)  # fmt: skip
+        self._active_entities: list[Any] = []  # subscriptions and timers that exist only while active
+        self.configure_error: Exception | None = None  # the last failed configure's
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    @property
+    def lifecycle_state(self) -> str:
+        """The current lifecycle state's label: unconfigured, inactive, active or finalized."""
+        return str(self._state_machine.current_state[1])
+
+    def start(self) -> None:
+        """Configure and activate when ``autostart`` is true (a subclass calls this at the end of ``__init__``)."""
+        if self.autostart and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def configure(self) -> None:
+        """Allocate what the node needs to run (override); raise on a configuration error."""
+
+    def activate(self) -> None:
+        """Subscribe the inputs and start the timers through ``create_subscription`` / ``create_timer`` (override);
+        they are destroyed at deactivation."""
+
+    def deactivate(self) -> None:
+        """Called after the inputs were unsubscribed, before the outputs are disabled: finish or count pending
+        frames (override)."""
+
+    def cleanup(self) -> None:
+        """Free what ``configure`` allocated (override)."""
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
+        try:
+            self.configure_error = None
+            self.configure()
+        except Exception as e:  # noqa: BLE001 - a configuration error is reported, the node stays unconfigured
+            self.configure_error = e
+            self.get_logger().error(f"configure failed, the node stays unconfigured: {type(e).__name__}: {e}")
+            try:
+                self.cleanup()
+            except Exception as e2:  # noqa: BLE001 - partial state; the first error is the one that matters
+                self.get_logger().error(f"cleanup after the failed configure: {type(e2).__name__}: {e2}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info("configured")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
+        ret = super().on_activate(state)  # enables the lifecycle publishers
+        self.activated_s = time.monotonic()  # /diagnostics: input timeouts count from here
+        self._activating = True
+        try:
+            self.activate()
+        except Exception as e:  # rclpy turns it into ERROR -> on_error (not logged by rclpy)
+            self.get_logger().error(f"activate failed: {type(e).__name__}: {e}")
+            raise
+        finally:
+            self._activating = False
+        self.get_logger().info("activated")
+        return ret
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
+        self._drop_active_entities()  # a transition raised: free everything; rclpy then leaves it unconfigured
+        self.cleanup()
+        return super().on_error(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
+        self._drop_active_entities()
+        self.deactivate()
+        self.get_logger().info("deactivated")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
+        self.cleanup()
+        self.get_logger().info("cleaned up")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:  # noqa: D102
+        if state.label == "active":
+            self._drop_active_entities()
+            self.deactivate()
+        if state.label in ("active", "inactive"):
+            self.cleanup()
+        return super().on_shutdown(state)
+
+    def _drop_active_entities(self) -> None:
+        for entity in self._active_entities:
+            if isinstance(entity, Subscription):
+                self.destroy_subscription(entity)
+            else:
+                self.destroy_timer(entity)
+        self._active_entities.clear()
 
     def destroy_node(self) -> None:
         """Detach the log forwarding, then destroy the node."""
@@ -238,9 +336,12 @@ class GuardedNode(Node):
                 stats.received(topic, msg)
             return callback(msg)
 
-        return super().create_subscription(
+        sub = super().create_subscription(
             msg_type, topic, self._guard(topic, counted, topic in self.primary_topics), qos_profile, **kwargs
         )
+        if getattr(self, "_activating", False):
+            self._active_entities.append(sub)
+        return sub
 
     def _lost(self, topic: str, count: int) -> None:
         stats = getattr(self, "stats", None)
@@ -249,117 +350,23 @@ class GuardedNode(Node):
 
     def create_timer(self, timer_period_sec, callback, *args, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN002, ANN003, ANN201, D102
         name = getattr(callback, "__name__", "timer")
-        return super().create_timer(timer_period_sec, self._guard(f"timer {name}", callback, False), *args, **kwargs)
+        timer = super().create_timer(timer_period_sec, self._guard(f"timer {name}", callback, False), *args, **kwargs)
+        if getattr(self, "_activating", False):
+            self._active_entities.append(timer)
+        return timer
 
     def create_service(self, srv_type, srv_name, callback, **kwargs):  # type: ignore[no-untyped-def] # noqa: ANN001, ANN003, ANN201, D102
         return super().create_service(srv_type, srv_name, self._guard(f"service {srv_name}", callback, False, True),
                                       **kwargs)  # fmt: skip
 
 
-class NewestFrameWorker(Generic[T]):
-    """Runs ``process(item)`` on its own thread for the newest submitted item, so the executor stays free for
-    subscriptions, timers and parameter services while a frame is being segmented.
-
-    One slot: an item submitted while another still waits replaces it, and the replaced one goes to
-    ``on_skipped`` (the node counts it). ``process`` must handle its own exceptions (the node counts them as drops).
-
-    Args:
-        process: work on one item (called on the worker thread).
-        on_skipped: called (on the submitting thread) with an item replaced before it was processed, and at
-            ``stop`` with the one still waiting.
-        name: thread name.
-        on_done: called on the worker thread after each item, once the worker counts as idle again.
-    """
-
-    def __init__(
-        self, process: Callable[[T], None], on_skipped: Callable[[T], None], name: str = "worker",
-        on_done: Callable[[], None] = lambda: None,
-    ) -> None:  # fmt: skip
-        self._process, self._on_skipped, self._on_done = process, on_skipped, on_done
-        self._cond = threading.Condition()
-        self._slot: T | None = None
-        self._busy = False
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    @property
-    def pending(self) -> int:
-        """Items waiting or being processed (0-2)."""
-        with self._cond:
-            return int(self._slot is not None) + int(self._busy)
-
-    def submit(self, item: T) -> None:
-        """Hand over the newest item (an older waiting one is skipped)."""
-        with self._cond:
-            old, self._slot = self._slot, item
-            self._cond.notify()
-        if old is not None:
-            self._on_skipped(old)
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Block until nothing waits or runs (tests, shutdown); False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self._slot is not None or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Let the item being processed finish, skip the one waiting, end the thread."""
-        with self._cond:
-            self._stop = True
-            old, self._slot = self._slot, None
-            self._cond.notify_all()
-        if old is not None:
-            self._on_skipped(old)
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._slot is None and not self._stop:
-                    self._cond.wait()
-                item = self._slot
-                if self._stop or item is None:
-                    return
-                self._slot, self._busy = None, True
-            try:
-                self._process(item)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-                self._on_done()
-
-
-class Stopwatch:
-    """Wall-clock stage timer: ``sw.lap("stage")`` records the milliseconds since the previous lap."""
-
-    def __init__(self) -> None:
-        self.t = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, stage: str) -> None:
-        """Record the time since the last lap under ``stage`` [ms]."""
-        now = time.perf_counter()
-        self.laps[stage] = (now - self.t) * 1e3
-        self.t = now
-
-    def skip(self) -> None:
-        """Restart the lap clock without recording (time measured elsewhere)."""
-        self.t = time.perf_counter()
-
-
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """Run a node until SIGINT/SIGTERM, then publish its final ``/diagnostics`` and shut down cleanly.
 
     rclpy's own signal handler would shut the context down before the node could say goodbye, so signals only
-    set a flag here. A start-up failure (bad parameters, missing weights) prints one clear line and returns 1.
+    set a flag here. A start-up failure (bad parameters; with ``autostart``, a failed configure: missing weights, an
+    impossible grid) prints one clear line and returns 1: nothing else would ever configure the node. Without
+    ``autostart`` a failed configure leaves the node running unconfigured for its lifecycle manager.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
@@ -368,6 +375,8 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     node = None
     try:
         node = factory()
+        if isinstance(node, GuardedNode) and node.autostart and node.configure_error is not None:
+            raise node.configure_error
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok():

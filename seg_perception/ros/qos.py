@@ -12,7 +12,8 @@ from rclpy.qos import (
 
 #: Camera / depth / camera_info inputs: best effort, keep last 1 (sensor data). While a frame is being segmented
 #: only the newest message per topic waits, so the node always works on the newest frame instead of a backlog;
-#: the node's own pairing buffer (``StampPairer``) holds a few recent messages to match colour and depth stamps.
+#: the node's pairing buffer (message_filters' synchronizer, ``ros/pairing.py``) holds a few recent messages to
+#: match colour and depth stamps.
 SENSOR_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=1,

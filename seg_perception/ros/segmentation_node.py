@@ -24,11 +24,15 @@ Published topics (all with the colour image's header):
         ``expected_rate_hz`` / ERROR after ``input_timeout_s`` without input), frames in/out, drops / rejected /
         warnings per reason, stage timings [ms] (``ros/diagnostics.py``).
 
-Parameters: the fields of ``core.pipeline.SegmentationConfig``, of ``NodeSettings`` below and of
+Parameters: the fields of ``core.segmentation.pipeline.SegmentationConfig``, of ``NodeSettings`` below and of
 ``ros/diagnostics.HealthSettings`` (name, type, default, unit in the descriptor): ``use_depth`` (bool, true,
 read-only: pair each colour image with a depth image; false: labels only), ``time_jump_s`` (float, 1.0 s: a colour
 stamp this far back is a time jump; waiting messages are flushed), ``expected_rate_hz`` (float, 0 Hz = unchecked)
 and ``input_timeout_s`` (float, 2.0 s; also: warn when no colour image arrives for this long).
+
+Lifecycle (``GuardedNode``): configure loads the model, activate publishes label_info and subscribes the inputs,
+deactivate unsubscribes, cleanup frees the model; ``autostart`` (bool, true, read-only) does configure + activate at
+construction; outputs are published only while active.
 
 Accounting (``NodeStats``, on ``/diagnostics``): frames_in (colour images) = frames_out + sum(drops) + pending;
 refused depth and camera_info messages are counted under ``rejected``.
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
@@ -49,11 +54,15 @@ from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationC
 from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
-from seg_perception.ros.node_utils import GuardedNode, NewestFrameWorker, NodeStats, Stopwatch, run_node
+from seg_perception.ros.node_utils import GuardedNode, NodeStats, run_node
 from seg_perception.ros.outputs import segmentation_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.ros.transport import TransportCheck
+from seg_perception.ros.worker import NewestFrameWorker, Stopwatch
+
+#: The per-frame outputs (lifecycle publishers: silent unless the node is active).
+OUTPUTS: dict[str, type] = {"labels": Image, "confidence": Image, "overlay": Image, "semantic_points": PointCloud2}
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,12 @@ class NodeSettings:
 
 
 class SegmentationNode(GuardedNode):
-    """See the module docstring for topics and parameters.
+    """See the module docstring for topics and parameters; a managed node (``GuardedNode``: lifecycle, autostart).
 
-    Raises (from ``__init__``, so a misconfigured node fails at start-up):
-        KeyError: unknown model; WeightsError: missing or corrupt weights (names the download command);
-        ValueError: bad device, size or parameter values.
+    Raises:
+        ValueError: from ``__init__``, bad parameter values. From ``configure`` (a failed transition: the node stays
+        unconfigured): KeyError, unknown model; WeightsError, missing or corrupt weights (names the download
+        command); ValueError, bad device or size.
     """
 
     primary_topics: tuple[str, ...] = ("image",)
@@ -92,6 +102,20 @@ class SegmentationNode(GuardedNode):
         self.health = declare_config(self, HealthSettings)
         self.transport_check = TransportCheck()  # warns when the largest output would not fit the DDS transport
         self.use_depth = self.settings.use_depth
+        self._last_input = self.get_clock().now()
+        self._stale = False
+        enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
+        enable_dynamic_config(self, lambda: self.settings, self._apply_settings)
+        enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
+        _, *topics = self._input_topics()
+        topics = topics if self.use_depth else topics[:2]
+        self.diagnostics = NodeDiagnostics(self, self.stats, topics, lambda: self.health)
+        self.start()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def configure(self) -> None:
+        """Load the model (WeightsError / KeyError / ValueError on a bad model, weights or device), create the
+        pairing, the segmentation thread and the (lifecycle) publishers."""
         self.pipeline = SegmentationPipeline(self.cfg)
         seg = self.pipeline.segmenter
         size = "the camera's aspect (set at the first image)" if seg.keep_aspect else \
@@ -108,68 +132,84 @@ class SegmentationNode(GuardedNode):
             reject=self.stats.reject,
             time_jump_ns=int(self.settings.time_jump_s * 1e9),
         )
-        self._last_input = self.get_clock().now()
-        self._stale = False
         # the network runs on its own thread: subscriptions, timers and parameter services stay responsive
         self.worker: NewestFrameWorker[RGBDInput] = NewestFrameWorker(self._run_frame, self._skip_frame, "segment",
                                                                      on_done=self._update_pending)
-
-        self.pubs = {
-            "labels": self.create_publisher(Image, "labels", OUTPUT_QOS),
-            "confidence": self.create_publisher(Image, "confidence", OUTPUT_QOS),
-            "overlay": self.create_publisher(Image, "overlay", OUTPUT_QOS),
-            "semantic_points": self.create_publisher(PointCloud2, "semantic_points", OUTPUT_QOS),
+        self.pubs: dict[str, Any] = {
+            name: self.create_lifecycle_publisher(cls, name, OUTPUT_QOS) for name, cls in OUTPUTS.items()
         }
+        self.pub_label_info = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
+        self.pub_label_info_json = self.create_lifecycle_publisher(String, "label_info_json", LATCHED_QOS)
+
+    def activate(self) -> None:
+        """Publish the class metadata (latched), subscribe the inputs, start the staleness check."""
         spec = self.pipeline.spec
-        self.pub_label_info = self.create_publisher(LabelInfo, "label_info", LATCHED_QOS)
         stamp = self.get_clock().now().to_msg()
         self.pub_label_info.publish(convert.label_info_msg(spec.categories, Header(stamp=stamp)))
-        self.pub_label_info_json = self.create_publisher(String, "label_info_json", LATCHED_QOS)
         self.pub_label_info_json.publish(
             String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
         )
-
-        inputs = self._subscribe_inputs()
+        self._last_input = self.get_clock().now()
+        self._stale = False
+        self._subscribe_inputs()
         self.create_timer(1.0, self._check_staleness)
-        enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
-        enable_dynamic_config(self, lambda: self.settings, self._apply_settings)
-        enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
-        self.diagnostics = NodeDiagnostics(self, self.stats, inputs, lambda: self.health)
 
-    def _subscribe_inputs(self) -> list[str]:
-        """Subscribe colour, camera_info and depth per ``image_transport``; returns the topics (for /diagnostics)."""
-        msg_type = Image if self.settings.image_transport == "raw" else CompressedImage
-        image_topic, depth_topic = "image", "depth"
-        if msg_type is CompressedImage:  # as image_transport: the transport's sub-topic of the resolved base topic
-            image_topic = self.resolve_topic_name("image") + "/compressed"
-            depth_topic = self.resolve_topic_name("depth") + "/compressedDepth"
-            self.primary_topics = (image_topic,)
+    def deactivate(self) -> None:
+        """The frame being segmented finishes (its outputs still go out); frames still waiting are counted drops."""
+        self.finish()
+
+    def cleanup(self) -> None:
+        """Stop the segmentation thread, free the model and destroy the publishers."""
+        if hasattr(self, "worker"):
+            self.worker.stop()
+        for pub in [*getattr(self, "pubs", {}).values(), getattr(self, "pub_label_info", None),
+                    getattr(self, "pub_label_info_json", None)]:  # fmt: skip
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        for name in ("pipeline", "assembler", "worker", "pubs", "pub_label_info", "pub_label_info_json"):
+            self.__dict__.pop(name, None)
+
+    def _input_topics(self) -> tuple[type, str, str, str]:
+        """(message type, colour topic, camera_info topic, depth topic) per ``image_transport``."""
+        if self.settings.image_transport == "raw":
+            return Image, "image", "camera_info", "depth"
+        # as image_transport: the transport's sub-topic of the resolved base topic
+        return (CompressedImage, self.resolve_topic_name("image") + "/compressed", "camera_info",
+                self.resolve_topic_name("depth") + "/compressedDepth")  # fmt: skip
+
+    def _subscribe_inputs(self) -> None:
+        """Subscribe colour, camera_info and depth (with ``use_depth``) per ``image_transport``."""
+        msg_type, image_topic, info_topic, depth_topic = self._input_topics()
+        self.primary_topics = (image_topic,)
         self.create_subscription(msg_type, image_topic, self._on_image, SENSOR_QOS)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
-        if not self.use_depth:
-            return [image_topic, "camera_info"]
-        self.create_subscription(msg_type, depth_topic, self._on_depth, SENSOR_QOS)
-        return [image_topic, "camera_info", depth_topic]
+        self.create_subscription(CameraInfo, info_topic, self._on_camera_info, SENSOR_QOS)
+        if self.use_depth:
+            self.create_subscription(msg_type, depth_topic, self._on_depth, SENSOR_QOS)
 
     def _apply_config(self, cfg: SegmentationConfig) -> None:
         """Run-time parameter change (read-only ones such as the model are refused by rclpy)."""
         self.cfg = cfg
-        self.pipeline.cfg = cfg
-        self.assembler.pairer.slop_ns = int(cfg.sync_slop_s * 1e9)
+        if hasattr(self, "pipeline"):  # configured
+            self.pipeline.cfg = cfg
+            self.assembler.pairer.slop_ns = int(cfg.sync_slop_s * 1e9)
 
     def _apply_settings(self, settings: NodeSettings) -> None:
         self.settings = settings
-        self.assembler.order.jump_back_ns = int(settings.time_jump_s * 1e9)
+        if hasattr(self, "assembler"):
+            self.assembler.order.jump_back_ns = int(settings.time_jump_s * 1e9)
 
     def finish(self) -> None:
-        """At shutdown: the frame being segmented finishes; frames still waiting are counted as drops."""
-        self.worker.stop()
-        self.assembler.flush()
-        self._update_pending()
+        """At deactivation and shutdown: the frame being segmented finishes; frames still waiting are counted as
+        drops."""
+        if hasattr(self, "worker"):
+            self.worker.wait_idle(30.0)
+            self.assembler.flush()
+            self._update_pending()
 
     def destroy_node(self) -> None:
         """Stop the worker thread first (it publishes), then destroy the node."""
-        self.worker.stop()
+        if hasattr(self, "worker"):
+            self.worker.stop()
         super().destroy_node()
 
     def _update_pending(self) -> None:

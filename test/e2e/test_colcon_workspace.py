@@ -70,8 +70,8 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
     ws, env = workspace
     proc = _bash(f"ros2 launch seg_perception {LAUNCH} --show-args", ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for arg in ("namespace", "params_file", "use_sim_time", "image", "depth", "camera_info", "publish_mount",
-                "mount_xyz", "mount_rpy"):
+    for arg in ("namespace", "params_file", "use_sim_time", "autostart", "image", "depth", "camera_info",
+                "publish_mount", "mount_xyz", "mount_rpy"):
         assert f"'{arg}':" in proc.stdout, proc.stdout
     default_params = ws / "install" / "seg_perception" / "share" / "seg_perception" / "config" / "seg_perception.yaml"
     assert f"(default: '{default_params}')" in proc.stdout
@@ -79,7 +79,7 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
     proc = _bash(f"ros2 launch seg_perception {LAUNCH} image:=/cam/rgb --print", ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert out.count("DeclareLaunchArgument") == 12, out
+    assert out.count("DeclareLaunchArgument") == 13, out
     for exe in ("segmentation_node", "costmap_node", "camera_mount_publisher"):
         assert f"ExecuteProcess(cmd=[ExecInPkg(pkg='seg_perception', exec='{exe}'), '--ros-args'" in out, out
 
@@ -170,3 +170,33 @@ def test_ros2_run_finds_the_installed_executable(workspace: tuple[Path, dict[str
     assert proc.returncode == 1  # the node ran and refused the 1e6 x 1e6-cell grid, naming the parameter
     assert proc.stderr.startswith("costmap_node: "), proc.stdout + proc.stderr
     assert "resolution" in proc.stderr or "width" in proc.stderr, proc.stderr
+
+
+def test_ros2_launch_autostart_false_leaves_the_nodes_to_a_lifecycle_manager(
+    workspace: tuple[Path, dict[str, str]], model_dir: Path
+) -> None:
+    """``autostart:=false``: both nodes come up unconfigured; ``ros2 lifecycle set`` (what Nav2's lifecycle_manager
+    calls) configures and activates them."""
+    ws, env = workspace
+    env = dict(env, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
+    launch = subprocess.Popen(
+        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} autostart:=false"],
+        cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for node in ("segmentation", "costmap"):
+            assert _until_ok(f"ros2 lifecycle get /seg_perception/{node}", ws, env, launch).startswith("unconfigured")
+        out = _until_ok("ros2 lifecycle set /seg_perception/costmap configure && "
+                        "ros2 lifecycle set /seg_perception/costmap activate && "
+                        "ros2 lifecycle get /seg_perception/costmap", ws, env, launch)  # fmt: skip
+        assert out.splitlines()[-1].startswith("active"), out
+        assert _until_ok("ros2 lifecycle get /seg_perception/segmentation", ws, env, launch).startswith("unconfigured")
+    finally:
+        launch.send_signal(signal.SIGINT)
+        try:
+            log = launch.communicate(timeout=60)[0]
+        finally:
+            if launch.poll() is None:
+                os.killpg(launch.pid, signal.SIGKILL)
+            _bash("ros2 daemon stop", ws, env, timeout=60)
+    assert "[costmap_node-2]: process has finished cleanly" in log, log

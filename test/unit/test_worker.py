@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from seg_perception.ros.node_utils import NewestFrameWorker
+from seg_perception.ros.worker import NewestFrameWorker
 
 
 def test_newest_item_wins_and_skipped_ones_are_reported() -> None:
