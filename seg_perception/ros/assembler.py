@@ -65,6 +65,8 @@ class RGBDAssembler:
         queue_depth: messages kept per stream while waiting for a partner.
         reject: called with (reason, detail) for refused or unpaired depth / camera_info messages (default: drop).
         time_jump_ns: backwards step of the colour stamps treated as a time jump [ns].
+        max_pixels: colour and depth images with more pixels are refused before decoding (``too_large``); 0 = no
+            bound.
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class RGBDAssembler:
         queue_depth: int = 5,
         reject: Callable[[str, str], None] | None = None,
         time_jump_ns: int = 1_000_000_000,
+        max_pixels: int = 0,
     ) -> None:
         self.drop, self.warn, self.use_depth = drop, warn, use_depth
+        self.max_pixels = max_pixels
         self.reject = reject or drop
         self.pairer = FramePairer(slop_ns, queue_depth, self._discarded)
         self.order = StampOrder(time_jump_ns)
@@ -122,7 +126,7 @@ class RGBDAssembler:
 
     def add_image(self, msg: Image) -> RGBDInput | None:
         """Add a colour image; returns a frame when one is complete."""
-        problems = validate_image(msg, convert.COLOR_ENCODINGS)
+        problems = validate_image(msg, convert.COLOR_ENCODINGS, self.max_pixels)
         if problems:
             self.drop(reason(problems[0]), "image: " + "; ".join(problems))
             return None
@@ -164,7 +168,7 @@ class RGBDAssembler:
 
     def add_depth(self, msg: Image) -> RGBDInput | None:
         """Add a depth image; returns a frame when one is complete."""
-        problems = validate_image(msg, convert.DEPTH_ENCODINGS)
+        problems = validate_image(msg, convert.DEPTH_ENCODINGS, self.max_pixels)
         if problems:
             self.reject("depth_" + reason(problems[0]), "depth: " + "; ".join(problems))
             return None

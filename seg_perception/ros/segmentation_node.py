@@ -131,6 +131,7 @@ class SegmentationNode(GuardedNode):
             use_depth=self.use_depth,
             reject=self.stats.reject,
             time_jump_ns=int(self.settings.time_jump_s * 1e9),
+            max_pixels=self.cfg.max_image_pixels,
         )
         # the network runs on its own thread: subscriptions, timers and parameter services stay responsive
         self.worker: NewestFrameWorker[RGBDInput] = NewestFrameWorker(self._run_frame, self._skip_frame, "segment",

@@ -19,8 +19,9 @@ def reason(problem: str) -> str:
     return problem.split(":", 1)[0]
 
 
-def validate_image(msg: Image, encodings: Iterable[str]) -> list[str]:
-    """Logic checks of an Image: known + allowed encoding, non-empty, ``step`` and ``len(data)`` consistent."""
+def validate_image(msg: Image, encodings: Iterable[str], max_pixels: int = 0) -> list[str]:
+    """Logic checks of an Image: known + allowed encoding, non-empty, at most ``max_pixels`` pixels (0 = no bound),
+    ``step`` and ``len(data)`` consistent, a frame id. Nothing is decoded."""
     allowed = tuple(encodings)
     problems = []
     if msg.encoding not in allowed:
@@ -28,6 +29,10 @@ def validate_image(msg: Image, encodings: Iterable[str]) -> list[str]:
         return problems
     if msg.height == 0 or msg.width == 0:
         problems.append(f"empty: image is {msg.width}x{msg.height}")
+        return problems
+    if max_pixels and msg.width * msg.height > max_pixels:
+        problems.append(f"too_large: {msg.width}x{msg.height} = {msg.width * msg.height} pixels > max_image_pixels "
+                        f"{max_pixels}")  # fmt: skip
         return problems
     dtype, channels = IMAGE_ENCODINGS[msg.encoding]
     row_bytes = msg.width * channels * dtype.itemsize

@@ -93,6 +93,7 @@ def segmented_frames(
         raise ValueError(f"{bag}: topic(s) {missing} not in the bag; it has {sorted(available)}")
     assembler = RGBDAssembler(lambda r, _detail: stats.drops.update([r]),
                               slop_ns=int(pipe.cfg.sync_slop_s * 1e9), queue_depth=30,
+                              max_pixels=pipe.cfg.max_image_pixels,
                               reject=lambda r, _detail: stats.rejected.update([r]))  # fmt: skip
     wanted = {topics["image"]: "image", topics["depth"]: "depth", topics["camera_info"]: "camera_info"}
     n_images = available[topics["image"]].count

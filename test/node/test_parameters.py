@@ -107,7 +107,7 @@ SEG_RUNTIME: dict[str, tuple[object, Callable]] = {
 SEG_READ_ONLY = {"model": "cgnet_camvid", "weights": "random", "device": "cuda", "fp16": True, "input_width": 320,
                  "input_height": 96, "tta_flip": True, "tta_scales": [0.5, 1.0], "use_depth": False,
                  "runtime": "onnxruntime", "num_threads": 1, "diagnostic_updater.use_fqn": True,
-                 "image_transport": "compressed", "autostart": False,
+                 "image_transport": "compressed", "autostart": False, "max_image_pixels": 1000,
                  "start_type_description_service": False}  # fmt: skip  (the last is rclpy's own)
 
 

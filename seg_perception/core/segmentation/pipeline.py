@@ -62,6 +62,9 @@ class SegmentationConfig:
     )
     cloud_stride: int = param(2, "keep every N-th row and column in semantic_points [px]", lo=1, hi=32)
     sync_slop_s: float = param(0.0, "max stamp difference to pair colour and depth [s]; 0 = exact", lo=0.0, hi=1.0)
+    max_image_pixels: int = param(16_777_216, "colour and depth images with more pixels are dropped before decoding "
+                                  "(too_large) [px]; the default is 4096 x 4096", read_only=True, lo=1,
+                                  hi=2_147_483_647)  # fmt: skip
     min_depth_m: float = param(0.1, "depth below this is invalid [m]", lo=0.0, hi=100.0)
     max_depth_m: float = param(80.0, "depth above this is invalid [m]", lo=0.0, hi=1000.0)
     overlay_alpha: float = param(0.5, "weight of the class colour in the overlay [0-1]", lo=0.0, hi=1.0)
