@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -175,3 +176,55 @@ def node_exit_codes(launch_output: str) -> dict[str, int]:
         if m.group(1) in names:
             codes[names[m.group(1)]] = int(m.group(2) or 0)
     return codes
+
+
+class RosLaunch:
+    """``ros2 launch seg_perception seg_perception.launch.py`` as a child process, output in a log file.
+
+    Args:
+        install: colcon install folder (``build_workspace``).
+        launch_args: launch arguments (``launch_command``).
+        env: environment (e.g. ``local_ros_env``).
+        log: file for ros2 launch's output (the nodes' output is prefixed ``[<executable>-<n>]``).
+    """
+
+    def __init__(self, install: Path, launch_args: Mapping[str, str], env: Mapping[str, str], log: Path):
+        self.cmd = launch_command(install, launch_args)
+        self.env = dict(env)
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start ``ros2 launch`` in its own session (a Ctrl-C of ours is forwarded by ``stop``, not twice)."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)  # fmt: skip
+
+    def output(self) -> str:
+        """What ros2 launch printed so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def exited(self) -> dict[str, int]:
+        """Nodes that exited so far -> exit status; ``{"launch": status}`` too when ros2 launch itself ended."""
+        codes = node_exit_codes(self.output())
+        if self.proc is not None and self.proc.poll() is not None:
+            codes["launch"] = self.proc.returncode
+        return codes
+
+    def stop(self, timeout_s: float = 30.0) -> dict[str, int | None]:
+        """SIGINT to ros2 launch (it stops the nodes: SIGINT, then SIGTERM after its own timeout), SIGKILL of the
+        whole process group after ``timeout_s``; returns each node's exit status (None: unknown) and launch's."""
+        if self.proc is None:
+            return {}
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        codes: dict[str, int | None] = {name: None for name in NODE_EXECUTABLES}
+        codes.update(node_exit_codes(self.output()))
+        codes["launch"] = self.proc.returncode
+        return codes

@@ -41,8 +41,8 @@ from seg_perception.core.runtime import RUNTIMES
 from seg_perception.resources import config_path
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
 from seg_perception.ros.pose_source import BagTf, CloudPoser
-from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 from seg_perception.tools.render import render_panel
+from seg_perception.workspace import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 
 
 def load_node_params(files: list[Path], node: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -33,7 +33,6 @@ from seg_perception.core.mapping.stability import aligned_overlap, grid_agreemen
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.resources import config_path
-from seg_perception.tools.launch import DEFAULT_REMAPS
 from seg_perception.tools.process import (
     FrameStats,
     OfflineMapper,
@@ -42,6 +41,7 @@ from seg_perception.tools.process import (
     parse_overrides,
     segmented_frames,
 )
+from seg_perception.workspace import DEFAULT_REMAPS
 
 
 def _cell_classes(hist: SemanticVoxelMap) -> tuple[np.ndarray, np.ndarray]:

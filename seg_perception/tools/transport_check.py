@@ -1,6 +1,6 @@
 """``seg-perception transport-check``: do a camera's largest messages cross processes intact with this profile?
 
-Two processes on this machine, with the environment the nodes get (``tools.launch.local_ros_env``: Fast DDS,
+Two processes on this machine, with the environment the nodes get (``workspace.local_ros_env``: Fast DDS,
 ``FASTDDS_DEFAULT_PROFILES_FILE``, discovery on localhost):
 
 * a sender publishes ``--count`` frames at ``--rate`` Hz: a ``depth`` image (16UC1, H x W) with the camera's QoS
@@ -157,7 +157,7 @@ def run_check(height: int = 1080, width: int = 1920, count: int = 5, rate_hz: fl
         profile: Fast DDS profile for both processes (None: the environment's, else the package's).
         domain_id: ROS_DOMAIN_ID for both processes (None: inherit).
     """
-    from seg_perception.tools.launch import local_ros_env
+    from seg_perception.workspace import local_ros_env
 
     env = local_ros_env(domain_id=domain_id)
     if profile is not None:

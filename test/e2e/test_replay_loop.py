@@ -48,9 +48,8 @@ def _passes(stamped: list) -> list[list]:
     return out
 
 
-def test_kitchen_bag_looped_twice_maps_in_both_passes_and_accounts_for_every_frame(
-    tmp_path, kitchen_dir, model_dir
-) -> None:  # noqa: ANN001
+def test_kitchen_bag_looped_twice_maps_in_both_passes_and_accounts_for_every_frame(tmp_path, kitchen_dir,
+                                                                                   model_dir) -> None:  # noqa: ANN001
     full = tmp_path / "full_bag"
     write_bag(open_sequence(kitchen_dir), full, limit=FRAMES, progress=False)
     cut = tmp_path / "cut_bag"
