@@ -9,7 +9,8 @@ Active test (while the launch runs): ``ros2 param set`` changes ``cloud_stride``
 (``ros2 param get`` reads it back), then the bag (7-Scenes kitchen with ``/tf_static`` mount and ``/tf``
 ``odom -> base_link``) is replayed and labels, semantic_points and both grids must arrive with the camera's
 optical frame (labels, cloud) and ``odom`` (grids, ``global_frame`` of ``config/demo_kitchen.yaml``), the clouds
-decimated by the new stride. Post-shutdown test: every process exits cleanly on the launch's SIGINT.
+decimated by the new stride; every display of ``config/seg_perception.rviz`` has its topic and type among the
+running nodes' publishers. Post-shutdown test: every process exits cleanly on the launch's SIGINT.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import unittest
+from pathlib import Path
 
 import launch_testing
 import launch_testing.actions
@@ -34,6 +36,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
 from launch import LaunchDescription
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import rviz_displays  # noqa: E402  (test/rviz_displays.py)
 
 NS = "/seg_perception"
 OPTICAL_FRAME = "camera_color_optical_frame"  # bag-from-frames' default --frame-id
@@ -64,6 +69,16 @@ def _ros2(*args: str, deadline_s: float = 90.0) -> str:
     return got.stdout.strip()
 
 
+def _published_by_the_nodes(node: rclpy.node.Node, topic: str, msg_type: str, timeout_s: float = 30.0) -> bool:
+    """Whether a node in NS publishes ``topic`` with ``msg_type`` (waits for discovery up to ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        infos = node.get_publishers_info_by_topic(topic)
+        if any(i.node_namespace == NS and i.topic_type == msg_type for i in infos) or time.monotonic() > deadline:
+            return any(i.node_namespace == NS and i.topic_type == msg_type for i in infos)
+        time.sleep(0.2)
+
+
 class TestPipeline(unittest.TestCase):
     """While the launch runs."""
 
@@ -89,6 +104,8 @@ class TestPipeline(unittest.TestCase):
         while len(matched) < len(got) and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
         self.assertEqual(matched, set(got))
+        for d in rviz_displays.load()[1]:  # config/seg_perception.rviz against the running nodes' publishers
+            self.assertTrue(_published_by_the_nodes(node, d.topic, d.msg_type), d)
         replay = subprocess.Popen([sys.executable, "-m", "seg_perception.tools.replay",
                                    os.environ["SEG_PERCEPTION_TEST_BAG"], "--rate", "0.1",
                                    "--wait-for-subscribers", str(SUBSCRIBERS), "--wait-timeout-s", "60"])  # fmt: skip
