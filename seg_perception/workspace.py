@@ -87,21 +87,11 @@ def build_workspace(ws: Path, source: Path | None = None, symlink: bool = True, 
     colcon = shutil.which("colcon", path=str(Path(sys.executable).parent)) or shutil.which("colcon")
     if colcon is None:
         raise RuntimeError("colcon is not installed (scripts/setup.sh installs colcon-core and colcon-ros)")
+    ws = ws.resolve()  # colcon runs in ws: relative paths would nest
     ws.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        colcon,
-        "--log-base",
-        str(ws / "log"),
-        "build",
-        "--base-paths",
-        str(source or package_source()),
-        "--packages-select",
-        PACKAGE,
-        "--build-base",
-        str(ws / "build"),
-        "--install-base",
-        str(ws / "install"),
-    ]
+    # --paths: exactly this package, no crawl (a checkout holds .venv/ and out/)
+    cmd = [colcon, "--log-base", str(ws / "log"), "build", "--paths", str(source or package_source()),
+           "--build-base", str(ws / "build"), "--install-base", str(ws / "install")]  # fmt: skip
     cmd += ["--symlink-install"] if symlink else []  # fmt: skip
     proc = subprocess.run(cmd, cwd=ws, env=local_ros_env(), capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0 or f"Finished <<< {PACKAGE}" not in proc.stdout:

@@ -28,5 +28,5 @@ def colcon_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     env = local_ros_env()
     prefixes = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
     env["AMENT_PREFIX_PATH"] = os.pathsep.join([sys.prefix] + [p for p in prefixes if p != sys.prefix])
-    build_workspace(ws, ws / "src", symlink=False)
+    build_workspace(ws, ws / "src" / "seg_perception", symlink=False)
     return ws, env
