@@ -148,10 +148,10 @@ def merged_params(files: Sequence[str | os.PathLike[str]], overrides: Sequence[s
 
 
 def write_params_file(path: Path, files: Sequence[str | os.PathLike[str]], overrides: Sequence[str] = ()) -> Path:
-    """``merged_params`` written to ``path`` (the launch file's ``params_file``); returns ``path``."""
+    """``merged_params`` written to ``path`` (the launch file's ``params_file``); returns the absolute path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(merged_params(files, overrides), sort_keys=False))
-    return path
+    return path.resolve()
 
 
 _EXIT = re.compile(r"\[(\w+)-\d+\]: process (?:has finished cleanly|has died \[pid \d+, exit code (-?\d+))")
@@ -166,6 +166,12 @@ def node_exit_codes(launch_output: str) -> dict[str, int]:
         if m.group(1) in names:
             codes[names[m.group(1)]] = int(m.group(2) or 0)
     return codes
+
+
+#: ``python -c`` program: SIGINT back to its default disposition, then exec argv[1:].
+_DEFAULT_SIGINT_EXEC = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])"
+)
 
 
 class RosLaunch:
@@ -185,11 +191,16 @@ class RosLaunch:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start ``ros2 launch`` in its own session (a Ctrl-C of ours is forwarded by ``stop``, not twice)."""
+        """Start ``ros2 launch`` in its own session (a Ctrl-C of ours is forwarded by ``stop``, not twice).
+
+        SIGINT is reset to its default first: a process started in the background by a non-interactive shell (CI,
+        ``cmd &``) inherits SIGINT ignored, and ros2 launch would then never see ``stop``'s SIGINT (it does not
+        install a handler over an ignored signal; SIGTERM makes it exit without stopping the nodes).
+        """
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT_EXEC, *self.cmd], env=self.env,
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
     def output(self) -> str:
         """What ros2 launch printed so far."""

@@ -14,7 +14,9 @@ Inputs: the first frames of the 7-Scenes kitchen as a bag with ``/tf_static`` (c
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from seg_perception.bag import read_topics
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
 from seg_perception.tools.bag_from_frames import write_bag
-from seg_perception.workspace import write_params_file
+from seg_perception.workspace import RosLaunch, write_params_file
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +56,26 @@ def test_launch_file_with_a_replayed_bag(tmp_path, colcon_ws, kitchen_dir, model
     assert {"test_param_set_then_outputs_with_their_frames", "test_nodes_exit_cleanly"} <= set(cases), out
     assert all(not list(c) for c in cases.values()), out  # no <failure>, <error> or <skipped> child
     assert "parameters changed: {'cloud_stride': 8}" in proc.stdout + proc.stderr, out
+
+
+def test_ros_launch_stops_cleanly_even_when_started_with_sigint_ignored(tmp_path, colcon_ws, model_dir) -> None:  # noqa: ANN001
+    """``RosLaunch`` (the demo's): a parent started in the background by a non-interactive shell ignores SIGINT, and
+    so would ros2 launch; ``start`` resets it, so ``stop``'s SIGINT still stops both nodes cleanly."""
+    ws, env = colcon_ws
+    env = dict(env, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) + 57))
+    params = write_params_file(tmp_path / "p.yaml", [config_path("seg_perception.yaml")], [f"weights:={model_dir}"])
+    launch = RosLaunch(ws / "install", {"params_file": str(params)}, env, tmp_path / "launch.log")
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        launch.start()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    try:
+        deadline = time.monotonic() + 120
+        while not ("on cpu" in launch.output() and "grid " in launch.output()) and time.monotonic() < deadline:
+            assert not launch.exited(), launch.output()
+            time.sleep(0.5)
+    finally:
+        codes = launch.stop(timeout_s=60)
+    assert codes == {"segmentation": 0, "costmap": 0, "launch": 0}, launch.output()
+    assert "user interrupted with ctrl-c (SIGINT)" in launch.output()
