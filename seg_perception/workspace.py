@@ -129,12 +129,16 @@ def merged_params(files: Sequence[str | os.PathLike[str]], overrides: Sequence[s
     Raises:
         ValueError: an override is not ``name:=value``.
     """
-    parsed = {}
+    parsed: dict[str, Any] = {}
     for item in overrides:
         name, sep, value = item.partition(":=")
         if not sep:
             raise ValueError(f"expected name:=value, got {item!r}")
-        parsed[name] = yaml.safe_load(value)
+        *parents, leaf = name.split(".")  # ground.height_window_m -> {"ground": {"height_window_m": ...}}
+        level = parsed
+        for key in parents:
+            level = level.setdefault(key, {})
+        level[leaf] = yaml.safe_load(value)
     out: dict[str, Any] = {}
     for node in NODE_EXECUTABLES:
         params: dict[str, Any] = {}

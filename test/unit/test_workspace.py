@@ -16,14 +16,16 @@ CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 def test_kitchen_params_merge_key_by_key_like_two_params_files(tmp_path: Path) -> None:
     files = [CONFIG / "seg_perception.yaml", CONFIG / "demo_kitchen.yaml"]
-    path = write_params_file(tmp_path / "p.yaml", files, ["weights:=/models", "inflation_radius:=0.5"])
+    overrides = ["weights:=/models", "inflation_radius:=0.5", "ground.max_tilt_deg:=10.0"]
+    path = write_params_file(tmp_path / "p.yaml", files, overrides)
     doc = yaml.safe_load(path.read_text())
     seg = doc["/**/segmentation"]["ros__parameters"]
     cost = doc["/**/costmap"]["ros__parameters"]
     assert seg["model"] == "espnetv2_pascal" and seg["cloud_stride"] == 4 and seg["device"] == "auto"
     assert cost["global_frame"] == "odom" and cost["resolution"] == 0.05
     # nested: the kitchen file sets ground.height_window_m only; the other ground keys stay the defaults'
-    assert cost["ground"] == {"distance_threshold_m": 0.05, "max_tilt_deg": 15.0, "height_window_m": 0.3}
+    # (and the override ground.max_tilt_deg only that key)
+    assert cost["ground"] == {"distance_threshold_m": 0.05, "max_tilt_deg": 10.0, "height_window_m": 0.3}
     assert seg["weights"] == cost["weights"] == "/models"  # -p semantics: for both (undeclared ones are ignored)
     assert cost["inflation_radius"] == 0.5 and isinstance(cost["inflation_radius"], float)
     assert path.is_absolute()
