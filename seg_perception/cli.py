@@ -1,4 +1,4 @@
-"""``seg-perception``: the package's command line (offline tools, weights, launcher, demo).
+"""``seg-perception``: the package's command line (offline tools, weights, demo).
 
 Each subcommand lives in ``seg_perception.tools.<module>`` and defines ``add_arguments(parser)`` and ``run(args)``;
 modules are imported only when their subcommand runs, so ``seg-perception --help`` stays fast. This is the only
@@ -23,7 +23,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("replay", "publish a rosbag2 with its original timing"),
     "record": ("record", "record topics into a rosbag2"),
     "process": ("process", "run the whole pipeline offline on a bag (no DDS); write an output bag and renders"),
-    "launch": ("launch", "start the segmentation and costmap nodes as processes with the YAML config"),
     "demo": ("demo", "end-to-end demo on real KITTI frames: bag, nodes, replay, record, renders, summary"),
     "eval": ("eval", "mIoU / pixel accuracy / Dice of a model on a labelled image folder"),
     "bench": ("bench", "time each pipeline stage on real frames and print the figures"),

@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 import tf2_ros
 from nav_msgs.msg import OccupancyGrid
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
@@ -91,13 +92,15 @@ from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS
 from seg_perception.ros.validate import reason, validate_cloud
 from seg_perception.ros.worker import Stopwatch
 
-#: The outputs (lifecycle publishers: silent unless the node is active); the grids are latched.
-OUTPUTS: dict[str, type] = {
-    "drivable_grid": OccupancyGrid,
-    "obstacle_grid": OccupancyGrid,
-    "obstacle_points": PointCloud2,
-    "ground_plane": Marker,
-    "fused_points": PointCloud2,
+#: The outputs (lifecycle publishers: silent unless the node is active)...
+#: Published topics (relative) -> (message type, QoS): grids latched (Nav2 maps), the rest volatile; the RViz
+#: config test reads this table.
+OUTPUTS: dict[str, tuple[type, QoSProfile]] = {
+    "drivable_grid": (OccupancyGrid, LATCHED_QOS),
+    "obstacle_grid": (OccupancyGrid, LATCHED_QOS),
+    "obstacle_points": (PointCloud2, OUTPUT_QOS),
+    "ground_plane": (Marker, OUTPUT_QOS),
+    "fused_points": (PointCloud2, OUTPUT_QOS),
 }
 
 
@@ -148,8 +151,7 @@ class CostmapNode(GuardedNode):
         self.poser = CloudPoser(self.tf_buffer, s.global_frame, s.robot_base_frame, self.tolerance_ns, s.max_jump_m,
                                 self._on_jump)  # fmt: skip
         self.pubs: dict[str, Any] = {}
-        for name, cls in OUTPUTS.items():
-            qos = LATCHED_QOS if name.endswith("_grid") else OUTPUT_QOS
+        for name, (cls, qos) in OUTPUTS.items():
             self.pubs[name] = self.create_lifecycle_publisher(cls, name, qos)
         g = self.mapper.geometry
         self.get_logger().info(

@@ -44,6 +44,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
@@ -62,7 +63,12 @@ from seg_perception.ros.transport import TransportCheck
 from seg_perception.ros.worker import NewestFrameWorker, Stopwatch
 
 #: The per-frame outputs (lifecycle publishers: silent unless the node is active).
-OUTPUTS: dict[str, type] = {"labels": Image, "confidence": Image, "overlay": Image, "semantic_points": PointCloud2}
+#: Published topics (relative) -> (message type, QoS); the RViz config test reads this table.
+OUTPUTS: dict[str, tuple[type, QoSProfile]] = {
+    "labels": (Image, OUTPUT_QOS), "confidence": (Image, OUTPUT_QOS), "overlay": (Image, OUTPUT_QOS),
+    "semantic_points": (PointCloud2, OUTPUT_QOS), "label_info": (LabelInfo, LATCHED_QOS),
+    "label_info_json": (String, LATCHED_QOS),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -137,10 +143,10 @@ class SegmentationNode(GuardedNode):
         self.worker: NewestFrameWorker[RGBDInput] = NewestFrameWorker(self._run_frame, self._skip_frame, "segment",
                                                                      on_done=self._update_pending)
         self.pubs: dict[str, Any] = {
-            name: self.create_lifecycle_publisher(cls, name, OUTPUT_QOS) for name, cls in OUTPUTS.items()
+            name: self.create_lifecycle_publisher(cls, name, qos) for name, (cls, qos) in OUTPUTS.items()
         }
-        self.pub_label_info = self.create_lifecycle_publisher(LabelInfo, "label_info", LATCHED_QOS)
-        self.pub_label_info_json = self.create_lifecycle_publisher(String, "label_info_json", LATCHED_QOS)
+        self.pub_label_info = self.pubs.pop("label_info")
+        self.pub_label_info_json = self.pubs.pop("label_info_json")
 
     def activate(self) -> None:
         """Publish the class metadata (latched), subscribe the inputs, start the staleness check."""

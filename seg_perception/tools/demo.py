@@ -1,8 +1,10 @@
 """``seg-perception demo``: real KITTI frames through the two real ROS 2 nodes, end to end, on this machine.
 
 1. ``bag-from-frames``: the KITTI sequence -> ``OUT/input_bag`` (rgb8, 16UC1 mm, CameraInfo; 10 Hz).
-2. ``launch``: the segmentation and costmap nodes as separate processes with ``config/seg_perception.yaml`` +
-   ``config/demo_kitti.yaml`` (logs in ``OUT/logs``).
+2. ``ros2 launch seg_perception seg_perception.launch.py``: the segmentation and costmap nodes through launch_ros,
+   from a ``colcon build --symlink-install`` of this checkout in ``OUT/ws`` (``workspace.build_workspace``, ~2 s),
+   with ``config/seg_perception.yaml`` + ``config/demo_kitti.yaml`` (+ ``-p`` overrides) merged into
+   ``OUT/params.yaml`` (the launch file's ``params_file``); output in ``OUT/logs/launch.log``.
 3. Records what the nodes publish (this process, ``Recorder``) into ``OUT/output_bag``.
 4. ``replay``: plays the input bag (its own process) at ``--rate`` once the nodes subscribe.
 5. Waits for the outputs to settle, stops the nodes, then renders ``OUT/renders/*.png`` and writes
@@ -43,8 +45,15 @@ from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import stats_from_statuses
 from seg_perception.ros.pose_source import BagTf, CloudPoser
 from seg_perception.tools.common import load_node_params
-from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS, Launcher, local_ros_env, node_command
 from seg_perception.tools.render import render_panel
+from seg_perception.workspace import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_REMAPS,
+    RosLaunch,
+    build_workspace,
+    local_ros_env,
+    write_params_file,
+)
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
 EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json")
@@ -128,9 +137,11 @@ def run_demo(
     for key in ("RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE", "ROS_LOG_DIR"):
         os.environ.setdefault(key, env[key])
     ns = DEFAULT_NAMESPACE
-    commands = {n: node_command(n, params_files, ns, DEFAULT_REMAPS, overrides) for n in ("segmentation", "costmap")}
-    launcher = Launcher(commands, env, out / "logs")
-    print(f"[demo] 2/5 starting the nodes (ROS_DOMAIN_ID={domain_id}; logs in {out / 'logs'})", flush=True)
+    install = build_workspace(out / "ws")  # symlink install of this checkout: ~2 s, incremental
+    params = write_params_file(out / "params.yaml", params_files, overrides)
+    launcher = RosLaunch(install, {"params_file": str(params)}, env, out / "logs" / "launch.log")
+    print(f"[demo] 2/5 ros2 launch seg_perception seg_perception.launch.py params_file:={params} "
+          f"(ROS_DOMAIN_ID={domain_id}; output in {launcher.log})", flush=True)  # fmt: skip
     launcher.start()
 
     context = rclpy.Context()
@@ -149,13 +160,13 @@ def run_demo(
         output_topics = [f"{ns}/{t}" for t in OUTPUTS]
 
         def nodes_ready() -> bool:
-            dead = {n: c for n, c in launcher.poll().items() if c is not None}
+            dead = launcher.exited()
             if dead:
-                raise RuntimeError(f"node(s) exited during start-up: {dead}; see {out / 'logs'}")
+                raise RuntimeError(f"node(s) exited during start-up: {dead}; see {launcher.log}")
             return not any(t in recorder.missing() for t in output_topics)
 
         if not _wait(nodes_ready, 180.0, spin):
-            raise RuntimeError(f"nodes did not come up within 180 s; see {out / 'logs'}")
+            raise RuntimeError(f"nodes did not come up within 180 s; see {launcher.log}")
         print(f"[demo] 3/5 nodes up after {time.monotonic() - t_start:.1f} s; recording {len(topics)} topics",
               flush=True)  # fmt: skip
         # image, depth and camera_info reach the segmentation node, camera_info and /tf, /tf_static also this

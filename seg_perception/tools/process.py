@@ -44,8 +44,8 @@ from seg_perception.resources import config_path
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
 from seg_perception.ros.pose_source import BagTf, CloudPoser
 from seg_perception.tools.common import load_node_params, parse_overrides, parse_size
-from seg_perception.tools.launch import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 from seg_perception.tools.render import render_panel
+from seg_perception.workspace import DEFAULT_NAMESPACE, DEFAULT_REMAPS
 
 
 @dataclass

@@ -34,8 +34,8 @@ from seg_perception.core.segmentation.pipeline import SegmentationConfig, Segmen
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.tools.common import load_node_params, parse_overrides
-from seg_perception.tools.launch import DEFAULT_REMAPS
 from seg_perception.tools.process import FrameStats, OfflineMapper, aligned_flicker, segmented_frames
+from seg_perception.workspace import DEFAULT_REMAPS
 
 
 def _cell_classes(hist: SemanticVoxelMap) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """``seg-perception transport-check``: do a camera's largest messages cross processes intact with this profile?
 
-Two processes on this machine, with the environment the nodes get (``tools.launch.local_ros_env``: Fast DDS,
+Two processes on this machine, with the environment the nodes get (``workspace.local_ros_env``: Fast DDS,
 ``FASTDDS_DEFAULT_PROFILES_FILE``, discovery on localhost):
 
 * a sender publishes ``--count`` frames at ``--rate`` Hz: a ``depth`` image (16UC1, H x W) with the camera's QoS
@@ -39,7 +39,7 @@ from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.ros import cdr_sizes, convert, transport
 from seg_perception.ros.qos import CLOUD_IN_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.tools.common import ros_node
-from seg_perception.tools.launch import local_ros_env
+from seg_perception.workspace import local_ros_env
 
 TOPICS = ("depth", "semantic_points")
 

@@ -5,10 +5,8 @@ launch_ros with `ros2 node/topic/param` talking to them, and `ros2 run` of a nod
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 LAUNCH = "seg_perception.launch.py"
 
 
@@ -27,28 +24,10 @@ def _bash(cmd: str, ws: Path, env: dict[str, str], timeout: float = 120) -> subp
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A colcon workspace with a copy of this repository's package in src/seg_perception, built into a temp dir.
-
-    A copy rather than a symlink: `colcon build` of an ament_python package writes egg-info into the source tree.
-    """
-    ws = tmp_path_factory.mktemp("ws")
-    skip = ("out", "build", "install", "log", "__pycache__", "*.egg-info", ".git", ".venv", ".*_cache")
-    shutil.copytree(REPO, ws / "src" / "seg_perception", ignore=shutil.ignore_patterns(*skip), symlinks=True)
-    env = os.environ.copy()
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    prefixes = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    env["AMENT_PREFIX_PATH"] = os.pathsep.join([sys.prefix] + [p for p in prefixes if p != sys.prefix])
-    env["ROS_DOMAIN_ID"] = str(int(os.environ["ROS_DOMAIN_ID"]) + 54)  # one offset per e2e test (conftest.py)
-    colcon = shutil.which("colcon", path=bin_dir)
-    assert colcon, "colcon is not installed (scripts/setup.sh installs colcon-core and colcon-ros)"
-    cmd = [colcon, "--log-base", str(ws / "log"), "build", "--base-paths", "src",
-           "--build-base", "build", "--install-base", "install"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Finished <<< seg_perception" in proc.stdout, proc.stdout
-    return ws, env
+def workspace(colcon_ws: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
+    """The session's colcon workspace (conftest.py) with this module's ROS_DOMAIN_ID."""
+    ws, env = colcon_ws
+    return ws, dict(env, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) + 54))  # one offset per e2e test
 
 
 def test_colcon_install_has_executables_and_the_launch_file(workspace: tuple[Path, dict[str, str]]) -> None:
@@ -143,9 +122,18 @@ def test_ros2_launch_publishes_the_camera_mount_from_arguments(workspace: tuple[
     ros2 CLI (a transient-local subscription that joins late)."""
     ws, env = workspace
     launch = subprocess.Popen(
-        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} publish_mount:=true "
-                       "'mount_xyz:=[0.2, 0.0, 1.1]' 'mount_rpy:=[0.0, 0.3, 0.0]' params_file:=/nonexistent.yaml"],
-        cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            "bash",
+            "-c",
+            f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} publish_mount:=true "
+            "'mount_xyz:=[0.2, 0.0, 1.1]' 'mount_rpy:=[0.0, 0.3, 0.0]' params_file:=/nonexistent.yaml",
+        ],
+        cwd=ws,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )  # fmt: skip  (a params file that does not exist: the two perception nodes exit at once, the mount stays)
     try:
         out = _until_ok("ros2 topic echo --once --qos-durability transient_local --qos-reliability reliable "

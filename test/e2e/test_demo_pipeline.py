@@ -1,4 +1,5 @@
-"""End to end across processes: launcher (two node processes) + replay of a short real KITTI bag + recording."""
+"""End to end across processes: `ros2 launch` (two node processes) + replay of a short real KITTI bag + recording;
+a node started alone fails fast on bad parameters."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from seg_perception.ros import convert
 from seg_perception.tools.demo import _read_bag, run_demo
-from seg_perception.tools.launch import local_ros_env, node_command
+from seg_perception.workspace import local_ros_env
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +24,9 @@ def test_kitti_bag_through_both_node_processes(tmp_path, kitti_dir, model_dir) -
         overrides=["input_width:=640", "input_height:=192"],
         domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 50, render_every=2, quiet_s=5.0,
     )  # fmt: skip
-    assert summary["node_exit_status"] == {"segmentation": 0, "costmap": 0}
+    assert summary["node_exit_status"] == {"segmentation": 0, "costmap": 0, "launch": 0}
+    assert (out / "ws" / "install" / "seg_perception" / "lib" / "seg_perception" / "segmentation_node").is_file()
+    assert "[segmentation_node-1]: process has finished cleanly" in (out / "logs" / "launch.log").read_text()
     assert summary["frames_in"] == 4
     got = summary["frames_out"]
     assert got["label_info"] == 1
@@ -43,8 +46,14 @@ def test_kitti_bag_through_both_node_processes(tmp_path, kitti_dir, model_dir) -
     assert (out / "summary.md").read_text().startswith("# seg_perception demo summary")
 
 
+def _node(executable: str, *params: str) -> list[str]:
+    """One node started alone, as ``ros2 run seg_perception <executable> --ros-args -p ...`` does."""
+    module = f"seg_perception.ros.{executable}"
+    return [sys.executable, "-m", module, "--ros-args"] + [a for p in params for a in ("-p", p)]
+
+
 def test_missing_weights_fail_fast_naming_the_download_command(tmp_path) -> None:  # noqa: ANN001
-    cmd = node_command("segmentation", overrides=[f"weights:={tmp_path}"])
+    cmd = _node("segmentation_node", f"weights:={tmp_path}")
     env = local_ros_env(domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 51)
     env.pop("SEG_PERCEPTION_MODEL_DIR", None)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -54,7 +63,7 @@ def test_missing_weights_fail_fast_naming_the_download_command(tmp_path) -> None
 
 
 def test_bad_parameter_fails_fast(tmp_path) -> None:  # noqa: ANN001
-    cmd = node_command("costmap", overrides=["resolution:=0.001", "width:=1000.0", "height:=1000.0"])
+    cmd = _node("costmap_node", "resolution:=0.001", "width:=1000.0", "height:=1000.0")
     env = local_ros_env(domain_id=int(os.environ["ROS_DOMAIN_ID"]) + 52)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1

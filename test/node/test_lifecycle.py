@@ -23,7 +23,7 @@ from vision_msgs.msg import LabelInfo
 from seg_perception.ros import convert
 from seg_perception.ros.qos import LATCHED_QOS
 from seg_perception.ros.segmentation_node import SegmentationNode
-from seg_perception.tools.launch import local_ros_env
+from seg_perception.workspace import local_ros_env
 
 REPO = Path(__file__).resolve().parents[2]
 SEG_PARAMS = [Parameter("device", value="cpu"), Parameter("input_width", value=640),

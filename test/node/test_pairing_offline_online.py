@@ -18,7 +18,7 @@ from seg_perception.ros import convert
 from seg_perception.ros.assembler import RGBDAssembler
 from seg_perception.ros.segmentation_node import SegmentationNode
 from seg_perception.tools.bag_from_frames import write_bag
-from seg_perception.tools.launch import DEFAULT_REMAPS
+from seg_perception.workspace import DEFAULT_REMAPS
 
 SLOP_S = 0.010
 TOPICS = {DEFAULT_REMAPS[k]: k for k in ("image", "depth", "camera_info")}
