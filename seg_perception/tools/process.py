@@ -156,6 +156,7 @@ class OfflineMapper:
         s = self.settings
         self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
         self.robot_xy: tuple[float, float] = (0.0, 0.0)
+        self.t_grid_camera: np.ndarray | None = None  # the last cloud's camera pose
         self.rays = RayCache()
         self.rejected: Counter[str] = Counter()
         self.tf = BagTf([bag], int(s.time_jump_s * 1e9), on_time_jump=lambda _t, _b: self.mapper.reset())
@@ -176,7 +177,7 @@ class OfflineMapper:
             pose = self.poser.pose(stamp_ns, frame_id, self.mapper.cfg.ground_height_m)
         except InputRejected as e:
             return e.reason
-        self.robot_xy = pose.robot_xy
+        self.robot_xy, self.t_grid_camera = pose.robot_xy, pose.t_grid_camera
         xyz, labels, conf = cloud_arrays(cloud)
         rays = None
         if k is not None and self.mapper.projection is not None:

@@ -201,7 +201,9 @@ def project_drivable(
     return p[near].astype(np.float32), None if conf is None else conf[sel]
 
 
-def depth_coverage(geometry: GridGeometry, points: np.ndarray, roles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def depth_coverage(
+    geometry: GridGeometry, points: np.ndarray, roles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which cells hold depth-backed evidence, and what it says, for one cloud.
 
     Args:
@@ -209,9 +211,9 @@ def depth_coverage(geometry: GridGeometry, points: np.ndarray, roles: np.ndarray
         points: (N, 3) depth-backed points in the grid frame [m].
         roles: (N,) ``PointRole`` of the same points (``classify_points``).
     Returns:
-        (covered, drivable): two (height_cells, width_cells) bool grids: cells with at least one non-IGNORE point,
-        and among them the cells whose DRIVABLE points are a strict majority over NOT_DRIVABLE ones with no
-        OBSTACLE point (the depth-backed role of the cell).
+        (covered, drivable, obstacle): three (height_cells, width_cells) bool grids: cells with at least one
+        non-IGNORE point; among them the cells whose DRIVABLE points are a strict majority over NOT_DRIVABLE ones
+        with no OBSTACLE point (the depth-backed role of the cell); the cells with an OBSTACLE point.
     """
     used = roles != PointRole.IGNORE
     rows, cols, keep = geometry.cell_indices(points[used, 0], points[used, 1])
@@ -223,7 +225,7 @@ def depth_coverage(geometry: GridGeometry, points: np.ndarray, roles: np.ndarray
     n_obs = np.bincount(flat[r == PointRole.OBSTACLE], minlength=n)
     covered = (n_drv + n_not + n_obs) > 0
     drivable = (n_drv > n_not) & (n_obs == 0)
-    return covered.reshape(geometry.shape), drivable.reshape(geometry.shape)
+    return covered.reshape(geometry.shape), drivable.reshape(geometry.shape), (n_obs > 0).reshape(geometry.shape)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,8 @@ class ProjectionStats:
         cells: grid cells holding at least one projected point.
         overlap: of those, cells that also hold depth-backed evidence (``depth_coverage``).
         agree: of the overlap, cells whose depth-backed role is drivable too.
+        ground_overlap: of the overlap, cells without a depth-backed OBSTACLE point (only ground evidence: a car
+            standing on the road makes its cells obstacles, which says nothing against the road under it).
         filled: cells marked drivable by projection alone (no depth-backed evidence in them).
     """
 
@@ -242,6 +246,7 @@ class ProjectionStats:
     cells: int = 0
     overlap: int = 0
     agree: int = 0
+    ground_overlap: int = 0
     filled: int = 0
 
     @property
@@ -249,10 +254,15 @@ class ProjectionStats:
         """agree / overlap (NaN without overlap)."""
         return self.agree / self.overlap if self.overlap else float("nan")
 
+    @property
+    def ground_agreement(self) -> float:
+        """agree / ground_overlap (NaN without such cells)."""
+        return self.agree / self.ground_overlap if self.ground_overlap else float("nan")
+
 
 def projected_cells(
     geometry: GridGeometry, points: np.ndarray, confidence: np.ndarray | None, covered: np.ndarray,
-    depth_drivable: np.ndarray,
+    depth_drivable: np.ndarray, depth_obstacle: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, ProjectionStats]:  # fmt: skip
     """The cells projection may mark drivable: those with projected points and no depth-backed evidence.
 
@@ -260,7 +270,7 @@ def projected_cells(
         geometry: the grid.
         points: (M, 3) projected ground points in the grid frame [m] (``project_drivable``).
         confidence: (M,) float in [0, 1], or None (= 1).
-        covered, depth_drivable: (H, W) bool grids of ``depth_coverage``.
+        covered, depth_drivable, depth_obstacle: (H, W) bool grids of ``depth_coverage``.
     Returns:
         (fill, weight, stats): (H, W) bool cells to mark drivable, (H, W) float32 max confidence of their projected
         points (0 elsewhere), and the counts.
@@ -273,9 +283,11 @@ def projected_cells(
     np.maximum.at(w, flat, conf)
     hit = np.zeros(n, dtype=bool)
     hit[flat] = True
-    cov, drv = covered.reshape(-1), depth_drivable.reshape(-1)
+    cov, drv, obs = covered.reshape(-1), depth_drivable.reshape(-1), depth_obstacle.reshape(-1)
     fill = hit & ~cov
-    stats = ProjectionStats(points=int(points.shape[0]), cells=int(hit.sum()), overlap=int((hit & cov).sum()),
-                            agree=int((hit & cov & drv).sum()), filled=int(fill.sum()))  # fmt: skip
+    both = hit & cov
+    stats = ProjectionStats(points=int(points.shape[0]), cells=int(hit.sum()), overlap=int(both.sum()),
+                            agree=int((both & drv).sum()), ground_overlap=int((both & ~obs).sum()),
+                            filled=int(fill.sum()))  # fmt: skip
     w[~fill] = 0
     return fill.reshape(geometry.shape), w.reshape(geometry.shape), stats

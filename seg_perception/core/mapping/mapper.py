@@ -332,8 +332,7 @@ class GridMapper:
         pts, pconf = project_drivable(np.asarray(xyz).reshape(-1, 3), np.asarray(labels).reshape(-1),
                                       None if conf is None else np.asarray(conf).reshape(-1), rays, tf, plane,
                                       self.rules.roles, self.projection, self.cfg.min_confidence)  # fmt: skip
-        covered, depth_drivable = depth_coverage(geometry, points, roles)
-        fill, weight, stats = projected_cells(geometry, pts, pconf, covered, depth_drivable)
+        fill, weight, stats = projected_cells(geometry, pts, pconf, *depth_coverage(geometry, points, roles))
         if self.fusion is not None:
             if not self.fusion.cfg.confidence_weighting:
                 weight = fill.astype(np.float32)
