@@ -291,7 +291,8 @@ def process_bag(
             if render_every and stats.frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
                 panel = render_panel(overlay, grids.points, pipe.lut[grids.labels], grids.drivable, grids.obstacle,
-                                     geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
+                                     geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s",
+                                     projected=grids.projected)  # fmt: skip
                 cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])
             stats.frames_out += 1
         voxels = offline.mapper.voxels

@@ -176,10 +176,10 @@ def project_drivable(
     pts = np.asarray(xyz).reshape(-1, 3)
     if not (pts.shape[0] == lab.size == rays.shape[0]):
         raise ValueError(f"{pts.shape[0]} points, {lab.size} labels and {rays.shape[0]} rays must match")
-    lut = np.asarray(roles_lut, dtype=np.uint8).reshape(-1)
-    in_lut = (lab >= 0) & (lab < lut.size)
-    cand = np.zeros(lab.size, dtype=bool)
-    cand[in_lut] = lut[lab[in_lut]] == Role.DRIVABLE
+    lut = np.append(np.asarray(roles_lut, dtype=np.uint8).reshape(-1), np.uint8(Role.IGNORE))
+    if np.issubdtype(lab.dtype, np.signedinteger):
+        lab = np.where(lab < 0, lut.size - 1, lab)
+    cand = lut.take(lab, mode="clip") == Role.DRIVABLE  # ids past the table clip onto its IGNORE entry
     cand &= np.isnan(pts[:, 2])
     conf = None if confidence is None else np.asarray(confidence, dtype=np.float32).reshape(-1)
     if conf is not None:
@@ -191,14 +191,17 @@ def project_drivable(
     height = float(n @ c) + plane.offset  # camera above the plane: > 0
     if idx.size == 0 or height <= 0:
         return np.zeros((0, 3), np.float32), None if conf is None else np.zeros(0, np.float32)
-    r = rays[idx].astype(np.float64) @ tf[:3, :3].T  # (M, 3) in the grid frame
-    n_dot_r = r @ n
-    ok = -n_dot_r >= max(math.sin(math.radians(cfg.min_angle_deg)), 1e-9)  # towards the plane, steep enough
-    t = height / -n_dot_r[ok]
-    p = c + t[:, None] * r[ok]
-    near = (p[:, 0] - c[0]) ** 2 + (p[:, 1] - c[1]) ** 2 <= cfg.max_range_m**2
-    sel = idx[ok][near]
-    return p[near].astype(np.float32), None if conf is None else conf[sel]
+    r = rays[idx] @ tf[:3, :3].T.astype(np.float32)  # (M, 3) float32 directions in the grid frame
+    down = r @ -n.astype(np.float32)  # sin of the grazing angle (rays and n are unit vectors)
+    ok = down >= np.float32(max(math.sin(math.radians(cfg.min_angle_deg)), 1e-6))  # towards the plane, steep enough
+    r, t = r[ok], np.float32(height) / down[ok]
+    dx, dy = t * r[:, 0], t * r[:, 1]
+    near = dx * dx + dy * dy <= np.float32(cfg.max_range_m**2)
+    p = np.empty((int(near.sum()), 3), np.float32)
+    p[:, 0] = dx[near] + np.float32(c[0])
+    p[:, 1] = dy[near] + np.float32(c[1])
+    p[:, 2] = t[near] * r[near, 2] + np.float32(c[2])
+    return p, None if conf is None else conf[idx[ok][near]]
 
 
 def depth_coverage(
