@@ -37,7 +37,8 @@ Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``res
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
 (``core.mapping.grid.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
 ``raytrace_max_range_m`` [m], ...), ``ground_projection.*`` (``core.mapping.ground_projection.
-GroundProjectionConfig``: ``enabled``, ``max_range_m`` [m], ``min_angle_deg`` [deg], ``weight``), ``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
+GroundProjectionConfig``: ``enabled``, ``max_range_m`` [m], ``min_angle_deg`` [deg], ``weight``),
+``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
 plus
     global_frame (string, "odom"): the grids' frame (Nav2 name); the robot pose is TF ``global_frame ->
         robot_base_frame``; "" = no global frame (grids in robot_base_frame; fusion then assumes a static robot).

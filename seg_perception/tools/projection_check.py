@@ -95,10 +95,11 @@ def measure(
     for frame, result, cloud in segmented_frames(bag, pipe, dict(DEFAULT_REMAPS), stats, limit, progress):
         h = frame.image.header
         t_ns = h.stamp.sec * 1_000_000_000 + h.stamp.nanosec
-        res = {on: m.update(cloud, t_ns, h.frame_id, frame.k) for on, m in mappers.items()}
-        if isinstance(res[False], str) or isinstance(res[True], str):
+        r0 = mappers[False].update(cloud, t_ns, h.frame_id, frame.k)
+        r1 = mappers[True].update(cloud, t_ns, h.frame_id, frame.k)
+        if isinstance(r0, str) or isinstance(r1, str):
             continue
-        (g0, _), (g1, _) = res[False], res[True]
+        (g0, _), (g1, _) = r0, r1
         m1 = mappers[True]
         rows, cols, xy = box_centres(g1.geometry, m1.robot_xy, box)
         plane = g1.ground if g1.ground is not None else GroundPlane.from_height(m1.mapper.cfg.ground_height_m)

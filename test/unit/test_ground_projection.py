@@ -67,8 +67,10 @@ def test_rays_are_unit_pixel_directions_of_the_decimated_image_and_cached() -> N
     assert cache.rays(K, (90, 160)) is not a and cache.rays(K, (90, 160)).shape == (160 * 90, 3)
 
 
-def _project(xyz: np.ndarray, labels: np.ndarray, cfg: GroundProjectionConfig = GroundProjectionConfig(),
-             t: np.ndarray = MOUNT, plane: GroundPlane | None = None) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+def _project(
+    xyz: np.ndarray, labels: np.ndarray, cfg: GroundProjectionConfig = GroundProjectionConfig(), t: np.ndarray = MOUNT,
+    plane: GroundPlane | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     return project_drivable(xyz.reshape(-1, 3), labels.reshape(-1), None, cloud_rays(K, 1), t,
                             plane or GroundPlane.from_height(0.0), LUT, cfg)  # fmt: skip
 

@@ -74,12 +74,14 @@ class GroundProjectionConfig:
                           lo=0.01, hi=0.99)  # fmt: skip
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.max_range_m) and self.max_range_m > 0):
-            raise ValueError(f"GroundProjectionConfig.max_range_m must be finite and > 0 [m], got {self.max_range_m!r}")
-        if not 0 <= self.min_angle_deg < 90:
-            raise ValueError(f"GroundProjectionConfig.min_angle_deg must be in [0, 90) [deg], got {self.min_angle_deg!r}")
-        if not 0 < self.weight < 1:
-            raise ValueError(f"GroundProjectionConfig.weight must be in (0, 1), got {self.weight!r}")
+        def need(ok: bool, what: str, value: object) -> None:
+            if not ok:
+                raise ValueError(f"GroundProjectionConfig.{what}, got {value!r}")
+
+        need(math.isfinite(self.max_range_m) and self.max_range_m > 0, "max_range_m must be finite and > 0 [m]",
+             self.max_range_m)  # fmt: skip
+        need(0 <= self.min_angle_deg < 90, "min_angle_deg must be in [0, 90) [deg]", self.min_angle_deg)
+        need(0 < self.weight < 1, "weight must be in (0, 1)", self.weight)
 
 
 def cloud_stride(k: Intrinsics, cloud_hw: tuple[int, int]) -> int:

@@ -306,19 +306,27 @@ class GridMapper:
             obstacle = self.fusion.obstacle_cost(self.cfg)
             drivable = self.fusion.drivable_cost()
             t["grids"] += (time.perf_counter() - t4) * 1e3
-        t3 = time.perf_counter()
         if self.voxels is not None:
-            # only classified points inside the map's crop sphere (the rest would be cropped at once)
-            centre, radius = np.array([*robot_xy, z0]), 0.75 * max(self.cfg.width, self.cfg.height)
-            with np.errstate(invalid="ignore", over="ignore"):
-                near = ((points - centre) ** 2).sum(axis=1) <= radius**2
-            keep = (roles != PointRole.IGNORE) & near
-            self.voxels.insert(points[keep], np.asarray(labels)[keep],
-                               None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
-            self.voxels.crop(tuple(centre.tolist()), radius)
+            t3 = time.perf_counter()
+            self._insert_voxels(points, roles, labels, confidence, np.array([*robot_xy, z0]))
             t["voxels"] = (time.perf_counter() - t3) * 1e3
         return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, labels, confidence, geometry,
                           ground, fitted, t, projected, stats)  # fmt: skip
+
+    def _insert_voxels(
+        self, points: np.ndarray, roles: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None,
+        centre: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Classified points inside the voxel map's crop sphere around ``centre`` (the rest would be cropped at once)
+        into the map, then the crop."""
+        assert self.voxels is not None
+        radius = 0.75 * max(self.cfg.width, self.cfg.height)
+        with np.errstate(invalid="ignore", over="ignore"):
+            near = ((points - centre) ** 2).sum(axis=1) <= radius**2
+        keep = (roles != PointRole.IGNORE) & near
+        self.voxels.insert(points[keep], np.asarray(labels)[keep],
+                           None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
+        self.voxels.crop(tuple(centre.tolist()), radius)
 
     def _project(
         self, raw: tuple[np.ndarray, np.ndarray, np.ndarray | None], rays: np.ndarray | None, tf: np.ndarray,
