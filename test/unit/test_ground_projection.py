@@ -53,10 +53,11 @@ def test_cloud_stride_is_inferred_from_the_cloud_width_and_inconsistent_sizes_ar
 
 def test_rays_are_unit_pixel_directions_of_the_decimated_image_and_cached() -> None:
     for stride in (1, 2, 3):
-        rays = cloud_rays(K, stride)
-        truth = ground_truth(K, stride).reshape(-1, 3)
         ks = K.scaled(stride)
-        assert rays.shape == (ks.height * ks.width, 3) and rays.dtype == np.float32
+        assert cloud_rays(K, stride).shape == (ks.height, ks.width, 3)
+        rays = cloud_rays(K, stride).reshape(-1, 3)
+        truth = ground_truth(K, stride).reshape(-1, 3)
+        assert rays.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(rays, axis=1), 1.0, atol=1e-6)
         ok = np.isfinite(truth[:, 2])
         unit = truth[ok] / np.linalg.norm(truth[ok], axis=1, keepdims=True)
@@ -64,7 +65,7 @@ def test_rays_are_unit_pixel_directions_of_the_decimated_image_and_cached() -> N
     cache = RayCache()
     a = cache.rays(K, (45, 80))
     assert cache.rays(K, (45, 80)) is a  # reused while camera_info and cloud shape stay
-    assert cache.rays(K, (90, 160)) is not a and cache.rays(K, (90, 160)).shape == (160 * 90, 3)
+    assert cache.rays(K, (90, 160)) is not a and cache.rays(K, (90, 160)).shape == (90, 160, 3)
 
 
 def _project(
@@ -203,3 +204,32 @@ def test_config_validation() -> None:
                 {"weight": 0.0}):  # fmt: skip
         with pytest.raises(ValueError):
             GroundProjectionConfig(**bad)
+
+
+def test_ground_strips_of_far_pixels_leave_no_gap_between_rows() -> None:
+    from seg_perception.core.mapping.grid import GridGeometry
+
+    rays = cloud_rays(K, 2)  # organized (45, 80, 3): one cloud row = 2 image rows = 0.01 in y / z
+    n = rays.shape[0] * rays.shape[1]
+    no_depth = np.full((n, 3), np.nan, np.float32)
+    labels = np.full(n, ROAD, np.uint8)
+    cfg = GroundProjectionConfig(max_range_m=30.0, min_angle_deg=0.0)
+    geo = GridGeometry.from_config(CostmapConfig(resolution=0.2, width=80.0, height=80.0))
+    lane = geo.cell_indices(np.array([0.0]), np.array([-0.1]))[0][0]  # the grid row of y = -0.1 m
+
+    def lane_columns(spacing_m: float) -> set[int]:
+        pts, _ = project_drivable(no_depth, labels, None, rays, MOUNT, GroundPlane.from_height(0.0), LUT, cfg,
+                                  spacing_m=spacing_m)  # fmt: skip
+        np.testing.assert_allclose(pts[:, 2], 0.0, atol=1e-4)  # every sample on the ground
+        assert np.hypot(pts[:, 0], pts[:, 1]).max() <= 30.0 + 1e-4
+        rows, cols, _ = geo.cell_indices(pts[:, 0], pts[:, 1])
+        return set(cols[rows == lane].tolist())
+
+    # x = 6-29.8 m ahead: columns of cells centred there (64 samples of at most 0.2 m reach 12.8 m per pixel)
+    wanted = set(range(geo.cell_indices(np.array([6.0]), np.array([0.0]))[1][0],
+                       geo.cell_indices(np.array([29.8]), np.array([0.0]))[1][0] + 1))  # fmt: skip
+    centres_only = lane_columns(0.0)
+    strips = lane_columns(0.1)
+    assert wanted <= strips  # a pixel's strip reaches its neighbours' (at 29 m one cloud row spans 6 m of road)
+    assert len(wanted - centres_only) > len(wanted) // 2  # centre rays alone leave most far cells unseen
+    assert centres_only <= strips

@@ -112,8 +112,8 @@ def cloud_rays(k: Intrinsics, stride: int) -> np.ndarray:
         k: intrinsics of the full image.
         stride: cloud pixel (v, u) is image pixel (stride v, stride u).
     Returns:
-        (ceil(H/stride) * ceil(W/stride), 3) float32 unit vectors in the camera optical frame, row-major (the
-        cloud's C order), z > 0.
+        (ceil(H/stride), ceil(W/stride), 3) float32 unit vectors in the camera optical frame (the cloud's pixel grid;
+        ``reshape(-1, 3)`` gives the cloud's C order), z > 0.
     """
     ks = k.scaled(stride)
     x = (np.arange(ks.width, dtype=np.float64) - ks.cx) / ks.fx
@@ -123,7 +123,7 @@ def cloud_rays(k: Intrinsics, stride: int) -> np.ndarray:
     rays[..., 1] = y[:, None]
     rays[..., 2] = 1.0
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-    return rays.reshape(-1, 3).astype(np.float32)
+    return rays.astype(np.float32)
 
 
 class RayCache:
@@ -134,7 +134,7 @@ class RayCache:
         self._rays: np.ndarray | None = None
 
     def rays(self, k: Intrinsics, cloud_hw: tuple[int, int]) -> np.ndarray:
-        """(N, 3) float32 unit rays of the cloud's pixels, N = height * width.
+        """(height, width, 3) float32 unit rays of the cloud's pixels (``cloud_rays``).
 
         Raises:
             InputRejected: ``camera_info_stride`` (``cloud_stride``).
@@ -156,19 +156,27 @@ def project_drivable(
     roles_lut: np.ndarray,
     cfg: GroundProjectionConfig,
     min_confidence: float = 0.0,
+    spacing_m: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Ground points of the drivable-class pixels that have no depth (module docstring).
+
+    A pixel sees a strip of ground, from the hit of the ray through its lower edge to that of its upper edge; far
+    away the strip is longer than a grid cell (KITTI, 1.65 m up, fy 721 px: 0.19 m per image row at 15 m, 0.34 m at
+    20 m, times ``cloud_stride``). With ``spacing_m`` > 0 and organized ``rays`` each pixel gives points every
+    ``spacing_m`` (at most 64) along its strip, so consecutive rows leave no gap of unseen cells between them.
 
     Args:
         xyz: (N, 3) float cloud points in the camera optical frame [m]; NaN = no depth (only those are projected).
         labels: (N,) integer class ids; ids outside ``roles_lut`` are not projected.
         confidence: (N,) float in [0, 1], or None; pixels below ``min_confidence`` are not projected.
-        rays: (N, 3) unit rays of the same pixels in the camera optical frame (``RayCache.rays``).
+        rays: (H, W, 3) (organized, H * W = N; ``RayCache.rays``) or (N, 3) unit rays of the same pixels in the
+            camera optical frame (pinhole: the rows of an organized set are equally spaced in y / z).
         t_grid_camera: (4, 4) camera pose in the grid frame.
         plane: the ground plane in the grid frame (fitted or flat fallback).
         roles_lut: (C,) uint8 ``Role`` per class id; only ``Role.DRIVABLE`` classes are projected.
         cfg: range and angle limits.
         min_confidence: the costmap's ``min_confidence``.
+        spacing_m: sample spacing along each pixel's ground strip [m] (half a grid cell); 0 = the centre ray only.
     Returns:
         ((M, 3) float32 ground points in the grid frame [m], (M,) float32 confidence or None).
     Raises:
@@ -176,6 +184,10 @@ def project_drivable(
     """
     lab = np.asarray(labels).reshape(-1)
     pts = np.asarray(xyz).reshape(-1, 3)
+    row_step = 0.0  # y / z step between consecutive rows of an organized ray set
+    if rays.ndim == 3 and rays.shape[0] > 1:
+        row_step = float(rays[1, 0, 1] / rays[1, 0, 2] - rays[0, 0, 1] / rays[0, 0, 2])
+    rays = rays.reshape(-1, 3)
     if not (pts.shape[0] == lab.size == rays.shape[0]):
         raise ValueError(f"{pts.shape[0]} points, {lab.size} labels and {rays.shape[0]} rays must match")
     lut = np.append(np.asarray(roles_lut, dtype=np.uint8).reshape(-1), np.uint8(Role.IGNORE))
@@ -193,17 +205,48 @@ def project_drivable(
     height = float(n @ c) + plane.offset  # camera above the plane: > 0
     if idx.size == 0 or height <= 0:
         return np.zeros((0, 3), np.float32), None if conf is None else np.zeros(0, np.float32)
-    r = rays[idx] @ tf[:3, :3].T.astype(np.float32)  # (M, 3) float32 directions in the grid frame
+    rot = tf[:3, :3].T.astype(np.float32)
+    r = rays[idx] @ rot  # (M, 3) float32 directions in the grid frame
     down = r @ -n.astype(np.float32)  # sin of the grazing angle (rays and n are unit vectors)
-    ok = down >= np.float32(max(math.sin(math.radians(cfg.min_angle_deg)), 1e-6))  # towards the plane, steep enough
-    r, t = r[ok], np.float32(height) / down[ok]
-    dx, dy = t * r[:, 0], t * r[:, 1]
-    near = dx * dx + dy * dy <= np.float32(cfg.max_range_m**2)
-    p = np.empty((int(near.sum()), 3), np.float32)
-    p[:, 0] = dx[near] + np.float32(c[0])
-    p[:, 1] = dy[near] + np.float32(c[1])
-    p[:, 2] = t[near] * r[near, 2] + np.float32(c[2])
-    return p, None if conf is None else conf[idx[ok][near]]
+    sin_min = np.float32(max(math.sin(math.radians(cfg.min_angle_deg)), 1e-6))
+    ok = down >= sin_min  # towards the plane, steep enough
+    src = idx[ok]
+    d = r[ok] * (np.float32(height) / down[ok])[:, None]  # camera -> hit [m]
+    if spacing_m > 0 and row_step > 0:
+        d, keep = _strip_samples(rays[src], rot, n, height, row_step, spacing_m, d)
+        src = src[keep]
+    near = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] <= np.float32(cfg.max_range_m**2)
+    p = d[near] + c.astype(np.float32)
+    return p, None if conf is None else conf[src[near]]
+
+
+def _strip_samples(
+    rays_cam: np.ndarray, rot: np.ndarray, n: np.ndarray, height: float, row_step: float, spacing_m: float,
+    centre: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Points every ``spacing_m`` along each pixel's ground strip, between the hits of the rays through its lower and
+    upper edges (y / z +- row_step / 2); an upper edge that does not meet the plane keeps the centre hit.
+
+    Returns:
+        ((K, 3) float32 camera -> point offsets in the grid frame [m], (K,) int64 index of each point's pixel).
+    """
+    a = rays_cam / rays_cam[:, 2:3]  # (x / z, y / z, 1)
+    edges = []
+    for sign in (1.0, -1.0):  # lower edge (nearer ground), upper edge
+        e = a.copy()
+        e[:, 1] += np.float32(sign * 0.5 * row_step)
+        e = e @ rot
+        down = e @ -n.astype(np.float32)
+        hit = e * (np.float32(height) / np.where(down > 0, down, 1))[:, None]
+        edges.append(np.where((down > 0)[:, None], hit, centre))
+    lo, hi = edges
+    length = np.linalg.norm(hi - lo, axis=1)
+    k = np.clip(np.ceil(length / spacing_m), 1, 64).astype(np.int64)
+    owner = np.repeat(np.arange(k.size), k)
+    start = np.cumsum(k) - k
+    frac = ((np.arange(owner.size) - start[owner]) + 0.5) / k[owner]
+    pts = lo[owner] + frac[:, None].astype(np.float32) * (hi - lo)[owner]
+    return pts.astype(np.float32), owner
 
 
 def depth_coverage(

@@ -256,9 +256,10 @@ class GridMapper:
             robot_xy: robot position in the grid frame [m] (the window's centre).
             ground_z: expected ground height in the grid frame [m] (default ``cfg.ground_height_m``).
             stamp_s: the cloud's time [s] (fusion decay; no clock is read).
-            rays: (N, 3) unit rays of the same (organized) pixels in the camera optical frame
-                (``ground_projection.RayCache.rays``): drivable-class pixels without depth are projected onto the
-                ground plane (``ground_projection``; needs ``projection_cfg``); None = no projection.
+            rays: (H, W, 3) (H * W = N; ``ground_projection.RayCache.rays``) or (N, 3) unit rays of the same pixels
+                in the camera optical frame: drivable-class pixels without depth are projected onto the ground plane
+                (``ground_projection``, each pixel's ground strip sampled every half cell when organized; needs
+                ``projection_cfg``); None = no projection.
         Raises:
             RuntimeError: if no ``rules`` are set yet.
             ValueError: on mismatched lengths.
@@ -339,7 +340,8 @@ class GridMapper:
         xyz, labels, conf = raw
         pts, pconf = project_drivable(np.asarray(xyz).reshape(-1, 3), np.asarray(labels).reshape(-1),
                                       None if conf is None else np.asarray(conf).reshape(-1), rays, tf, plane,
-                                      self.rules.roles, self.projection, self.cfg.min_confidence)  # fmt: skip
+                                      self.rules.roles, self.projection, self.cfg.min_confidence,
+                                      0.5 * self.cfg.resolution)  # fmt: skip
         fill, weight, stats = projected_cells(geometry, pts, pconf, *depth_coverage(geometry, points, roles))
         if self.fusion is not None:
             if not self.fusion.cfg.confidence_weighting:
