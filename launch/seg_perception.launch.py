@@ -95,6 +95,7 @@ def generate_launch_description() -> LaunchDescription:
         name="costmap",
         namespace=ns,
         parameters=params,
+        remappings=[("camera_info", LaunchConfiguration("camera_info"))],  # ground projection rays
         output="screen",
     )
     mount = Node(

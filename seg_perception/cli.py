@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transport-check": ("transport_check", "do 1920x1080 depth images and semantic clouds cross processes intact?"),
     "quantize": ("quantize", "int8 post-training quantisation of a model with NNCF on real frames (cached)"),
     "stability": ("stability", "label / grid flicker with and without temporal fusion, and map agreement"),
+    "projection-check": ("projection_check", "ground projection: drivable cells gained and agreement with depth"),
+    "fleet": ("fleet", "process many bags as Ray tasks (local or a cluster), resumable, with a summary table"),
+    "soak": ("soak", "both nodes for a long time on a looped bag: memory, CPU and rates sampled, CSV + plot"),
 }
 
 

@@ -8,6 +8,10 @@ Subscribed topics (relative; remap in launch):
         names). Required: clouds before it are dropped (``no_label_info``).
     label_info_json (std_msgs/String, transient local, optional): the segmentation node's extras for the same
         classes (ontology name, colours for fused_points, ignore label; JSON, see README.md).
+    camera_info (sensor_msgs/CameraInfo, sensor QoS, optional): K of the colour image the cloud was made from; its
+        rays project drivable pixels without depth onto the ground plane (``ground_projection.*``). The cloud's
+        stride is inferred from its width; a camera_info the cloud is no decimation of is refused
+        (``camera_info_stride``) and that cloud is mapped without projection.
     /tf, /tf_static (tf2_msgs/TFMessage, through a tf2_ros.TransformListener): the cloud's frame in
         ``robot_base_frame`` (the camera mount: URDF / static_transform_publisher) and ``global_frame ->
         robot_base_frame`` (the robot pose, from odometry), both looked up at the cloud's stamp.
@@ -32,7 +36,9 @@ Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``res
 ``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
 ``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
 (``core.mapping.grid.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
-``raytrace_max_range_m`` [m], ...), ``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
+``raytrace_max_range_m`` [m], ...), ``ground_projection.*`` (``core.mapping.ground_projection.
+GroundProjectionConfig``: ``enabled``, ``max_range_m`` [m], ``min_angle_deg`` [deg], ``weight``),
+``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
 plus
     global_frame (string, "odom"): the grids' frame (Nav2 name); the robot pose is TF ``global_frame ->
         robot_base_frame``; "" = no global frame (grids in robot_base_frame; fusion then assumes a static robot).
@@ -64,14 +70,17 @@ import numpy as np
 import tf2_ros
 from nav_msgs.msg import OccupancyGrid
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 from visualization_msgs.msg import Marker
 
+from seg_perception.core.errors import InputRejected
+from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig
 from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
+from seg_perception.core.mapping.ground_projection import GroundProjectionConfig, RayCache
 from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
 from seg_perception.core.segmentation.class_info import (
@@ -88,8 +97,8 @@ from seg_perception.ros.node_utils import GuardedNode, NodeStats, run_node
 from seg_perception.ros.outputs import costmap_messages
 from seg_perception.ros.params import declare_config, enable_dynamic_config
 from seg_perception.ros.pose_source import CloudPoser, TimelineBuffer
-from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS
-from seg_perception.ros.validate import reason, validate_cloud
+from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
+from seg_perception.ros.validate import reason, validate_camera_info, validate_cloud
 from seg_perception.ros.worker import Stopwatch
 
 #: The outputs (lifecycle publishers: silent unless the node is active)...
@@ -124,6 +133,7 @@ class CostmapNode(GuardedNode):
         self.fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"),
                                          read_only=True)  # fmt: skip
         self.tolerance_ns = int(self.settings.transform_tolerance_s * 1e9)
+        self.projection_cfg = declare_config(self, GroundProjectionConfig, "ground_projection.", read_only=True)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
         self.health = declare_config(self, HealthSettings)
         enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
@@ -137,7 +147,10 @@ class CostmapNode(GuardedNode):
         s = self.settings
         # an ontology from the parameter (trusted configuration: a name or a YAML path) is read once, here
         self._ontology_param: Ontology | None = open_ontology(s.ontology) if s.ontology else None
-        self.mapper = GridMapper.from_settings(self.cfg, s, self.ground_cfg, self.fusion_cfg)
+        self.mapper = GridMapper.from_settings(self.cfg, s, self.ground_cfg, self.fusion_cfg,
+                                               projection_cfg=self.projection_cfg)  # fmt: skip
+        self._rays = RayCache()
+        self._camera: tuple[Intrinsics, str] | None = None  # the last valid camera_info: K and frame
         self.class_info: ClassInfo | None = None
         self.palette: np.ndarray | None = None
         self._ontology: Ontology | None = None
@@ -166,6 +179,8 @@ class CostmapNode(GuardedNode):
         self.create_subscription(LabelInfo, "label_info", self._on_label_info, LATCHED_QOS)
         self.create_subscription(String, "label_info_json", self._on_label_info_json, LATCHED_QOS)
         self.create_subscription(PointCloud2, "semantic_points", self._on_cloud, CLOUD_IN_QOS)
+        if self.mapper.projection is not None:
+            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
         if self.mapper.voxels is not None and self.settings.fused_points_period_s > 0:
             self.create_timer(self.settings.fused_points_period_s, self._publish_fused)
 
@@ -238,6 +253,29 @@ class CostmapNode(GuardedNode):
             f"ontology {ontology.name!r} for model {info.model!r} ({len(info.categories)} classes)"
         )
 
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Keep the newest valid camera_info (ground projection rays); a bad one is a counted reject."""
+        problems = validate_camera_info(msg)
+        if problems:
+            self.stats.reject(reason(problems[0]), "camera_info: " + "; ".join(problems))
+            return
+        self._camera = (convert.camera_info_to_intrinsics(msg), msg.header.frame_id)
+
+    def _cloud_rays(self, msg: PointCloud2) -> np.ndarray | None:
+        """Unit rays of the cloud's pixels for ground projection, or None (off, no camera_info yet, or a
+        camera_info of another camera or image size: counted reject)."""
+        if self.mapper.projection is None or self._camera is None:
+            return None
+        k, frame = self._camera
+        try:
+            if frame and frame != msg.header.frame_id:
+                raise InputRejected("camera_info_frame", f"camera_info frame {frame!r} is not the cloud's "
+                                                         f"{msg.header.frame_id!r}")  # fmt: skip
+            return self._rays.rays(k, (msg.height, msg.width))
+        except InputRejected as e:
+            self.stats.reject(e.reason, e.detail)
+            return None
+
     def _on_cloud(self, msg: PointCloud2) -> None:
         """validate -> convert -> core (pose, ground, classify, grids/fusion) -> convert -> publish."""
         self.stats.frames_in += 1
@@ -274,7 +312,8 @@ class CostmapNode(GuardedNode):
             self.stats.warn("unknown_label", f"{unknown} points have class ids that label_info does not name "
                                              f"(0..{len(info.categories) - 1}); they are ignored")  # fmt: skip
         sw.lap("decode")
-        grids = self.mapper.update(xyz, labels, conf, pose.t_grid_camera, pose.robot_xy, pose.ground_z, stamp_ns * 1e-9)
+        grids = self.mapper.update(xyz, labels, conf, pose.t_grid_camera, pose.robot_xy, pose.ground_z, stamp_ns * 1e-9,
+                                   self._cloud_rays(msg))  # fmt: skip
         sw.skip()
         header = Header(stamp=msg.header.stamp, frame_id=pose.frame)
         self._last_header = header

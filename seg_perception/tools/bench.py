@@ -6,7 +6,8 @@ the model ladder and prints a table (model, network input, runtime, ms/frame, Hz
 mIoU on CamVid 0001TP at the same input size, Cityscapes models mapped to CamVid's classes).
 
 Stages: decode (Image message -> RGB), preprocess, inference, postprocess (argmax + softmax + resize), overlay,
-cloud (depth -> semantic cloud), serialize (cloud -> PointCloud2), grids (transform + rasterize + inflate).
+cloud (depth -> semantic cloud), serialize (cloud -> PointCloud2), grids (transform + rasterize + inflate),
+projection (ground projection of drivable pixels without depth, ``core/mapping/ground_projection.py``).
 Cold start (model build + weights load + first call) is timed apart from the steady state. CUDA is synchronized
 around every stage. Results go to stdout and, with ``--json``, to a file with the machine facts.
 """
@@ -30,6 +31,7 @@ from std_msgs.msg import Header
 from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.geometry.transforms import camera_to_base
+from seg_perception.core.mapping.ground_projection import RayCache
 from seg_perception.core.mapping.mapper import ClassRules, GridMapper, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.segmentation.models import find_weights, load_model, sha256_of
@@ -180,6 +182,7 @@ def stage_times(
     """
     spec, dev = seg.spec, seg.device
     lut = palette_array(spec.palette)
+    rays = RayCache()
     times: dict[str, list[float]] = {}
     hdr = Header(frame_id="camera_color_optical_frame")
     inputs: list[torch.Tensor] = []
@@ -203,7 +206,11 @@ def stage_times(
             lambda: semantic_cloud(depth_to_meters(f.depth_mm), seq.intrinsics, rgb, result.labels,  # noqa: B023
                                    result.confidence, cloud_stride), dev)  # fmt: skip  # noqa: B023
         _, lap["serialize"] = _timed(lambda: convert.cloud_to_msg(cloud, hdr), dev)  # noqa: B023
-        _, lap["grids"] = _timed(lambda: mapper.update(*cloud_arrays(cloud), mount), dev)  # noqa: B023
+        grids, lap["grids"] = _timed(
+            lambda: mapper.update(*cloud_arrays(cloud), mount, rays=rays.rays(seq.intrinsics, cloud.shape)), dev  # noqa: B023
+        )
+        lap["projection"] = grids.timings_ms.get("projection", 0.0)  # ground projection, its own stage
+        lap["grids"] -= lap["projection"]
         lap["total"] = sum(lap.values())
         if i >= warmup:
             for k, v in lap.items():

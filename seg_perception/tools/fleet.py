@@ -21,6 +21,7 @@ sees (paths are passed as they are).
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -193,3 +194,38 @@ def fleet_table(rows: Sequence[BagRun]) -> str:
         lines.append(f"| {Path(r.bag).name} | {r.status} | {r.frames_in} / {r.frames_out} | {drops} | "
                      f"{r.stage_ms.get('segment', '-')} | {r.stage_ms.get('grids', '-')} | {r.wall_s} | {note} |")
     return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``seg-perception fleet``."""
+    p.add_argument("bags", nargs="+", help="bag folders, globs, or folders of bag folders")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output root: OUT/<bag name>/ per bag")
+    p.add_argument("--params-file", type=Path, action="append", default=[], help="ROS 2 params YAML (repeatable)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="parameter override for both nodes")  # fmt: skip
+    p.add_argument("--weights", help="weights file or folder")
+    p.add_argument("--model", help="model name")
+    p.add_argument("--device", help="auto | cpu | cuda[:N]: one CPU (or one GPU with cuda) per bag")
+    p.add_argument("--address", help="a Ray cluster to join (ray://HOST:10001 or auto); default: Ray starts here")
+    p.add_argument("--workers", type=int, default=0, help="local Ray CPUs = bags at once (default: all cores)")
+    p.add_argument("--force", action="store_true", help="process bags whose output is already complete")
+    p.add_argument("--render-every", type=int, default=0, help="render every N-th frame (0 = none)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Process the bags and print the table; status 1 when a bag failed."""
+    from seg_perception.resources import config_path
+    from seg_perception.tools.common import parse_overrides
+
+    overrides = parse_overrides(args.param)
+    seg: dict[str, Any] = dict(overrides)
+    for key in ("weights", "model", "device"):
+        if getattr(args, key):
+            seg[key] = getattr(args, key)
+    rows = process_fleet(find_bags(args.bags), args.output, args.params_file or [config_path("seg_perception.yaml")],
+                         seg, overrides, address=args.address, workers=args.workers, force=args.force,
+                         render_every=args.render_every)  # fmt: skip
+    print(fleet_table(rows))
+    print(f"fleet: {sum(r.status == 'done' for r in rows)} done, {sum(r.status == 'skipped' for r in rows)} "
+          f"skipped, {sum(r.status == 'failed' for r in rows)} failed; {args.output / 'fleet.json'}")  # fmt: skip
+    return 1 if any(r.status == "failed" for r in rows) else 0

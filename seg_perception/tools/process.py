@@ -33,7 +33,9 @@ import numpy as np
 from seg_perception.bag import SalvageReport, open_writer, read_messages, read_topics, recorded_count, typestore
 from seg_perception.core.config import from_params
 from seg_perception.core.errors import InputRejected
+from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.mapping.grid import GridGeometry
+from seg_perception.core.mapping.ground_projection import RayCache
 from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
@@ -123,8 +125,9 @@ def segmented_frames(
 
 class OfflineMapper:
     """The costmap node's per-cloud logic for bags: the bag's /tf_static and /tf fed into a tf2 buffer as the node
-    receives them (``BagTf``), ``CloudPoser.pose``, ``GridMapper.update`` (the functions the node calls, so offline
-    equals online)."""
+    receives them (``BagTf``), ``CloudPoser.pose``, ``GridMapper.update`` with the camera_info rays of ground
+    projection (the functions the node calls, so offline equals online). ``rejected`` counts refused camera_info
+    (``camera_info_stride``) as the node's ``rejected``."""
 
     def __init__(self, bag: Path, params: dict[str, Any], spec: Any) -> None:  # noqa: ANN401
         self.mapper, self.settings = build_mapper(params, spec.num_classes)
@@ -133,12 +136,18 @@ class OfflineMapper:
         s = self.settings
         self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
         self.robot_xy: tuple[float, float] = (0.0, 0.0)
+        self.t_grid_camera: np.ndarray | None = None  # the last cloud's camera pose
+        self.rays = RayCache()
+        self.rejected: Counter[str] = Counter()
         self.tf = BagTf([bag], int(s.time_jump_s * 1e9), on_time_jump=lambda _t, _b: self.mapper.reset())
         self.poser = CloudPoser(self.tf.buffer, s.global_frame, s.robot_base_frame, self.tolerance_ns, s.max_jump_m,
                                 lambda _d: self.mapper.reset())  # fmt: skip
 
-    def update(self, cloud: np.ndarray, stamp_ns: int, frame_id: str) -> tuple[GridResult, str] | str:
-        """(grids, grid frame) for one cloud, or the drop reason (no usable transform for its stamp).
+    def update(
+        self, cloud: np.ndarray, stamp_ns: int, frame_id: str, k: Intrinsics | None = None
+    ) -> tuple[GridResult, str] | str:
+        """(grids, grid frame) for one (organized) cloud, or the drop reason (no usable transform for its stamp).
+        ``k``: the camera_info of the colour image the cloud was made from (ground projection; None = none).
 
         Transforms are fed up to the cloud's stamp plus ``transform_tolerance_s``: what the live node has received
         by the time the cloud, which the segmentation takes a while to produce, reaches it.
@@ -148,10 +157,16 @@ class OfflineMapper:
             pose = self.poser.pose(stamp_ns, frame_id, self.mapper.cfg.ground_height_m)
         except InputRejected as e:
             return e.reason
-        self.robot_xy = pose.robot_xy
+        self.robot_xy, self.t_grid_camera = pose.robot_xy, pose.t_grid_camera
         xyz, labels, conf = cloud_arrays(cloud)
+        rays = None
+        if k is not None and self.mapper.projection is not None:
+            try:
+                rays = self.rays.rays(k, cloud.shape if cloud.ndim == 2 else (1, cloud.size))
+            except InputRejected as e:
+                self.rejected[e.reason] += 1
         grids = self.mapper.update(xyz, labels, conf, pose.t_grid_camera, pose.robot_xy, pose.ground_z,
-                                   stamp_ns * 1e-9)  # fmt: skip
+                                   stamp_ns * 1e-9, rays)  # fmt: skip
         return grids, pose.frame
 
 
@@ -259,7 +274,7 @@ def _process_into(
         for frame, result, cloud in segmented_frames(bag, pipe, topics, stats, limit, progress, damage):
             h = frame.image.header
             t_ns = convert.stamp_to_ns(h.stamp)
-            res = offline.update(cloud, t_ns, h.frame_id)
+            res = offline.update(cloud, t_ns, h.frame_id, frame.k)
             if isinstance(res, str):
                 stats.drops[res] += 1
                 continue
@@ -282,7 +297,8 @@ def _process_into(
             if render_every and stats.frames_out % render_every == 0:
                 overlay = result.overlay if result.overlay is not None else frame.rgb
                 panel = render_panel(overlay, grids.points, pipe.lut[grids.labels], grids.drivable, grids.obstacle,
-                                     geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s")  # fmt: skip
+                                     geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s",
+                                     projected=grids.projected)  # fmt: skip
                 cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])
             stats.frames_out += 1
         voxels = offline.mapper.voxels
@@ -291,6 +307,7 @@ def _process_into(
             writer.write(f"{ns}/fused_points", "sensor_msgs/msg/PointCloud2", convert.cloud_to_msg(fused, gh), t_ns)
     finally:
         writer.close()
+    stats.rejected.update(offline.rejected)
     summary = {
         "input_bag": str(bag),
         "model": spec.name,

@@ -14,18 +14,25 @@ from seg_perception.core.mapping.grid import GridGeometry
 UNKNOWN_RGB = (128, 128, 128)
 
 
+PROJECTED_RGB = (70, 170, 190)
+"""Drivable cells from ground projection alone (no depth-backed evidence): teal, beside the green of depth-backed
+drivable cells."""
+
+
 def grid_to_topdown(occ: np.ndarray) -> np.ndarray:
     """Reorient a (rows = y, cols = x) grid so +x points up and +y points left: ``occ.T[::-1, ::-1]``."""
     return np.ascontiguousarray(occ.T[::-1, ::-1])
 
 
-def render_occupancy(occ: np.ndarray, drivable: bool = False) -> np.ndarray:
+def render_occupancy(occ: np.ndarray, drivable: bool = False, projected: np.ndarray | None = None) -> np.ndarray:
     """Colour an OccupancyGrid array (int8: -1 unknown, 0-100 cost) top-down.
 
     Args:
         occ: (H, W) int8 grid, row = y, column = x.
         drivable: drivable-grid colours (0 green = drivable, 100 dark red = not drivable) instead of the costmap
             scheme (0 white = free, 100 black = lethal, 1-99 inflation from yellow to magenta).
+        projected: (H, W) bool cells made drivable by ground projection alone (``GridResult.projected``), drawn
+            teal in a drivable grid; None = none.
     Returns:
         (W, H, 3) uint8 RGB, +x up, +y left; unknown cells grey.
     """
@@ -35,6 +42,8 @@ def render_occupancy(occ: np.ndarray, drivable: bool = False) -> np.ndarray:
     if drivable:
         out[top == 0] = (40, 180, 60)
         out[top == 100] = (150, 20, 20)
+        if projected is not None:
+            out[grid_to_topdown(projected) & (top == 0)] = PROJECTED_RGB
         return out
     cost = top.astype(np.float32)
     infl = (top > 0) & (top < 100)
@@ -109,6 +118,7 @@ def render_panel(
     geometry: GridGeometry,
     title: str,
     fused: tuple[np.ndarray, np.ndarray] | None = None,
+    projected: np.ndarray | None = None,
 ) -> np.ndarray:
     """One RGB picture of a frame: the overlay on top; the cloud by class, drivable and obstacle grids below.
 
@@ -122,6 +132,7 @@ def render_panel(
         geometry: placement of the grids in base_frame.
         title: caption of the overlay.
         fused: optional (M, 3) points and (M, 3) uint8 colours of the fused semantic map: a fourth top view.
+        projected: optional (rows, cols) bool cells drivable by ground projection alone: teal in the drivable grid.
     Returns:
         (H', W', 3) uint8 RGB image.
     """
@@ -132,7 +143,7 @@ def render_panel(
         return draw_robot(render_points_topdown(points, colors, geometry, scale=scale), geometry, scale=scale)
 
     bev = top_view(points_base, point_colors)
-    drv = draw_robot(render_occupancy(drivable, drivable=True), geometry)
+    drv = draw_robot(render_occupancy(drivable, drivable=True, projected=projected), geometry)
     obs = draw_robot(render_occupancy(obstacle), geometry)
     known = np.argwhere(grid_to_topdown((drivable != -1) | (obstacle != -1)))
     robot = np.array([[geometry.width_cells - 1 + geometry.origin_x / geometry.resolution,

@@ -31,7 +31,8 @@ def test_bench_compares_the_runtime_with_torch(kitchen_dir: Path, model_dir: Pat
     assert res["runtime"] == "openvino" and res["network_input"] == [320, 240] and res["threads"] == 2
     assert res["vs_torch"]["agreement_pct"] >= 99.9  # real 7-Scenes frames, same network inputs
     assert res["vs_torch"]["speedup"] > 0 and res["vs_torch"]["torch_ms"]["median"] > 0
-    for stage in ("decode", "preprocess", "inference", "postprocess", "overlay", "cloud", "grids", "total"):
+    stages = ("decode", "preprocess", "inference", "postprocess", "overlay", "cloud", "grids", "projection", "total")
+    for stage in stages:
         s = res["stage_ms"][stage]
         assert 0 <= s["median"] <= s["p90"] <= s["p99"]
 

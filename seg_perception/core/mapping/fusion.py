@@ -308,6 +308,24 @@ class RollingLogOddsGrid:
         self.update_obstacles(sensor_xy, *sel(obstacle), *sel(drivable | not_drivable), stamp_s)
         self.update_drivable(*sel(drivable), *sel(not_drivable), stamp_s)
 
+    def add_drivable_evidence(self, weight: np.ndarray, stamp_s: float) -> None:
+        """Weighted drivable evidence without a point per cell (ground projection, ``ground_projection.py``):
+        ``D = clamp(D + drivable_evidence * weight)`` where weight > 0 and the obstacle layer is not occupied.
+
+        Args:
+            weight: (height_cells, width_cells) float weights in [0, 1) of this window; 0 = no evidence.
+            stamp_s: time of the frame [s].
+        Raises:
+            ValueError: on a wrong shape.
+        """
+        w = np.asarray(weight, dtype=np.float32)
+        if w.shape != self._drivable.shape:
+            raise ValueError(f"weight must be {self._drivable.shape}, got {w.shape}")
+        use = (w > 0) & ~self.occupied_mask()
+        self._drivable[use] += np.float32(self.cfg.drivable_evidence) * w[use]
+        np.clip(self._drivable, self.cfg.clamp_min, self.cfg.clamp_max, out=self._drivable)
+        self._drivable_stamp[use] = stamp_s
+
     def decay(self, now_s: float) -> None:
         """Decay both layers toward unknown: ``L *= exp(-(now_s - t_last) / tau)`` for cells last updated before
         ``now_s`` (their ``t_last`` becomes ``now_s``); a no-op when ``observation_persistence_s`` is 0.

@@ -25,9 +25,16 @@ import numpy as np
 from seg_perception.core.config import from_params, param
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
 from seg_perception.core.geometry.transforms import transform_points
-from seg_perception.core.mapping.costs import to_occupancy
+from seg_perception.core.mapping.costs import FREE_SPACE, to_occupancy
 from seg_perception.core.mapping.fusion import RollingLogOddsGrid
 from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig, GridGeometry
+from seg_perception.core.mapping.ground_projection import (
+    GroundProjectionConfig,
+    ProjectionStats,
+    depth_coverage,
+    project_drivable,
+    projected_cells,
+)
 from seg_perception.core.mapping.ontology import Ontology, PointRole, find_package_ontology, read_ontology_file
 from seg_perception.core.mapping.single_frame import build_grids, classify_points
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
@@ -64,6 +71,7 @@ def build_mapper(params: Mapping[str, Any], num_classes: int = 256) -> tuple[Gri
     mapper = GridMapper.from_settings(
         from_params(CostmapConfig, params), settings, from_params(GroundConfig, params, "ground."),
         from_params(FusionConfig, params, "fusion."), num_classes,
+        from_params(GroundProjectionConfig, params, "ground_projection."),
     )  # fmt: skip
     return mapper, settings
 
@@ -135,6 +143,9 @@ class GridResult:
         ground: the ground plane used (fitted, or the flat fallback).
         ground_fitted: True when the plane came from RANSAC on this cloud.
         timings_ms: stage -> wall time [ms].
+        projected: (H, W) bool cells marked drivable by ground projection alone (no depth-backed evidence), or None
+            when nothing was projected (no rays, projection off).
+        projection: counts of the ground projection (``ground_projection.ProjectionStats``), or None.
     """
 
     drivable: np.ndarray
@@ -147,6 +158,8 @@ class GridResult:
     ground: GroundPlane | None
     ground_fitted: bool
     timings_ms: dict[str, float]
+    projected: np.ndarray | None = None
+    projection: ProjectionStats | None = None
 
 
 class GridMapper:
@@ -160,6 +173,8 @@ class GridMapper:
             ``cfg``'s so both modes share one grid definition.
         voxel_resolution_m: > 0 keeps a ``SemanticVoxelMap`` of the classified points at this resolution.
         num_classes: class count for the voxel map.
+        projection_cfg: ground projection of drivable pixels without depth (``update`` with ``rays``); None or
+            ``enabled`` false = off.
     Raises:
         ValueError: bad configuration.
     """
@@ -172,8 +187,10 @@ class GridMapper:
         fusion_cfg: FusionConfig | None = None,
         voxel_resolution_m: float = 0.0,
         num_classes: int = 256,
+        projection_cfg: GroundProjectionConfig | None = None,
     ) -> None:
         self.cfg = cfg
+        self.projection = projection_cfg if projection_cfg is not None and projection_cfg.enabled else None
         self.ground_cfg = ground_cfg
         self.fusion: RollingLogOddsGrid | None = None
         if fusion_cfg is not None:
@@ -200,11 +217,11 @@ class GridMapper:
     @classmethod
     def from_settings(
         cls, cfg: CostmapConfig, settings: CostmapSettings, ground_cfg: GroundConfig, fusion_cfg: FusionConfig,
-        num_classes: int = 256,
+        num_classes: int = 256, projection_cfg: GroundProjectionConfig | None = None,
     ) -> GridMapper:  # fmt: skip
         """The mapper the costmap node's parameters describe (ground fit and fusion switched by ``settings``)."""
         return cls(cfg, None, ground_cfg if settings.fit_ground else None, fusion_cfg if settings.use_fusion else None,
-                   settings.voxel_resolution, num_classes)  # fmt: skip
+                   settings.voxel_resolution, num_classes, projection_cfg)  # fmt: skip
 
     @property
     def geometry(self) -> GridGeometry:
@@ -227,17 +244,22 @@ class GridMapper:
         robot_xy: Sequence[float] = (0.0, 0.0),
         ground_z: float | None = None,
         stamp_s: float = 0.0,
+        rays: np.ndarray | None = None,
     ) -> GridResult:
         """Grids for one cloud.
 
         Args:
-            xyz: (N, 3) float32 points in the camera optical frame [m]; NaN = invalid.
+            xyz: (N, 3) float32 points in the camera optical frame [m]; NaN = invalid (no depth).
             labels: (N,) integer class ids.
             confidence: (N,) float32 in [0, 1], or None.
             t_grid_camera: (4, 4) camera pose in the grid frame (``CloudPose.t_grid_camera``: from TF).
             robot_xy: robot position in the grid frame [m] (the window's centre).
             ground_z: expected ground height in the grid frame [m] (default ``cfg.ground_height_m``).
             stamp_s: the cloud's time [s] (fusion decay; no clock is read).
+            rays: (H, W, 3) (H * W = N; ``ground_projection.RayCache.rays``) or (N, 3) unit rays of the same pixels
+                in the camera optical frame: drivable-class pixels without depth are projected onto the ground plane
+                (``ground_projection``, each pixel's ground strip sampled every half cell when organized; needs
+                ``projection_cfg``); None = no projection.
         Raises:
             RuntimeError: if no ``rules`` are set yet.
             ValueError: on mismatched lengths.
@@ -246,6 +268,7 @@ class GridMapper:
             raise RuntimeError("class roles unknown: set rules (from label_info) first")
         t: dict[str, float] = {}
         t0 = time.perf_counter()
+        raw = (xyz, labels, confidence) if rays is not None and self.projection is not None else None
         xyz, labels, confidence = finite_points(xyz, labels, confidence)
         tf = np.asarray(t_grid_camera, dtype=np.float64)
         points = transform_points(tf, xyz)
@@ -270,22 +293,61 @@ class GridMapper:
             self.fusion.recenter(robot_xy)
             self.fusion.update_roles((float(tf[0, 3]), float(tf[1, 3])), points, roles, confidence, stamp_s)
             geometry = self.fusion.geometry
-            obstacle = self.fusion.obstacle_cost(self.cfg)
-            drivable = self.fusion.drivable_cost()
         t3 = time.perf_counter()
         t["grids"] = (t3 - t2) * 1e3
+        projected, stats = None, None
+        if raw is not None:
+            plane = ground if ground is not None else GroundPlane.from_height(z0)
+            projected, stats = self._project(raw, rays, tf, plane, geometry, points, roles, stamp_s)
+            if self.fusion is None:
+                drivable[projected] = FREE_SPACE
+            t["projection"] = (time.perf_counter() - t3) * 1e3
+        if self.fusion is not None:
+            t4 = time.perf_counter()
+            obstacle = self.fusion.obstacle_cost(self.cfg)
+            drivable = self.fusion.drivable_cost()
+            t["grids"] += (time.perf_counter() - t4) * 1e3
         if self.voxels is not None:
-            # only classified points inside the map's crop sphere (the rest would be cropped at once)
-            centre, radius = np.array([*robot_xy, z0]), 0.75 * max(self.cfg.width, self.cfg.height)
-            with np.errstate(invalid="ignore", over="ignore"):
-                near = ((points - centre) ** 2).sum(axis=1) <= radius**2
-            keep = (roles != PointRole.IGNORE) & near
-            self.voxels.insert(points[keep], np.asarray(labels)[keep],
-                               None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
-            self.voxels.crop(tuple(centre.tolist()), radius)
+            t3 = time.perf_counter()
+            self._insert_voxels(points, roles, labels, confidence, np.array([*robot_xy, z0]))
             t["voxels"] = (time.perf_counter() - t3) * 1e3
         return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, labels, confidence, geometry,
-                          ground, fitted, t)  # fmt: skip
+                          ground, fitted, t, projected, stats)  # fmt: skip
+
+    def _insert_voxels(
+        self, points: np.ndarray, roles: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None,
+        centre: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Classified points inside the voxel map's crop sphere around ``centre`` (the rest would be cropped at once)
+        into the map, then the crop."""
+        assert self.voxels is not None
+        radius = 0.75 * max(self.cfg.width, self.cfg.height)
+        with np.errstate(invalid="ignore", over="ignore"):
+            near = ((points - centre) ** 2).sum(axis=1) <= radius**2
+        keep = (roles != PointRole.IGNORE) & near
+        self.voxels.insert(points[keep], np.asarray(labels)[keep],
+                           None if confidence is None else np.asarray(confidence)[keep])  # fmt: skip
+        self.voxels.crop(tuple(centre.tolist()), radius)
+
+    def _project(
+        self, raw: tuple[np.ndarray, np.ndarray, np.ndarray | None], rays: np.ndarray | None, tf: np.ndarray,
+        plane: GroundPlane, geometry: GridGeometry, points: np.ndarray, roles: np.ndarray, stamp_s: float,
+    ) -> tuple[np.ndarray, ProjectionStats]:  # fmt: skip
+        """Ground projection of the drivable pixels without depth (``ground_projection``): the cells it fills (no
+        depth-backed evidence in them this frame) and its counts; in fused mode the evidence goes into the drivable
+        layer with weight ``projection.weight`` x confidence (occupied cells excluded)."""
+        assert self.rules is not None and self.projection is not None and rays is not None
+        xyz, labels, conf = raw
+        pts, pconf = project_drivable(np.asarray(xyz).reshape(-1, 3), np.asarray(labels).reshape(-1),
+                                      None if conf is None else np.asarray(conf).reshape(-1), rays, tf, plane,
+                                      self.rules.roles, self.projection, self.cfg.min_confidence,
+                                      0.5 * self.cfg.resolution)  # fmt: skip
+        fill, weight, stats = projected_cells(geometry, pts, pconf, *depth_coverage(geometry, points, roles))
+        if self.fusion is not None:
+            if not self.fusion.cfg.confidence_weighting:
+                weight = fill.astype(np.float32)
+            self.fusion.add_drivable_evidence(weight * np.float32(self.projection.weight), stamp_s)
+        return fill, stats
 
 
 def finite_points(
