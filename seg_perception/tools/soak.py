@@ -98,7 +98,7 @@ class DiagnosticsListener:
 
 def soak(
     bag: Path, out: Path, minutes: float, params_files: list[Path], overrides: list[str], rate: float = 4.0,
-    interval_s: float = 10.0,
+    interval_s: float = 10.0, domain_id: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the soak (see the module docstring); returns the summary also written to ``out/soak.json``.
 
@@ -106,7 +106,7 @@ def soak(
         RuntimeError: the nodes did not start, or a node exited during the soak (the summary is written first).
     """
     out.mkdir(parents=True, exist_ok=True)
-    domain_id = 10 + os.getpid() % 90
+    domain_id = domain_id if domain_id is not None else 10 + os.getpid() % 90
     env = local_ros_env(domain_id=domain_id)
     install = build_workspace(out / "ws")
     params = write_params_file(out / "params.yaml", params_files, overrides)

@@ -54,6 +54,12 @@ def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(out)
 
 
+def _speed(network_ms: float, frame_ms: float) -> dict[str, float]:
+    """Speed measured here (``seg-perception bench --data ../shared/data/7scenes_kitchen --input-size 640x480
+    --all-models``: OpenVINO, 2 cores, idle): the network and the whole frame (both nodes' work) in ms."""
+    return {"openvino@640x480/network ms (2-core CPU)": network_ms, "openvino@640x480/frame ms (2-core CPU)": frame_ms}
+
+
 def _espnetv2(num_classes: int, scale: float = 2.0) -> nn.Module:
     return ESPNetv2Segmentation(num_classes=num_classes, scale=scale)
 
@@ -87,6 +93,7 @@ ESPNETV2_CITY = ModelSpec(
         "camvid_val_0016E5@960x720->camvid/mIoU": 55.98,
         "camvid_val_0016E5@960x720->camvid/pixel_acc": 86.24,
         "camvid_test_0001TP@640x480->camvid/mIoU": 52.70,  # measured here (bench --all-models --miou)
+        **_speed(108.8, 145.7),
     },
     paper=_ESPNETV2_PAPER,
 )
@@ -106,6 +113,7 @@ ESPNETV2_PASCAL = ModelSpec(
     url=f"{_EDGENETS}/espnetv2_s_2.0_pascal_384x384.pth",
     classifier_key="bu_dec_l4.merge_layer.3.weight",
     ontology="voc",
+    metrics=_speed(108.9, 142.3),
     paper=_ESPNETV2_PAPER,
 )
 
@@ -134,6 +142,7 @@ CGNET_CAMVID = ModelSpec(
         "camvid_val_0016E5@480x360/mIoU": 85.68,
         "camvid_val_0016E5@480x360/pixel_acc": 97.09,
         "camvid_test_0001TP@640x480/mIoU": 67.49,  # measured here (bench --all-models --miou)
+        **_speed(61.3, 89.2),
     },
     paper="Wu et al., CGNet, IEEE TIP 30:1169-1179, 2020, arXiv:1811.08201",
 )
@@ -144,6 +153,9 @@ CGNET_CAMVID = ModelSpec(
 # Measured here: mIoU on CamVid 0001TP at a 640x480 network input, Cityscapes ids mapped to CamVid's
 # (`seg-perception bench --all-models --miou --input-size 640x480`).
 _MEASURED_CAMVID_640 = {0.5: 37.12, 1.0: 52.30, 1.5: 54.02}
+# Measured here: OpenVINO network / whole-frame ms at 640x480 (README "Model ladder").
+_MEASURED_MS_640 = {(0.5, "city"): (89.2, 130.9), (1.0, "city"): (94.1, 136.5), (1.5, "city"): (103.9, 148.7),
+                    (0.5, "pascal"): (90.4, 121.3), (1.0, "pascal"): (94.8, 124.8), (1.5, "pascal"): (115.8, 152.6)}
 _LADDER = {
     # (scale, dataset): (sha256, authors' mIoU)
     (0.5, "city"): ("9412a86a30f137540ef945d08da3cb7191448956c56c41a64210dab443a9f65f", 53.9),
@@ -165,7 +177,7 @@ for (_scale, _data), (_sha, _miou) in _LADDER.items():
         weights_file=_file,
         sha256=_sha,
         url=f"{_EDGENETS}/{_file}",
-        metrics={f"{_protocol}/mIoU (authors)": _miou}
+        metrics={f"{_protocol}/mIoU (authors)": _miou, **_speed(*_MEASURED_MS_640[(_scale, _data)])}
         | ({"camvid_test_0001TP@640x480->camvid/mIoU": _MEASURED_CAMVID_640[_scale]} if _data == "city" else {}),
         size_note=f"ESPNetv2 width scale s={_scale}; trained at the s=2.0 model's size",
     )
