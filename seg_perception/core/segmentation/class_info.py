@@ -142,9 +142,9 @@ def check_class_count(n: int) -> None:
         raise ClassInfoError("classes", f"must be a list of 1-{MAX_CLASSES} classes, got {n}")
 
 
-def default_palette(n: int) -> tuple[tuple[int, int, int], ...]:
-    """Distinct colours for ``n`` class ids when none are given: the PASCAL VOC colour map (bits of the id spread
-    over r, g, b; id 0 is black)."""
+def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
+    """The PASCAL VOC colour map for ``n`` class ids (bits of the id spread over R, G, B; VOC devkit
+    ``labelcolormap``; id 0 is black): the package's default colours where a model or LabelInfo gives none."""
     out = []
     for i in range(n):
         r = g = b = 0
@@ -168,7 +168,7 @@ def class_info_from_label_info(class_map: Sequence[tuple[int, str]], extras: Cla
         extras: the validated ``label_info_json`` of the same model, or None. Its colours, model, ontology and
             ignore label are used when its class names equal the LabelInfo's id for id.
     Returns:
-        ClassInfo; without extras: model "", ontology "", ``default_palette``, ignore label 255.
+        ClassInfo; without extras: model "", ontology "", ``voc_palette``, ignore label 255.
     Raises:
         ClassInfoError: a rule broken (reason ``label_info_<field>``), or ``label_info_mismatch`` when ``extras``
             names other classes than the LabelInfo (they describe different models).
@@ -177,7 +177,7 @@ def class_info_from_label_info(class_map: Sequence[tuple[int, str]], extras: Cla
     classes = [{"id": cid, "name": name, "color": [0, 0, 0]} for cid, name in class_map]
     info = _class_info_from_dict({"classes": classes})
     if extras is None:
-        return ClassInfo("", "", info.categories, default_palette(len(info.categories)), IGNORE_LABEL)
+        return ClassInfo("", "", info.categories, voc_palette(len(info.categories)), IGNORE_LABEL)
     if extras.categories != info.categories:
         diff = [i for i, (a, b) in enumerate(zip(info.categories, extras.categories, strict=False)) if a != b][:3]
         raise ClassInfoError("mismatch", f"label_info_json names other classes than label_info "

@@ -53,6 +53,7 @@ import torch
 import yaml
 from torch import nn
 
+from seg_perception.core.segmentation.class_info import voc_palette
 from seg_perception.core.segmentation.custom_nets import (
     TORCHSCRIPT_SUFFIXES,
     CustomModelError,
@@ -60,7 +61,6 @@ from seg_perception.core.segmentation.custom_nets import (
     TorchScriptModel,
 )
 from seg_perception.core.segmentation.models import ModelSpec, sha256_of, validate_spec
-from seg_perception.core.segmentation.zoo import voc_palette
 
 _TOP_KEYS = {"file", "format", "name", "sha256", "classes", "palette", "ignore_classes", "ontology", "paper", "input",
              "output"}  # fmt: skip

@@ -43,8 +43,9 @@ from torchvision.models import segmentation
 from torchvision.models.segmentation import LRASPP
 from torchvision.models.segmentation._utils import _SimpleSegmentationModel
 
+from seg_perception.core.segmentation.class_info import voc_palette
 from seg_perception.core.segmentation.models import ModelSpec
-from seg_perception.core.segmentation.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES, voc_palette
+from seg_perception.core.segmentation.zoo import IMAGENET_MEAN, IMAGENET_STD, VOC_CLASSES
 
 TORCHVISION_URL = "https://download.pytorch.org/models"
 METRIC_PREFIX = "coco-val2017-voc-labels@shorter_side_520"

@@ -7,6 +7,7 @@ import functools
 
 from torch import nn
 
+from seg_perception.core.segmentation.class_info import voc_palette
 from seg_perception.core.segmentation.models import ModelSpec
 from seg_perception.core.segmentation.nets.cgnet import CGNet
 from seg_perception.core.segmentation.nets.espnetv2 import ESPNetv2Segmentation
@@ -37,21 +38,6 @@ CAMVID_PALETTE = (
     (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0), (192, 128, 128),
     (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
 )  # fmt: skip
-
-
-def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
-    """The PASCAL VOC colour map (bits of the class id spread over R, G, B; VOC devkit ``labelcolormap``)."""
-    out = []
-    for i in range(n):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        out.append((r, g, b))
-    return tuple(out)
 
 
 def _speed(network_ms: float, frame_ms: float) -> dict[str, float]:
