@@ -26,6 +26,8 @@ import glob
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -158,6 +160,8 @@ def process_fleet(
             todo.append(i)
     dests = output_dirs(bags, out)
     started = not ray.is_initialized()
+    # Ray installs SIGINT/SIGTERM handlers into its core; they outlive ray.shutdown(): put the process's back after
+    handlers = _signal_handlers()
     if todo and started:
         init: dict[str, Any] = {"address": address} if address else {"num_cpus": workers or os.cpu_count()}
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **init)
@@ -179,9 +183,18 @@ def process_fleet(
     finally:
         if todo and started:
             ray.shutdown()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     result = [rows[i] for i in range(len(bags))]
     (out / "fleet.json").write_text(json.dumps([asdict(r) for r in result], indent=2))
     return result
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """The Python handlers of SIGINT and SIGTERM (main thread only: elsewhere they cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(sig)) is not None}
 
 
 def fleet_table(rows: Sequence[BagRun]) -> str:

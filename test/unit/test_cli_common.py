@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -64,12 +66,20 @@ def test_parse_overrides_reads_values_as_yaml() -> None:
 
 
 def test_stop_flag_turns_sigterm_into_a_flag_and_restores_the_handler() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-    with StopFlag() as stop:
-        assert not stop()
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert stop.event.wait(5.0) and stop()
-    assert signal.getsignal(signal.SIGTERM) is before
+    """In a process of its own: a real SIGTERM must not reach handlers other tests' libraries left in this one."""
+    code = textwrap.dedent("""
+        import os, signal
+        from seg_perception.tools.common import StopFlag
+        before = signal.getsignal(signal.SIGTERM)
+        with StopFlag() as stop:
+            assert not stop()
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.event.wait(5.0) and stop()
+        assert signal.getsignal(signal.SIGTERM) is before
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
 
 
 def test_stop_flag_outside_the_main_thread_installs_nothing() -> None:
