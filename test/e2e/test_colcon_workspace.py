@@ -30,6 +30,17 @@ def workspace(colcon_ws: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, s
     return ws, dict(env, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) + 54))  # one offset per e2e test
 
 
+
+def _stop(launch: subprocess.Popen[str], ws: Path, env: dict[str, str]) -> str:
+    """SIGINT to ``ros2 launch`` (SIGKILL of its group after 60 s), stop the ros2 daemon; returns launch's output."""
+    launch.send_signal(signal.SIGINT)
+    try:
+        return launch.communicate(timeout=60)[0]
+    finally:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+        _bash("ros2 daemon stop", ws, env, timeout=60)
+
 def test_colcon_install_has_executables_and_the_launch_file(workspace: tuple[Path, dict[str, str]]) -> None:
     ws, env = workspace
     share = ws / "install" / "seg_perception" / "share" / "seg_perception"
@@ -139,13 +150,7 @@ def test_ros2_launch_publishes_the_camera_mount_from_arguments(workspace: tuple[
         out = _until_ok("ros2 topic echo --once --qos-durability transient_local --qos-reliability reliable "
                         "/tf_static tf2_msgs/msg/TFMessage", ws, env, launch)  # fmt: skip
     finally:
-        launch.send_signal(signal.SIGINT)
-        try:
-            log = launch.communicate(timeout=60)[0]
-        finally:
-            if launch.poll() is None:
-                os.killpg(launch.pid, signal.SIGKILL)
-            _bash("ros2 daemon stop", ws, env, timeout=60)
+        log = _stop(launch, ws, env)
     assert "frame_id: base_link" in out and "child_frame_id: camera_link" in out, out
     assert "child_frame_id: camera_color_optical_frame" in out and "z: 1.1" in out, out
     assert "camera mount on /tf_static: base_link -> camera_link, camera_link -> camera_color_optical_frame" in log
@@ -180,11 +185,5 @@ def test_ros2_launch_autostart_false_leaves_the_nodes_to_a_lifecycle_manager(
         assert out.splitlines()[-1].startswith("active"), out
         assert _until_ok("ros2 lifecycle get /seg_perception/segmentation", ws, env, launch).startswith("unconfigured")
     finally:
-        launch.send_signal(signal.SIGINT)
-        try:
-            log = launch.communicate(timeout=60)[0]
-        finally:
-            if launch.poll() is None:
-                os.killpg(launch.pid, signal.SIGKILL)
-            _bash("ros2 daemon stop", ws, env, timeout=60)
+        log = _stop(launch, ws, env)
     assert "[costmap_node-2]: process has finished cleanly" in log, log
