@@ -56,7 +56,7 @@ def _python(value: Any) -> Any:  # noqa: ANN401 - any ROS parameter value
 def load_node_params(files: Sequence[Path], node: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The parameters a node called ``node`` gets from ROS 2 YAML parameter files, read by rclpy's own parser
     (``rclpy.parameter.parameter_dict_from_yaml_file``): sections ``/**``, ``/**/<node>``, ``/<node>`` and
-    ``<node>``; nested keys become dotted names (``fusion.hit``), as the node sees them.
+    ``<node>``; nested keys become dotted names (``fusion.hit_log_odds``), as the node sees them.
 
     Later files win and ``overrides`` win over files, as with ``--params-file`` and ``-p`` on a node. A file
     without a section for ``node`` contributes nothing.
