@@ -50,8 +50,10 @@ def test_all_six_are_registered() -> None:
 
 @pytest.mark.parametrize("name", NAMES, ids=NAMES)
 def test_builder_gives_logits_at_input_size(name: str) -> None:
-    model = get_model_spec(name).builder(21).eval()
-    with torch.no_grad():
+    """The wrapper returns a (1, 21, H, W) tensor; shapes only, so on the meta device (no weights, no arithmetic:
+    a ResNet-101 costs 0.8 s instead of 4 s; the real computation is checked by the strict-loading test below)."""
+    with torch.device("meta"):
+        model = get_model_spec(name).builder(21).eval()
         out = model(torch.rand(1, 3, 48, 64))
     assert isinstance(out, torch.Tensor) and out.shape == (1, 21, 48, 64)
 

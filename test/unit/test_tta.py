@@ -111,7 +111,8 @@ def test_bad_scales_and_fixed_size_models_fail_at_start() -> None:
 
 def test_pipeline_takes_tta_from_the_config(rgb: np.ndarray) -> None:
     cfg = SegmentationConfig(model="lraspp_mobilenet_v3_large", weights="random", device="cpu", input_width=64,
-                             input_height=48, tta_flip=True, tta_scales=(0.5, 1.0), publish_overlay=False)  # fmt: skip
+                             input_height=48, tta_flip=True, tta_scales=(0.5, 1.0), publish_overlay=False,
+                             runtime="torch")  # fmt: skip  (no export per size: TTA is the subject here)
     with pytest.warns(UserWarning, match="RANDOM"):
         pipe = SegmentationPipeline(cfg)
     assert pipe.segmenter.tta_flip and pipe.segmenter.tta_sizes == ((32, 32), (64, 48))
