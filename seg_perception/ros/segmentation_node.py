@@ -131,7 +131,7 @@ class SegmentationNode(GuardedNode):
         self.pipeline = SegmentationPipeline(self.cfg)
         seg = self.pipeline.segmenter
         size = "the camera's aspect (set at the first image)" if seg.keep_aspect else \
-            f"{seg.input_size[0]}x{seg.input_size[1]}"  # fmt: skip
+            f"{seg.input_hw[1]}x{seg.input_hw[0]}"  # fmt: skip
         self.get_logger().info(
             f"model {self.cfg.model} on {seg.device} (runtime {seg.runtime}, fp16={seg.fp16}), network input {size}, "
             f"cloud stride {self.cfg.cloud_stride}"

@@ -28,9 +28,9 @@ class ImageSize(NamedTuple):
     width: int
 
     @property
-    def wh(self) -> tuple[int, int]:
-        """``(width, height)``, the order of ``ModelSpec.default_size`` and ``Segmenter(input_size=...)``."""
-        return self.width, self.height
+    def hw(self) -> tuple[int, int]:
+        """``(height, width)``, the order of ``ModelSpec.default_hw`` and ``Segmenter(input_hw=...)``."""
+        return self.height, self.width
 
 
 def parse_size(text: str) -> ImageSize:

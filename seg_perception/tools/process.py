@@ -312,7 +312,7 @@ def _process_into(
         "input_bag": str(bag),
         "model": spec.name,
         "device": str(pipe.segmenter.device),
-        "network_input": list(pipe.segmenter.input_size),
+        "network_input": f"{pipe.segmenter.input_hw[1]}x{pipe.segmenter.input_hw[0]}",
         **stats.summary(),
         "fusion": offline.mapper.fusion is not None,
         "grid_flicker_mean": {k: round(float(np.nanmean(v)), 5) if v else None for k, v in flicker.items()},

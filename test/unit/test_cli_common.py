@@ -21,7 +21,7 @@ TOOLS = Path(__file__).resolve().parents[2] / "seg_perception" / "tools"
 
 def test_parse_size_is_width_by_height_on_the_command_line_and_height_first_in_code() -> None:
     assert parse_size("640x480") == ImageSize(height=480, width=640)
-    assert parse_size("1242X375").wh == (1242, 375)
+    assert parse_size("1242X375").hw == (375, 1242)
     for bad in ("640", "640x", "x480", "0x480", "640x-1", "6.5x4"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_size(bad)

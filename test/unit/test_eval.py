@@ -111,11 +111,11 @@ def test_cityscapes_layout_pairing(tmp_path: Path) -> None:
 
 def test_reference_lookup_and_size_parsing() -> None:
     spec = get_model_spec("espnetv2_city")
-    assert eval_report.reference_metrics(spec.metrics, "0016E5", (960, 720), mapped=True) == {
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (720, 960), mapped=True) == {
         "mIoU": 55.98, "pixel_acc": 86.24}
-    assert eval_report.reference_metrics(spec.metrics, "0016E5", (1024, 512), mapped=True) == {}
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (512, 1024), mapped=True) == {}
     size = parse_size("960x720")
-    assert (size.height, size.width, size.wh) == (720, 960, (960, 720))
+    assert (size.height, size.width, size.hw) == (720, 960, (720, 960))
     for bad in ("960", "960x", "0x720", "axb"):
         with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxHEIGHT|positive"):
             parse_size(bad)

@@ -65,9 +65,9 @@ def test_spec_metadata(name: str) -> None:
     assert spec.categories == VOC_CLASSES and spec.num_classes == 21 and spec.ontology == "voc"
     assert spec.palette[0] == (0, 0, 0) and spec.palette[15] == (192, 128, 128)  # VOC colour map: person
     assert (spec.mean, spec.std, spec.input_scale) == (IMAGENET_MEAN, IMAGENET_STD, 1 / 255)
-    assert spec.default_size == (640, 480) and spec.channel_order == "rgb"
+    assert spec.default_hw == (480, 640) and spec.channel_order == "rgb"
     assert spec.size_multiple == (16 if "mobilenet" in name else 8)
-    assert spec.input_size(*spec.default_size) == spec.default_size
+    assert spec.input_hw(*spec.default_hw) == spec.default_hw
     assert spec.weights_file == file and spec.sha256 == file.rsplit("-", 1)[1][:8]
     assert spec.url == f"https://download.pytorch.org/models/{file}"
     assert spec.metrics["coco-val2017-voc-labels@shorter_side_520/mIoU"] == miou
