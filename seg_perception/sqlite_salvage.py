@@ -20,7 +20,7 @@ from pathlib import Path
 import apsw
 from rosbags.rosbag2 import Reader, ReaderError
 
-from seg_perception.bag import BagMessage, SalvageReport
+from seg_perception.bag_records import BagMessage, SalvageReport
 
 #: Largest SQLite rowid.
 MAX_ROWID = 2**63 - 1
