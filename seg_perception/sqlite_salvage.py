@@ -51,7 +51,8 @@ def read_db3(
                 yield BagMessage(conn.topic, conn.msgtype, int(t_ns), bytes(raw))
         return
     except (ReaderError, apsw.Error) as exc:
-        rep.error = rep.error or f"rosbags: {exc}"
+        cause = exc.__cause__ or exc  # rosbags' ReaderError wraps SQLite's error
+        rep.error = rep.error or f"rosbags: {type(cause).__name__}: {cause}"
     yield from salvage_db3(path, topics, rep, (last_t, n_at_last))
 
 
