@@ -74,8 +74,8 @@ def segmented_frames(
     progress: bool = True, report: SalvageReport | None = None,
 ) -> Iterator[tuple[Any, FrameResult, np.ndarray]]:  # fmt: skip
     """Yield (``RGBDInput``, ``FrameResult``, cloud) for every colour/depth pair of a bag, as the segmentation node
-    would (frames without a cloud are counted as ``no_cloud`` drops). A damaged MCAP bag is read up to the damage
-    (``bag.salvage_mcap``); ``report`` says what was lost.
+    would (frames without a cloud are counted as ``no_cloud`` drops). A damaged MCAP or sqlite3 bag is read up to /
+    around the damage (``bag.read_messages``); ``report`` says what was lost.
 
     Raises:
         ValueError: unreadable bag, or the input topics are missing from it.

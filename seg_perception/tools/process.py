@@ -59,8 +59,8 @@ def process_bag(
     """Run the pipeline over ``bag``; write the output bag, renders and summary into ``out``.
 
     Everything is written into a temporary folder beside ``out`` that is renamed to ``out`` only when the run
-    completes: a failed run leaves nothing that looks like a result. A cut or damaged MCAP recording is processed up
-    to the damage (``bag.salvage_mcap``) and the summary's ``input_damage`` says what was lost.
+    completes: a failed run leaves nothing that looks like a result. A cut or damaged recording (MCAP or sqlite3) is
+    processed up to / around the damage (``bag.read_messages``) and the summary's ``input_damage`` says what was lost.
 
     Returns:
         The summary dict also written to ``out/summary.json``.
