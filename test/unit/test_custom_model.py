@@ -44,7 +44,7 @@ def _city_yaml(folder: Path, file: str, **overrides: object) -> Path:
         "ignore_classes": list(spec.ignore_classes),
         "ontology": "cityscapes",
         "input": {"color_order": "rgb", "scale": "1/255", "mean": list(spec.mean), "std": list(spec.std),
-                  "size": list(SIZE), "size_multiple": 16},  # fmt: skip
+                  "size": [SIZE[1], SIZE[0]], "size_multiple": 16},  # YAML: [width, height]  # fmt: skip
         "output": {"stride": 1},
     }
     data.update(overrides)
@@ -57,7 +57,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> dict[s
     folder = tmp_path_factory.mktemp("byo")
     spec = get_model_spec("espnetv2_city")
     model = load_model(spec, model_dir)
-    x = torch.zeros(1, 3, SIZE[1], SIZE[0])
+    x = torch.zeros(1, 3, *SIZE)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.jit.trace(model, x, check_trace=False).save(str(folder / "espnetv2_city.pt"))

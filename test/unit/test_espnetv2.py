@@ -120,7 +120,7 @@ def test_golden_parity_authors_resize(name: str, image: str, loaded: dict, golde
     tag, size, _ = MODELS[name]
     spec, model = loaded[name]
     seg = Segmenter(spec, model, device="cpu", input_hw=size)
-    rgb = np.array(Image.fromarray(_rgb(model_dir, image)).resize(size, Image.Resampling.BILINEAR))
+    rgb = np.array(Image.fromarray(_rgb(model_dir, image)).resize(size[::-1], Image.Resampling.BILINEAR))  # PIL: (w, h)
     agreement_pct, max_mean_diff = _compare(seg, rgb, model_dir, golden, image, tag)
     assert agreement_pct >= MIN_AGREEMENT_PCT
     assert max_mean_diff <= MEAN_LOGIT_ATOL

@@ -69,7 +69,7 @@ def test_eval_reports_int8_beside_fp32(camvid_dir: Path, model_dir: Path, cache:
                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     code = cli.main(["eval",
         "--model", "cgnet_camvid", "--dataset", str(camvid_dir), "--prefix", "0001TP_", "--limit", "6",
-        "--weights", str(model_dir), "--input-size", f"{SIZE[0]}x{SIZE[1]}", "--runtime", "openvino",
+        "--weights", str(model_dir), "--input-size", f"{SIZE[1]}x{SIZE[0]}", "--runtime", "openvino",
         "--int8", str(camvid_dir / "images"), "--int8-glob", "0016E5_*", "--int8-limit", "8",
         "--output", str(tmp_path / "out"), "--no-progress",
     ])  # fmt: skip

@@ -126,7 +126,7 @@ def test_eval_cli_with_tta(model_dir: Path, camvid_dir: Path, tmp_path: Path) ->
     ])  # fmt: skip
     assert code == 0
     report = json.loads((tmp_path / "metrics.json").read_text())
-    assert report["tta"] == {"flip": True, "scales": [0.75, 1.0], "sizes": [[360, 272], [480, 360]]}
+    assert report["tta"] == {"flip": True, "scales": [0.75, 1.0], "sizes": ["360x272", "480x360"]}
     assert report["mIoU"] > 40  # a real model on real images, averaged over 4 views
 
 
