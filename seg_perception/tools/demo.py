@@ -270,8 +270,7 @@ def summarize(
         "costmap": stats["costmap"],
         "latency_ms_from_camera_info_receipt": {
             t: {"median": round(statistics.median(v), 1), "p90": round(float(np.percentile(v, 90)), 1), "n": len(v)}
-            for t, v in e2e.items()
-            if v
+            for t, v in e2e.items() if v
         },  # fmt: skip
         "node_exit_status": codes,
         "params_files": [str(p) for p in params_files],
