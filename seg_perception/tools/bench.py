@@ -67,7 +67,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def _labels(logits: torch.Tensor, ignore: tuple[int, ...]) -> np.ndarray:
     """Class ids of (1, C, h, w) logits at their own size, by the node's ``segment.postprocess``."""
-    return postprocess(logits, tuple(logits.shape[-2:]), ignore).labels
+    return postprocess(logits, (logits.shape[-2], logits.shape[-1]), ignore).labels
 
 
 def compare_with_torch(seg: Segmenter, inputs: list[torch.Tensor], repeats: int, warmup: int = 2) -> dict[str, Any]:

@@ -4,9 +4,9 @@ Protocol (shared/models/README.md, "Reference results"): each image is resized t
 ``core.segmentation.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the network output goes
 through the segmentation node's own postprocess (``segment.postprocess_probs``: argmax of the class probabilities,
 resized nearest at pixel centres as PIL NEAREST) to the evaluation size, optionally mapped to the data set's class ids
-through a class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set; pixels whose
-ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given (then
-they are nearest-resized too).
+through a class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set;
+pixels whose ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size``
+is given (then they are nearest-resized too).
 
 Supported layouts:
   camvid      ``images/<name>.png`` <-> ``labels/<name>.png`` (8-bit ids; CamVid: 0-10, 11 = ignore)
