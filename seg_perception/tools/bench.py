@@ -15,6 +15,7 @@ around every stage. Results go to stdout and, with ``--json``, to a file with th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -65,11 +66,8 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def _labels(logits: torch.Tensor, ignore: tuple[int, ...]) -> np.ndarray:
-    """Argmax class ids (ignore classes excluded) of (1, C, h, w) logits."""
-    scores = logits.float().clone()
-    if ignore:
-        scores[:, list(ignore)] = float("-inf")
-    return scores[0].argmax(dim=0).cpu().numpy()
+    """Class ids of (1, C, h, w) logits at their own size, by the node's ``segment.postprocess``."""
+    return postprocess(logits, (logits.shape[-2], logits.shape[-1]), ignore).labels
 
 
 def compare_with_torch(seg: Segmenter, inputs: list[torch.Tensor], repeats: int, warmup: int = 2) -> dict[str, Any]:
@@ -115,10 +113,7 @@ def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float 
     # the same network object at a fixed size: the runtime's compiled model is reused as it is
     fixed = Segmenter(spec, seg.model, device=str(seg.device), input_hw=seg.input_hw, runtime="torch")
 
-    def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        labels = _labels(fixed.logits(rgb), spec.ignore_classes).astype(np.uint8)
-        return ev.resize_labels(labels, out_hw)
-
+    predict = functools.partial(ev.predict_labels, fixed)  # the node's postprocess
     with torch.inference_mode():
         cm, _ = ev.evaluate(predict, samples, len(CAMVID_CLASSES), ev.DEFAULT_IGNORE["camvid"], None, lut,
                             progress=False)  # fmt: skip

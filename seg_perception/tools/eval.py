@@ -1,11 +1,12 @@
 r"""``seg-perception eval``: mIoU, pixel accuracy and Dice of a registered model on a labelled image set.
 
 Protocol (shared/models/README.md, "Reference results"): each image is resized to the network input size by
-``core.segmentation.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the argmax of the logits is
-resized (PIL nearest, pixel centres) to the evaluation size, optionally mapped to the data set's class ids through a
-class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set; pixels whose
-ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given (then
-they are nearest-resized too).
+``core.segmentation.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the network output goes
+through the segmentation node's own postprocess (``segment.postprocess_probs``: argmax of the class probabilities,
+resized nearest at pixel centres as PIL NEAREST) to the evaluation size, optionally mapped to the data set's class ids
+through a class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set;
+pixels whose ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size``
+is given (then they are nearest-resized too).
 
 Supported layouts:
   camvid      ``images/<name>.png`` <-> ``labels/<name>.png`` (8-bit ids; CamVid: 0-10, 11 = ignore)
@@ -45,7 +46,7 @@ from tqdm import tqdm
 from seg_perception.core.segmentation.metrics import ConfusionMatrix, class_map_lut, map_labels
 from seg_perception.core.segmentation.models import WeightsError, load_model
 from seg_perception.core.segmentation.registry import get_model_spec
-from seg_perception.core.segmentation.segment import Segmenter
+from seg_perception.core.segmentation.segment import Segmenter, postprocess_probs
 from seg_perception.resources import find_config
 from seg_perception.tools.common import parse_size
 from seg_perception.tools.eval_data import (
@@ -146,16 +147,6 @@ def evaluate(
     return cm, seconds / max(1, len(samples))
 
 
-def _argmax_resized(segmenter: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:  # noqa: ANN401
-    """Labels of a (non-TTA) ``core.segmentation.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from
-    the argmax)."""
-    scores = segmenter.logits(rgb)
-    if segmenter.spec.ignore_classes:
-        scores[:, list(segmenter.spec.ignore_classes)] = float("-inf")
-    labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
-    return resize_labels(labels, out_hw)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``eval`` options on ``parser``."""
     parser.add_argument("--model", required=True,
@@ -222,17 +213,12 @@ def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
     raise ValueError("give --dataset DIR, or both --images DIR and --labels DIR")
 
 
-def _predict(segmenter: Segmenter, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-    """Labels at ``out_hw``: argmax of the averaged probabilities (TTA) or of the logits without ignore classes."""
-    if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
-        scores = segmenter.probs(rgb)
-    else:
-        scores = segmenter.logits(rgb)
-        ignore = list(segmenter.spec.ignore_classes)
-        if ignore:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
-            scores[:, ignore] = float("-inf")
-    labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
-    return resize_labels(labels, out_hw)
+def predict_labels(segmenter: Segmenter, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 class ids at ``out_hw`` = (H, W) for an (h, w, 3) uint8 RGB image, by the segmentation node's
+    own postprocess: ``segment.postprocess_probs`` of ``Segmenter.probs`` (class probabilities averaged over the TTA
+    views, ``spec.ignore_classes`` at 0), i.e. the argmax resized nearest at pixel centres. The node's
+    ``Segmenter.__call__`` is the same with ``out_hw`` = the image's size."""
+    return postprocess_probs(segmenter.probs(rgb), out_hw).labels
 
 
 def _int8_scores(args: argparse.Namespace, segmenter: Segmenter, samples: Sequence[Sample], class_names: list[str],
@@ -247,7 +233,7 @@ def _int8_scores(args: argparse.Namespace, segmenter: Segmenter, samples: Sequen
     seg8 = Segmenter(segmenter.spec, net8, device="cpu", input_hw=segmenter.input_hw, runtime="torch")
     with torch.inference_mode():
         seg8.logits(read_rgb(samples[0].image))
-        cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
+        cm8, sec8 = evaluate(functools.partial(predict_labels, seg8), samples, len(class_names),
                              ignore_index, eval_hw, lut, progress=not args.no_progress)  # fmt: skip
     s8 = cm8.summary(class_names)
     print(f"int8 (NNCF, OpenVINO, {n_cal} calibration images from {args.int8}): mIoU {s8['mIoU']:.2f} "
@@ -300,8 +286,9 @@ def _run(args: argparse.Namespace) -> int:
           f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''}{tta_text})")
     with torch.inference_mode():
         segmenter.logits(read_rgb(samples[0].image))  # warm-up: a runtime's export / compilation is not timed
-        cm, sec_per_image = evaluate(functools.partial(_predict, segmenter), samples, len(class_names), ignore_index,
-                                     eval_hw, lut, progress=not args.no_progress)
+        predict = functools.partial(predict_labels, segmenter)
+        cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, eval_hw, lut,
+                                     progress=not args.no_progress)  # fmt: skip
 
     summary = cm.summary(class_names)
     subset = (args.prefix or args.glob or "").strip("_*") or None
