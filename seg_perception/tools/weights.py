@@ -5,17 +5,17 @@ its weights, and the spec's metrics (reference accuracy from the authors' code o
 accuracy measured on this machine, where measured).
 
 Downloads go to ``--dir`` or the first folder of the search path (``$SEG_PERCEPTION_MODEL_DIR``, else the user
-cache); the file is written under a temporary name and kept only when its sha256 matches the model spec (the whole
-digest, or the prefix torchvision publishes in its file names, checked as torch hub's ``check_hash`` does).
+cache) through ``torch.hub.download_url_to_file``: the file is written under a temporary name and kept only when its
+sha256 starts with the model spec's (the whole digest, or the prefix torchvision publishes in its file names).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import urllib.request
 from pathlib import Path
+
+import torch
 
 from seg_perception.core.segmentation.models import (
     WeightsError,
@@ -72,19 +72,13 @@ def download(name: str, folder: str | None = None, force: bool = False) -> Path:
     if target.is_file() and not force and hash_matches(sha256_of(target), spec.sha256):
         return target
     target_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target_dir, suffix=".part", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    try:
-        print(f"downloading {spec.url}", file=sys.stderr)
-        urllib.request.urlretrieve(spec.url, tmp_path)  # noqa: S310 - fixed https URL from the spec
-        digest = sha256_of(tmp_path)
-        if not hash_matches(digest, spec.sha256):
-            raise WeightsError(f"{spec.url}: sha256 {digest}, expected {describe_hash(spec.sha256)}")
-        tmp_path.replace(target)
+    print(f"downloading {spec.url}", file=sys.stderr)
+    try:  # torch hub's downloader: a temporary file in target_dir, hash-prefix check, then the move
+        torch.hub.download_url_to_file(spec.url, str(target), hash_prefix=spec.sha256 or None, progress=True)
+    except RuntimeError as e:  # torch hub's "invalid hash value (expected ..., got ...)"
+        raise WeightsError(f"{spec.url}: {e}; expected {describe_hash(spec.sha256)}") from e
     except OSError as e:
         raise WeightsError(f"download of {spec.url} failed: {e}") from e
-    finally:
-        tmp_path.unlink(missing_ok=True)
     return target
 
 
