@@ -5,7 +5,8 @@ camera driver), pairs colour and depth by stamp exactly as the segmentation node
 (``SegmentationPipeline`` + ``GridMapper``) with the same YAML parameters, and writes
 
 - ``OUT/bag``: a rosbag2 with ``labels``, ``confidence``, ``overlay``, ``semantic_points``, ``drivable_grid``,
-  ``obstacle_grid``, ``label_info`` (vision_msgs/LabelInfo) and ``label_info_json`` under ``--namespace``
+  ``obstacle_grid``, ``semantic_grid``, ``label_info`` (vision_msgs/LabelInfo, also as ``semantic_grid/label_info``)
+  and ``label_info_json`` under ``--namespace``
   (message time = input stamp);
 - ``OUT/renders/``: PNG panels per rendered frame (overlay, bird's-eye view of the cloud by class, both grids);
 - ``OUT/summary.json``: frames, drops and per-stage timings.
@@ -283,6 +284,7 @@ def _process_into(
                 label_info.header.stamp = h.stamp
                 writer.write(f"{ns}/label_info", "vision_msgs/msg/LabelInfo", label_info, t_ns)
                 writer.write(f"{ns}/label_info_json", "std_msgs/msg/String", label_info_extras, t_ns)
+                writer.write(f"{ns}/semantic_grid/label_info", "vision_msgs/msg/LabelInfo", label_info, t_ns)
             geo = grids.geometry
             gh = Header(stamp=h.stamp, frame_id=grid_frame)
             outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, offline.robot_xy)}

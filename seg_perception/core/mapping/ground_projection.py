@@ -49,6 +49,7 @@ __all__ = [
     "cloud_stride",
     "depth_coverage",
     "project_drivable",
+    "project_pixels",
 ]
 
 
@@ -158,7 +159,29 @@ def project_drivable(
     min_confidence: float = 0.0,
     spacing_m: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Ground points of the drivable-class pixels that have no depth (module docstring).
+    """Ground points of the drivable-class pixels that have no depth, with their confidence (``project_pixels``).
+
+    Returns:
+        ((M, 3) float32 ground points in the grid frame [m], (M,) float32 confidence or None).
+    """
+    p, src = project_pixels(xyz, labels, confidence, rays, t_grid_camera, plane, roles_lut, cfg, min_confidence,
+                            spacing_m)  # fmt: skip
+    return p, None if confidence is None else np.asarray(confidence, dtype=np.float32).reshape(-1)[src]
+
+
+def project_pixels(
+    xyz: np.ndarray,
+    labels: np.ndarray,
+    confidence: np.ndarray | None,
+    rays: np.ndarray,
+    t_grid_camera: np.ndarray,
+    plane: GroundPlane,
+    roles_lut: np.ndarray,
+    cfg: GroundProjectionConfig,
+    min_confidence: float = 0.0,
+    spacing_m: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ground points of the drivable-class pixels that have no depth (module docstring), and their pixels.
 
     A pixel sees a strip of ground, from the hit of the ray through its lower edge to that of its upper edge; far
     away the strip is longer than a grid cell (KITTI, 1.65 m up, fy 721 px: 0.19 m per image row at 15 m, 0.34 m at
@@ -178,7 +201,8 @@ def project_drivable(
         min_confidence: the costmap's ``min_confidence``.
         spacing_m: sample spacing along each pixel's ground strip [m] (half a grid cell); 0 = the centre ray only.
     Returns:
-        ((M, 3) float32 ground points in the grid frame [m], (M,) float32 confidence or None).
+        ((M, 3) float32 ground points in the grid frame [m], (M,) int64 index of each point's pixel in the flattened
+        cloud: its label is ``labels.reshape(-1)[src]``).
     Raises:
         ValueError: if the lengths differ.
     """
@@ -204,7 +228,7 @@ def project_drivable(
     c = tf[:3, 3]
     height = float(n @ c) + plane.offset  # camera above the plane: > 0
     if idx.size == 0 or height <= 0:
-        return np.zeros((0, 3), np.float32), None if conf is None else np.zeros(0, np.float32)
+        return np.zeros((0, 3), np.float32), np.zeros(0, np.int64)
     rot = tf[:3, :3].T.astype(np.float32)
     r = rays[idx] @ rot  # (M, 3) float32 directions in the grid frame
     down = r @ -n.astype(np.float32)  # sin of the grazing angle (rays and n are unit vectors)
@@ -217,7 +241,7 @@ def project_drivable(
         src = src[keep]
     near = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] <= np.float32(cfg.max_range_m**2)
     p = d[near] + c.astype(np.float32)
-    return p, None if conf is None else conf[src[near]]
+    return p, src[near]
 
 
 def _strip_samples(
