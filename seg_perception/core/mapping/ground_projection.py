@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from seg_perception.core.config import param
@@ -48,6 +49,7 @@ __all__ = [
     "cloud_rays",
     "cloud_stride",
     "depth_coverage",
+    "near_other_classes",
     "project_drivable",
     "project_pixels",
 ]
@@ -62,6 +64,9 @@ class GroundProjectionConfig:
         max_range_m: projected points farther than this from the camera in the grid's x-y plane are dropped [m], > 0.
         min_angle_deg: rays meeting the plane at a grazing angle below this are dropped [deg], in [0, 90).
         weight: weight of a projected point relative to a depth-backed one in the fused drivable layer, in (0, 1).
+        obstacle_clearance_m: the reach of a non-drivable-class pixel (a car, a sidewalk) downwards in the image, as
+            the height it spans at the ground depth of the pixel below [m], in [0, 2] (``near_other_classes``).
+        side_margin_m: its reach sideways (and downwards within it), as the width at that depth [m], in [0, 2].
     Raises:
         ValueError: on a value out of range.
     """
@@ -73,6 +78,12 @@ class GroundProjectionConfig:
                                  lo=0.0, hi=89.0)  # fmt: skip
     weight: float = param(0.5, "weight of projected drivable evidence relative to depth-backed evidence (fused)",
                           lo=0.01, hi=0.99)  # fmt: skip
+    obstacle_clearance_m: float = param(
+        0.5, "drivable pixels below a non-drivable-class pixel by less than this height at their ground depth are "
+        "not projected (road seen under a car's body) [m]; 0 = off", lo=0.0, hi=2.0,
+    )  # fmt: skip
+    side_margin_m: float = param(0.05, "drivable pixels beside a non-drivable-class pixel by less than this width at "
+                                 "their ground depth are not projected [m]; 0 = off", lo=0.0, hi=2.0)  # fmt: skip
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str, value: object) -> None:
@@ -83,6 +94,9 @@ class GroundProjectionConfig:
              self.max_range_m)  # fmt: skip
         need(0 <= self.min_angle_deg < 90, "min_angle_deg must be in [0, 90) [deg]", self.min_angle_deg)
         need(0 < self.weight < 1, "weight must be in (0, 1)", self.weight)
+        for name in ("obstacle_clearance_m", "side_margin_m"):
+            value = getattr(self, name)
+            need(math.isfinite(value) and 0 <= value <= 2, f"{name} must be in [0, 2] [m]", value)
 
 
 def cloud_stride(k: Intrinsics, cloud_hw: tuple[int, int]) -> int:
@@ -208,16 +222,19 @@ def project_pixels(
     """
     lab = np.asarray(labels).reshape(-1)
     pts = np.asarray(xyz).reshape(-1, 3)
-    row_step = 0.0  # y / z step between consecutive rows of an organized ray set
-    if rays.ndim == 3 and rays.shape[0] > 1:
+    row_step = col_step = 0.0  # y / z (x / z) step between consecutive rows (columns) of an organized ray set
+    hw = (rays.shape[0], rays.shape[1]) if rays.ndim == 3 and rays.shape[0] > 1 and rays.shape[1] > 1 else None
+    if hw is not None:
         row_step = float(rays[1, 0, 1] / rays[1, 0, 2] - rays[0, 0, 1] / rays[0, 0, 2])
+        col_step = float(rays[0, 1, 0] / rays[0, 1, 2] - rays[0, 0, 0] / rays[0, 0, 2])
     rays = rays.reshape(-1, 3)
     if not (pts.shape[0] == lab.size == rays.shape[0]):
         raise ValueError(f"{pts.shape[0]} points, {lab.size} labels and {rays.shape[0]} rays must match")
     lut = np.append(np.asarray(roles_lut, dtype=np.uint8).reshape(-1), np.uint8(Role.IGNORE))
     if np.issubdtype(lab.dtype, np.signedinteger):
         lab = np.where(lab < 0, lut.size - 1, lab)
-    cand = lut.take(lab, mode="clip") == Role.DRIVABLE  # ids past the table clip onto its IGNORE entry
+    role = lut.take(lab, mode="clip")  # ids past the table clip onto its IGNORE entry
+    cand = role == Role.DRIVABLE
     cand &= np.isnan(pts[:, 2])
     conf = None if confidence is None else np.asarray(confidence, dtype=np.float32).reshape(-1)
     if conf is not None:
@@ -235,13 +252,67 @@ def project_pixels(
     sin_min = np.float32(max(math.sin(math.radians(cfg.min_angle_deg)), 1e-6))
     ok = down >= sin_min  # towards the plane, steep enough
     src = idx[ok]
-    d = r[ok] * (np.float32(height) / down[ok])[:, None]  # camera -> hit [m]
+    t_hit = np.float32(height) / down[ok]  # camera -> hit distance along the unit ray [m]
+    d = r[ok] * t_hit[:, None]  # camera -> hit [m]
+    if hw is not None and row_step > 0 and col_step > 0 and (cfg.obstacle_clearance_m > 0 or cfg.side_margin_m > 0):
+        margin = (cfg.obstacle_clearance_m / row_step, cfg.side_margin_m / col_step)  # [px m]
+        keep = ~near_other_classes(role.reshape(hw) != Role.DRIVABLE, role.reshape(hw) != Role.IGNORE, src,
+                                   rays[src, 2] * t_hit, margin)  # fmt: skip
+        src, d = src[keep], d[keep]
     if spacing_m > 0 and row_step > 0:
         d, keep = _strip_samples(rays[src], rot, n, height, row_step, spacing_m, d)
         src = src[keep]
     near = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] <= np.float32(cfg.max_range_m**2)
     p = d[near] + c.astype(np.float32)
     return p, src[near]
+
+
+#: Reaches [px] the margins are rounded up to (one dilation per reach in use): every integer to 8, then ~15 % steps.
+_REACH_PX = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 19, 22, 26, 30, 35, 41, 48, 56, 64, 75, 87, 100])
+
+
+def near_other_classes(
+    not_drivable: np.ndarray, known: np.ndarray, pixels: np.ndarray, depth_m: np.ndarray, margin_px_m: tuple[float,
+    float],
+) -> np.ndarray:  # fmt: skip
+    """Which drivable pixels lie just below or beside a pixel of another class (the boundary margin).
+
+    Road seen next to a car is not always road the robot can use: under a car's body, between its wheels, the camera
+    sees road that lies inside the car's footprint, and a ground cell at a car's side holds both. So a drivable
+    pixel is dropped when a pixel whose class role is neither ``drivable`` nor ``ignore`` lies in the window from
+    ``rv`` rows above it to its own row and ``rh`` columns to either side, where rv and rh are the image extent of
+    ``obstacle_clearance_m`` (height) and ``side_margin_m`` (width) at the pixel's ground depth: rv = ceil(
+    clearance / (row_step z)), rh = ceil(side / (col_step z)), row_step and col_step = stride / fy and stride / fx
+    (the angular pixel pitch). A margin in metres keeps the same ground reach at every range, which a margin in
+    pixels cannot (a pixel is 0.03 m at 10 m but 0.06 m at 20 m with ``cloud_stride`` 2). Pixels above a car are not
+    touched: they see road beyond it. rv is rounded up to ``_REACH_PX``; rh is the largest of its group.
+
+    Args:
+        not_drivable: (H, W) bool pixels whose class role is not drivable.
+        known: (H, W) bool pixels whose class role is not ignore (sky, the ignore label).
+        pixels: (M,) flat indices of the drivable pixels to test.
+        depth_m: (M,) optical depth z of their ground hits [m].
+        margin_px_m: (obstacle_clearance_m / row_step, side_margin_m / col_step) [px m]: reach x depth.
+    Returns:
+        (M,) bool: True = within the margin (do not project).
+    """
+    other = (not_drivable & known).astype(np.uint8)
+    near = np.zeros(pixels.size, dtype=bool)
+    if pixels.size == 0 or not other.any():
+        return near
+    z = np.maximum(np.asarray(depth_m, dtype=np.float64), 1e-3)
+    rv = np.minimum(np.ceil(margin_px_m[0] / z), _REACH_PX[-1])
+    rh = np.minimum(np.ceil(margin_px_m[1] / z), _REACH_PX[-1]).astype(np.int64)
+    level = np.searchsorted(_REACH_PX, rv)  # the first reach >= rv
+    for j in np.unique(level):
+        sel = level == j
+        up, side = int(_REACH_PX[j]), int(rh[sel].max())
+        if up == 0 and side == 0:
+            continue
+        kernel = np.ones((up + 1, 2 * side + 1), np.uint8)  # rows v - up .. v, columns u - side .. u + side
+        hit = cv2.dilate(other, kernel, anchor=(side, up), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        near[sel] = hit.reshape(-1)[pixels[sel]] > 0
+    return near
 
 
 def _strip_samples(
