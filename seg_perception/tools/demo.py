@@ -56,7 +56,8 @@ from seg_perception.workspace import (
 )
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
-EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json")
+EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json", "semantic_grid",
+                "semantic_grid/label_info")
 
 #: name -> (data folder, parameter files, replay rate, render every N frames)
 PRESETS: dict[str, tuple[str, tuple[str, ...], float, int]] = {
