@@ -297,14 +297,13 @@ class GridMapper:
         if self.fusion is None:
             res = self.cfg.resolution  # centre snapped to whole cells: consecutive grids share one lattice
             geometry = GridGeometry.from_config(self.cfg, center_xy=[round(v / res) * res for v in robot_xy])
-            votes = cell_votes(geometry, points, labels, roles, confidence, r.roles)
             drivable, obstacle = build_grids(points, labels, confidence, r.roles, self.cfg, geometry, ground,
                                              r.costs, r.inflation, roles)  # fmt: skip
         else:
             self.votes.shift(*self.fusion.recenter(robot_xy))
             self.fusion.update_roles((float(tf[0, 3]), float(tf[1, 3])), points, roles, confidence, stamp_s)
             geometry = self.fusion.geometry
-            votes = cell_votes(geometry, points, labels, roles, confidence, r.roles)
+        votes = cell_votes(geometry, points, labels, roles, confidence, r.roles)  # the semantic grid's classes
         t3 = time.perf_counter()
         t["grids"] = (t3 - t2) * 1e3
         projected, stats, pvotes = None, None, None
