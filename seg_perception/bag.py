@@ -11,7 +11,6 @@ import importlib
 import io
 import logging
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +22,11 @@ from rosbags.interfaces import ConnectionExtRosbag2, QosDurability
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from seg_perception.bag_records import BagMessage, BagTopic, SalvageReport
+from seg_perception.sqlite_salvage import read_db3
+
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 _log = logging.getLogger("seg_perception.bag")
-
-
-@dataclass(frozen=True)
-class BagTopic:
-    """One topic of a bag.
-
-    Attributes:
-        name: topic name as stored.
-        msgtype: ROS 2 type name, e.g. ``sensor_msgs/msg/Image``.
-        count: number of messages.
-        transient_local: True when every recorded publisher offered transient-local durability (latched).
-    """
-
-    name: str
-    msgtype: str
-    count: int
-    transient_local: bool = False
-
-
-@dataclass(frozen=True)
-class BagMessage:
-    """One stored message: topic, type, bag time [ns] and the serialized CDR bytes."""
-
-    topic: str
-    msgtype: str
-    t_ns: int
-    data: bytes
 
 
 def read_topics(bag: str | Path) -> dict[str, BagTopic]:
@@ -76,8 +51,8 @@ def read_topics(bag: str | Path) -> dict[str, BagTopic]:
                 else:
                     topics[conn.topic] = BagTopic(conn.topic, conn.msgtype, conn.msgcount, latched)
             return topics
-    except (ReaderError, FileNotFoundError) as exc:
-        if mcap_files(bag):  # a cut or damaged recording: count what can be read
+    except (ReaderError, FileNotFoundError, UnicodeDecodeError) as exc:
+        if mcap_files(bag) or db3_files(bag):  # a cut or damaged recording, or no metadata.yaml: read what can be
             return salvage_topics(bag)
         raise ValueError(f"{bag}: not a readable rosbag2: {exc}") from exc
 
@@ -96,8 +71,9 @@ def read_messages(
     """Stream a bag's messages in time order, optionally only ``topics``.
 
     MCAP bags are read with the ``mcap`` library, chunk by chunk with CRC checks (``salvage_mcap``): a damaged or
-    truncated file gives every message up to the damage (and after it, when the file's summary survived), and
-    ``report`` says what was lost. sqlite3 bags are read with rosbags.
+    truncated file gives every message up to the damage (and after it, when the file's summary survived). sqlite3
+    bags are read with rosbags, and where rosbags fails with ``sqlite3`` around the unreadable pages
+    (``sqlite_salvage.read_db3``). ``report`` says what was lost. Neither needs metadata.yaml.
 
     Yields:
         ``BagMessage`` with ``data`` as ``bytes`` (what ``Publisher.publish`` needs for raw CDR).
@@ -108,6 +84,10 @@ def read_messages(
     if files:
         for f in files:
             yield from salvage_mcap(f, topics, report)
+        return
+    if db3 := db3_files(bag):
+        streams = [read_storage_file(f, topics, report) for f in db3]
+        yield from streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m.t_ns)
         return
     with Reader(bag_dir(bag)) as reader:
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
@@ -170,58 +150,37 @@ def resolve_message_class(msgtype: str) -> type:
 
 
 # --- Reading damaged recordings ---------------------------------------------------------------------------------------
-@dataclass
-class SalvageReport:
-    """What reading an MCAP file found (filled in while ``salvage_mcap`` streams).
-
-    Attributes:
-        file: the MCAP file.
-        file_size: its size [bytes].
-        messages: messages read (of the requested topics).
-        bad_chunks: byte offsets of chunks skipped (bad CRC, undecodable), in file order.
-        end_offset: byte offset where reading stopped before the end of the data (a truncated file, an unreadable
-            record), or None when the data section was read to its end.
-        error: why reading stopped or chunks were skipped (the first such error), "" if nothing was lost.
-    """
-
-    file: Path | None = None
-    file_size: int = 0
-    messages: int = 0
-    bad_chunks: list[int] = field(default_factory=list)
-    end_offset: int | None = None
-    error: str = ""
-
-    @property
-    def damaged(self) -> bool:
-        """True when something was lost."""
-        return bool(self.bad_chunks) or self.end_offset is not None
-
-    def describe(self) -> str:
-        """One line for the user: where the file is damaged and what was read."""
-        if not self.damaged:
-            return f"{self.file}: read completely ({self.messages} messages)"
-        parts = []
-        if self.end_offset is not None:
-            parts.append(f"the file ends inside a record at byte {self.end_offset} of {self.file_size}")
-        if self.bad_chunks:
-            offs = ", ".join(str(o) for o in self.bad_chunks[:5]) + (" ..." if len(self.bad_chunks) > 5 else "")
-            parts.append(f"{len(self.bad_chunks)} damaged chunk(s) skipped at byte(s) {offs}")
-        return f"{self.file}: {'; '.join(parts)} ({self.error}); {self.messages} messages read"
+def read_storage_file(
+    path: Path, topics: Collection[str] | None = None, report: SalvageReport | None = None
+) -> Iterator[BagMessage]:
+    """The readable messages of one storage file: ``salvage_mcap`` for ``.mcap``, else ``sqlite_salvage.read_db3``."""
+    if path.suffix == ".mcap":
+        return salvage_mcap(path, topics, report)
+    return read_db3(path, topics, report)
 
 
 def mcap_files(bag: str | Path) -> list[Path]:
     """The MCAP storage files of a bag folder (in metadata.yaml's order when it lists them), or [] for sqlite3."""
+    return _storage_files(bag, ".mcap")
+
+
+def db3_files(bag: str | Path) -> list[Path]:
+    """The sqlite3 storage files of a bag folder (in metadata.yaml's order when it lists them), or [] for MCAP."""
+    return _storage_files(bag, ".db3")
+
+
+def _storage_files(bag: str | Path, suffix: str) -> list[Path]:
     folder = bag_dir(bag)
     if folder.is_file():
-        return [folder] if folder.suffix == ".mcap" else []
-    files = sorted(folder.glob("*.mcap"))
+        return [folder] if folder.suffix == suffix else []
+    files = sorted(folder.glob(f"*{suffix}"))
     meta = folder / "metadata.yaml"
     if files and meta.is_file():
         try:
             info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
             listed = [folder / name for name in info.get("relative_file_paths", [])]
             files = [f for f in listed if f in files] + [f for f in files if f not in listed]
-        except (yaml.YAMLError, KeyError, TypeError):
+        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):  # a damaged metadata.yaml
             pass
     return files
 
@@ -339,15 +298,16 @@ def recorded_count(bag: str | Path, topic: str) -> int | None:
 
 
 def salvage_topics(bag: str | Path) -> dict[str, BagTopic]:
-    """Topics and message counts of what can be read of a damaged MCAP bag (reads it through); logs the damage.
+    """Topics and message counts of what can be read of a damaged bag or one without metadata.yaml (reads it
+    through); logs the damage.
 
     Raises:
-        ValueError: nothing readable (not an MCAP file, or no message before the damage).
+        ValueError: nothing readable (not an MCAP / sqlite3 file, or no message before the damage).
     """
     topics: dict[str, BagTopic] = {}
-    for f in mcap_files(bag):
+    for f in mcap_files(bag) or db3_files(bag):
         report = SalvageReport()
-        for m in salvage_mcap(f, None, report):
+        for m in read_storage_file(f, None, report):
             old = topics.get(m.topic)
             topics[m.topic] = BagTopic(m.topic, m.msgtype, (old.count if old else 0) + 1)
         if report.damaged:

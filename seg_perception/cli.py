@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "projection-check": ("projection_check", "ground projection: drivable cells gained and agreement with depth"),
     "fleet": ("fleet", "process many bags as Ray tasks (local or a cluster), resumable, with a summary table"),
     "soak": ("soak", "both nodes for a long time on a looped bag: memory, CPU and rates sampled, CSV + plot"),
+    "params": ("params_doc", "a node's parameters (default, unit, range, shipped value) as README's Markdown table"),
 }
 
 

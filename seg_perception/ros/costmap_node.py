@@ -37,33 +37,13 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
         ``expected_rate_hz`` / ERROR after ``input_timeout_s`` without a cloud), frames in/out, drops / rejected /
         warnings per reason, stage timings [ms] (``ros/diagnostics.py``, numbers from ``node_utils.NodeStats``).
 
-Parameters: the fields of ``core.mapping.grid.CostmapConfig`` (Nav2 names: ``resolution`` [m/cell], ``width`` and
-``height`` [m], ``min_obstacle_height``/``max_obstacle_height`` [m above ground], ``inflation_radius`` [m],
-``cost_scaling_factor`` [1/m], ...), ``ground.*`` (``core.ground.GroundConfig``), ``fusion.*``
-(``core.mapping.grid.FusionConfig``: log-odds ``hit``/``miss``, thresholds, ``observation_persistence_s`` [s],
-``raytrace_max_range_m`` [m], ...), ``ground_projection.*`` (``core.mapping.ground_projection.
-GroundProjectionConfig``: ``enabled``, ``max_range_m`` [m], ``min_angle_deg`` [deg], ``weight``),
-``expected_rate_hz`` / ``input_timeout_s`` (``ros/diagnostics.HealthSettings``),
-plus
-    global_frame (string, "odom"): the grids' frame (Nav2 name); the robot pose is TF ``global_frame ->
-        robot_base_frame``; "" = no global frame (grids in robot_base_frame; fusion then assumes a static robot).
-    robot_base_frame (string, "base_link"): the robot frame (Nav2 name, REP-105).
-    ontology (string, ""): ontology name (config/ontology/<name>.yaml) or YAML path, read at start-up; "" = the
-        package ontology whose name label_info carries (a name only: a message never names a file).
-    transform_tolerance_s (double, 0.5 s): a transform may be this much older than the cloud (the newest is used
-        when the cloud is newer than all); older = counted drop ``tf_stale``; none at all = ``tf_missing``.
-    max_jump_m (double, 1.0 m): a robot pose jump between consecutive clouds larger than this resets the fused
-        window.
-    time_jump_s (double, 1.0 s): a cloud stamp this far behind the newest (or 3 late clouds in a row) is time going
-        backwards (bag loop, simulator reset), as is a /tf stamp this far behind the newest: fused state and the tf
-        buffer's dynamic transforms are cleared, logged once.
-    fit_ground (bool, true): fit the ground plane per cloud (RANSAC); false = flat ground at ``ground_height_m``.
-    use_fusion (bool, false): fuse clouds over time (log-odds with ray-cast clearing); false = single-frame grids.
-    voxel_resolution (double, 0.1 m): resolution of the fused semantic voxel map; 0 = no map.
-    fused_points_period_s (double, 1.0 s): publishing period of fused_points.
-    autostart (bool, true, read-only): configure + activate at construction (``GuardedNode``); false = wait for a
-        lifecycle manager. Configure builds the grids and the TF listener, activate subscribes, cleanup frees;
-        outputs are published only while active.
+Parameters: ``PARAMETERS`` below, one ``core.config.ParamGroup`` per config dataclass (``CostmapConfig``,
+``CostmapSettings``, ``ground.*`` ``GroundConfig``, ``fusion.*`` ``FusionConfig``, ``ground_projection.*``
+``GroundProjectionConfig``, ``HealthSettings``); each field's ``param`` declaration gives its default, description
+with unit and range (``ros2 param describe``; README's table is generated from them: ``seg-perception params
+costmap``). ``autostart`` (``ros/params.LIFECYCLE``): configure + activate at construction (``GuardedNode``);
+false = wait for a lifecycle manager. Configure builds the grids and the TF listener, activate subscribes, cleanup
+frees; outputs are published only while active.
 """
 
 from __future__ import annotations
@@ -80,6 +60,7 @@ from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 from visualization_msgs.msg import Marker
 
+from seg_perception.core.config import ParamGroup
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE
@@ -101,7 +82,7 @@ from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, run_node
 from seg_perception.ros.outputs import costmap_messages
-from seg_perception.ros.params import declare_config, enable_dynamic_config
+from seg_perception.ros.params import declare_groups, enable_dynamic_config
 from seg_perception.ros.pose_source import CloudPoser, TimelineBuffer
 from seg_perception.ros.qos import CLOUD_IN_QOS, LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.ros.validate import reason, validate_camera_info, validate_cloud
@@ -121,6 +102,19 @@ OUTPUTS: dict[str, tuple[type, QoSProfile]] = {
 }
 
 
+#: The node's parameters: one ``ParamGroup`` per config dataclass (the attribute that holds it); README's table is
+#: generated from this list (``seg-perception params costmap``). The grid geometry needs a restart, the thresholds
+#: and inflation of ``CostmapConfig`` and the health checks change at run time.
+PARAMETERS = (
+    ParamGroup("cfg", CostmapConfig, read_only=("resolution", "width", "height")),
+    ParamGroup("settings", CostmapSettings, read_only=True),
+    ParamGroup("ground_cfg", GroundConfig, "ground.", exclude=("expected_height_m",), read_only=True),
+    ParamGroup("fusion_cfg", FusionConfig, "fusion.", exclude=("resolution", "width", "height"), read_only=True),
+    ParamGroup("projection_cfg", GroundProjectionConfig, "ground_projection.", read_only=True),
+    ParamGroup("health", HealthSettings),
+)
+
+
 class CostmapNode(GuardedNode):
     """See the module docstring for topics and parameters; a managed node (``GuardedNode``: lifecycle, autostart).
 
@@ -130,20 +124,21 @@ class CostmapNode(GuardedNode):
     """
 
     primary_topics = ("semantic_points",)
+    # set by declare_groups(PARAMETERS)
+    cfg: CostmapConfig
+    settings: CostmapSettings
+    ground_cfg: GroundConfig
+    fusion_cfg: FusionConfig
+    projection_cfg: GroundProjectionConfig
+    health: HealthSettings
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("costmap", **kwargs)
         self.stats = NodeStats(self)
         # the grid's geometry is built once; the thresholds and inflation can change at run time
-        self.cfg = declare_config(self, CostmapConfig, read_only=("resolution", "width", "height"))
-        self.settings = declare_config(self, CostmapSettings, read_only=True)
-        self.ground_cfg = declare_config(self, GroundConfig, "ground.", exclude=("expected_height_m",), read_only=True)
-        self.fusion_cfg = declare_config(self, FusionConfig, "fusion.", exclude=("resolution", "width", "height"),
-                                         read_only=True)  # fmt: skip
+        declare_groups(self, PARAMETERS)  # cfg, settings, ground_cfg, fusion_cfg, projection_cfg, health
         self.tolerance_ns = int(self.settings.transform_tolerance_s * 1e9)
-        self.projection_cfg = declare_config(self, GroundProjectionConfig, "ground_projection.", read_only=True)
         enable_dynamic_config(self, lambda: self.cfg, self._apply_config)
-        self.health = declare_config(self, HealthSettings)
         enable_dynamic_config(self, lambda: self.health, lambda h: setattr(self, "health", h))
         self.diagnostics = NodeDiagnostics(self, self.stats, ["semantic_points"], lambda: self.health)
         self.start()

@@ -17,6 +17,9 @@ a node publishes these statuses (names prefixed with the node name, ``hardware_i
     ``<stage>/median_ms``, ``<stage>/mean_ms``, ``<stage>/p90_ms``, ``<stage>/n`` over the last 200 frames.
 
 ``stats_from_statuses`` turns the statuses back into ``NodeStats.as_dict()``'s schema (demo summary, e2e tests).
+``frames_status`` and ``timings_status`` build the ``frames`` and ``stage timings`` statuses from the counters alone:
+the nodes' Updater tasks call them, and ``seg-perception process`` writes the same statuses into its output bag
+(``diagnostic_array``).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from diagnostic_updater import DiagnosticStatusWrapper, FunctionDiagnosticTask, Updater
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.parameter import Parameter
@@ -162,25 +166,60 @@ class NodeDiagnostics:
         return stat
 
     def _frames(self, stat: DiagnosticStatusWrapper) -> DiagnosticStatusWrapper:
-        d = self.stats.as_dict()
-        for key in ("frames_in", "frames_out", "pending"):
-            stat.add(key, str(d[key]))
-        for counter in COUNTERS:
-            for reason, n in sorted(d[counter].items()):
-                stat.add(f"{counter}/{reason}", str(n))
-        errors = sum(d[c].get(k, 0) for c in ("drops", "rejected") for k in ("exception", "cuda_oom"))
-        text = f"{d['frames_in']} in, {d['frames_out']} out, {sum(d['drops'].values())} dropped, {d['pending']} pending"
-        stat.summary(WARN if errors else OK, text + (f"; {errors} exception(s), see the log" if errors else ""))
-        return stat
+        return _fill(stat, frames_status(self.stats.as_dict()))
 
     def _timings(self, stat: DiagnosticStatusWrapper) -> DiagnosticStatusWrapper:
-        stages = self.stats.as_dict()["stage_ms"]
-        for stage, v in stages.items():
-            for key, field in STAGE_FIELDS.items():
-                stat.add(f"{stage}/{key}", str(v[field]))
-        medians = ", ".join(f"{s} {v['median']:.1f}" for s, v in stages.items())
-        stat.summary(OK, f"median ms: {medians}" if medians else "no frame processed yet")
-        return stat
+        return _fill(stat, timings_status(self.stats.as_dict()["stage_ms"]))
+
+
+#: (level, message, [(key, value), ...]) of one status.
+Status = tuple[bytes, str, list[tuple[str, str]]]
+
+
+def _fill(stat: DiagnosticStatusWrapper, status: Status) -> DiagnosticStatusWrapper:
+    level, message, values = status
+    stat.summary(level, message)
+    for key, value in values:
+        stat.add(key, value)
+    return stat
+
+
+def frames_status(d: Mapping[str, Any]) -> Status:
+    """The ``frames`` status from a node's counters (``NodeStats.as_dict()``'s schema; ``stage_ms`` not needed):
+    ``frames_in``, ``frames_out``, ``pending``, then ``<counter>/<reason>`` for every counted reason (sorted); WARN
+    when an exception (or a CUDA out-of-memory) was counted."""
+    values = [(key, str(d[key])) for key in ("frames_in", "frames_out", "pending")]
+    for counter in COUNTERS:
+        values += [(f"{counter}/{reason}", str(n)) for reason, n in sorted(d.get(counter, {}).items())]
+    errors = sum(d.get(c, {}).get(k, 0) for c in ("drops", "rejected") for k in ("exception", "cuda_oom"))
+    text = f"{d['frames_in']} in, {d['frames_out']} out, {sum(d['drops'].values())} dropped, {d['pending']} pending"
+    return WARN if errors else OK, text + (f"; {errors} exception(s), see the log" if errors else ""), values
+
+
+def timings_status(stages: Mapping[str, Mapping[str, float]]) -> Status:
+    """The ``stage timings`` status from ``NodeStats.as_dict()["stage_ms"]``: ``<stage>/median_ms``, ``mean_ms``,
+    ``p90_ms``, ``n`` per stage [ms]."""
+    values = [(f"{stage}/{key}", str(v[name])) for stage, v in stages.items() for key, name in STAGE_FIELDS.items()]
+    medians = ", ".join(f"{s} {v['median']:.1f}" for s, v in stages.items())
+    return OK, f"median ms: {medians}" if medians else "no frame processed yet", values
+
+
+def diagnostic_array(stamp: Time, node: str, hardware_id: str, statuses: Mapping[str, Status]) -> DiagnosticArray:
+    """A ``DiagnosticArray`` as a node's ``diagnostic_updater.Updater`` publishes it: each status named
+    ``"<node>: <task>"`` with the node's ``hardware_id``.
+
+    Args:
+        stamp: the header stamp (the Updater's is the node's clock; ``process`` uses bag time).
+        node: the node name (``segmentation``); hardware_id: its fully qualified name (``/seg_perception/...``).
+        statuses: task name (``frames``) -> (level, message, key/values).
+    """
+    array = DiagnosticArray()
+    array.header.stamp = stamp
+    for task, (level, message, values) in statuses.items():
+        array.status.append(DiagnosticStatus(level=level, name=f"{node}: {task}", message=message,
+                                             hardware_id=hardware_id,
+                                             values=[KeyValue(key=k, value=v) for k, v in values]))  # fmt: skip
+    return array
 
 
 def _number(text: str) -> float | int:

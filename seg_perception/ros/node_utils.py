@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -25,6 +24,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
 
 from seg_perception.core.errors import InputRejected
+from seg_perception.ros.params import LIFECYCLE, LifecycleSettings, declare_groups
 
 
 class NodeStats:
@@ -204,6 +204,7 @@ class GuardedNode(LifecycleNode):
     """
 
     primary_topics: tuple[str, ...] = ()
+    lifecycle: LifecycleSettings  # set by declare_groups((LIFECYCLE,))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         super().__init__(*args, **kwargs)
@@ -212,9 +213,8 @@ class GuardedNode(LifecycleNode):
         package_logger.addHandler(self._log_handler)
         if package_logger.getEffectiveLevel() > logging.INFO:
             package_logger.setLevel(logging.INFO)
-        self.autostart = bool(self.declare_parameter("autostart", True, ParameterDescriptor(
-            description="configure and activate at start-up (false: wait for a lifecycle manager, e.g. Nav2's "
-                        "lifecycle_manager, or `ros2 lifecycle set`)", read_only=True)).value)  # fmt: skip
+        declare_groups(self, (LIFECYCLE,))
+        self.autostart = self.lifecycle.autostart
         self._active_entities: list[Any] = []  # subscriptions and timers that exist only while active
         self.configure_error: Exception | None = None  # the last failed configure's
 

@@ -7,7 +7,7 @@ outputs the same as the launched nodes'.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sensor_msgs.msg import Image, PointCloud2
@@ -18,8 +18,10 @@ from seg_perception.core.geometry.ground import GroundPlane
 from seg_perception.core.geometry.transforms import rotation_between
 from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
-from seg_perception.core.segmentation.pipeline import FrameResult
 from seg_perception.ros import convert
+
+if TYPE_CHECKING:  # the costmap node uses this module too and must not load torch
+    from seg_perception.core.segmentation.pipeline import FrameResult
 
 #: Points of ``obstacle_points``: x, y, z float32 [m] in the grid frame, label uint32.
 OBSTACLE_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("label", "<u4")])

@@ -1,103 +1,79 @@
-"""Declare a node's parameters from its frozen ``Config`` dataclass and read them back.
+"""Declare a node's parameters from its frozen config dataclasses and read them back (and change them at run time).
 
-Each dataclass field becomes a ROS parameter of the same name and type with a ``ParameterDescriptor`` built from the
-field's metadata (``description``, ``read_only``, ``range``); see ``core/segmentation/pipeline.py``'s ``_param``.
+Each dataclass field made with ``core.config.param`` becomes a ROS parameter of the same name and type with a
+``ParameterDescriptor`` built from the field's metadata (``description`` with the unit, ``read_only``, ``range``).
+A node lists its config dataclasses once, as ``core.config.ParamGroup``s (``PARAMETERS`` in each node module);
+README's parameter tables are generated from the same list (``seg-perception params``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import re
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-C = TypeVar("C")
+from seg_perception.core.config import ParamGroup, field_default, param
 
 
-def docstring_attributes(cls: type) -> dict[str, str]:
-    """Descriptions of a class's fields from the ``Attributes:`` section of its Google-style docstring.
+@dataclasses.dataclass(frozen=True)
+class LifecycleSettings:
+    """The lifecycle parameter every node of the package has (``node_utils.GuardedNode``)."""
 
-    A line ``name: text`` (or ``a, b: text``) starts an entry; deeper-indented lines continue it.
-    """
-    out: dict[str, str] = {}
-    lines = inspect.getdoc(cls) or ""
-    in_attrs, current = False, []
-    for line in lines.splitlines():
-        if line.strip() == "Attributes:":
-            in_attrs = True
-            continue
-        if not in_attrs:
-            continue
-        if line and not line.startswith(" "):
-            break
-        m = re.match(r"^ {4}([\w, ]+):\s*(.*)$", line)
-        if m:
-            current = [n.strip() for n in m.group(1).split(",")]
-            for n in current:
-                out[n] = m.group(2)
-        elif line.strip() and current:
-            for n in current:
-                out[n] += " " + line.strip()
-    return out
+    autostart: bool = param(True, "configure and activate at start-up (false: wait for a lifecycle manager, e.g. "
+                            "Nav2's lifecycle_manager, or `ros2 lifecycle set`)", read_only=True)  # fmt: skip
 
 
-def _descriptor(f: dataclasses.Field, doc: dict[str, str]) -> ParameterDescriptor:  # type: ignore[type-arg]
+#: Declared by every ``GuardedNode`` as ``node.lifecycle``.
+LIFECYCLE = ParamGroup("lifecycle", LifecycleSettings)
+
+
+def _descriptor(name: str, f: dataclasses.Field, read_only: bool) -> ParameterDescriptor:  # type: ignore[type-arg]
     meta: Mapping[str, Any] = f.metadata or {}
-    d = ParameterDescriptor(
-        description=meta.get("description", doc.get(f.name, "")), read_only=bool(meta.get("read_only", False))
-    )
+    if "description" not in meta:
+        raise TypeError(f"parameter {name}: field {f.name} is not declared with core.config.param")
+    d = ParameterDescriptor(description=meta["description"], read_only=read_only)
     rng = meta.get("range")
-    if rng is not None and rng[0] is not None:
+    if rng is not None and not isinstance(f.default, bool):
         lo, hi = rng
-        if isinstance(f.default, bool):
-            pass
-        elif isinstance(f.default, int):
+        if isinstance(f.default, int):
             d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
         elif isinstance(f.default, float):
             d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
     return d
 
 
-def declare_config(
-    node: Node, cls: type[C], prefix: str = "", exclude: tuple[str, ...] = (), read_only: bool | tuple[str, ...] = ()
-) -> C:
-    """Declare every field of ``cls`` on ``node`` and build a ``cls`` from the resulting values.
+def declare_config(node: Node, group: ParamGroup) -> Any:  # noqa: ANN401
+    """Declare every field of ``group.cls`` on ``node`` and build a ``group.cls`` from the resulting values.
 
-    Args:
-        node: the node.
-        cls: a frozen dataclass whose fields have scalar or list defaults.
-        prefix: parameter namespace (``"fusion."``) for nested configs.
-        exclude: fields not declared (they keep their dataclass defaults; the caller sets them from elsewhere).
-        read_only: field names declared read-only (they need a restart), or True for all of them.
+    Each field becomes parameter ``group.prefix + name`` of the field's type, with a descriptor (description with
+    unit, read-only flag, range) from its ``core.config.param`` metadata, the one declaration of that parameter.
+
     Returns:
-        An instance built from the declared (override-aware) parameter values.
+        An instance built from the declared (override-aware) parameter values; excluded fields keep their defaults.
     Raises:
-        ValueError / TypeError: from ``cls.__post_init__`` when the values are invalid (fail fast at start-up).
+        ValueError / TypeError: from ``cls.__post_init__`` when the values are invalid (fail fast at start-up);
+            rclpy's InvalidParameterValueException for an override outside the declared range.
     """
     values: dict[str, Any] = {}
-    doc = docstring_attributes(cls)
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in exclude:
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
-        if isinstance(default, tuple):
-            default = list(default)
-        descriptor = _descriptor(f, doc)
-        if read_only is True or (read_only and f.name in read_only):
-            descriptor.read_only = True
-        p = node.declare_parameter(prefix + f.name, default, descriptor)
-        value = p.value
+    for f in group.fields():
+        name = group.prefix + f.name
+        value = node.declare_parameter(name, field_default(f), _descriptor(name, f, group.is_read_only(f))).value
         if isinstance(f.default, tuple):
             value = tuple(value)
         if isinstance(f.default, float) and isinstance(value, int):
             value = float(value)
         values[f.name] = value
-    return cls(**values)
+    return group.cls(**values)
+
+
+def declare_groups(node: Node, groups: Sequence[ParamGroup]) -> None:
+    """``declare_config`` for each group, storing each config as ``node.<group.attr>``."""
+    for g in groups:
+        setattr(node, g.attr, declare_config(node, g))
 
 
 def enable_dynamic_config(node: Node, get: Callable[[], Any], apply: Callable[[Any], None], prefix: str = "") -> None:

@@ -24,11 +24,9 @@ Published topics (all with the colour image's header):
         ``expected_rate_hz`` / ERROR after ``input_timeout_s`` without input), frames in/out, drops / rejected /
         warnings per reason, stage timings [ms] (``ros/diagnostics.py``).
 
-Parameters: the fields of ``core.segmentation.pipeline.SegmentationConfig``, of ``NodeSettings`` below and of
-``ros/diagnostics.HealthSettings`` (name, type, default, unit in the descriptor): ``use_depth`` (bool, true,
-read-only: pair each colour image with a depth image; false: labels only), ``time_jump_s`` (float, 1.0 s: a colour
-stamp this far back is a time jump; waiting messages are flushed), ``expected_rate_hz`` (float, 0 Hz = unchecked)
-and ``input_timeout_s`` (float, 2.0 s; also: warn when no colour image arrives for this long).
+Parameters: ``PARAMETERS`` below, one ``core.config.ParamGroup`` per config dataclass (``SegmentationConfig``,
+``NodeSettings``, ``HealthSettings``); each field's ``param`` declaration gives its default, description with unit
+and range (``ros2 param describe``; README's table is generated from them: ``seg-perception params segmentation``).
 
 Lifecycle (``GuardedNode``): configure loads the model, activate publishes label_info and subscribes the inputs,
 deactivate unsubscribes, cleanup frees the model; ``autostart`` (bool, true, read-only) does configure + activate at
@@ -49,7 +47,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 
-from seg_perception.core.config import param
+from seg_perception.core.config import ParamGroup, param
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
@@ -57,7 +55,7 @@ from seg_perception.ros.assembler import RGBDAssembler, RGBDInput
 from seg_perception.ros.diagnostics import HealthSettings, NodeDiagnostics
 from seg_perception.ros.node_utils import GuardedNode, NodeStats, run_node
 from seg_perception.ros.outputs import segmentation_messages
-from seg_perception.ros.params import declare_config, enable_dynamic_config
+from seg_perception.ros.params import declare_groups, enable_dynamic_config
 from seg_perception.ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 from seg_perception.ros.transport import TransportCheck
 from seg_perception.ros.worker import NewestFrameWorker, Stopwatch
@@ -89,6 +87,12 @@ class NodeSettings:
             raise ValueError(f"image_transport must be 'raw' or 'compressed', got {self.image_transport!r}")
 
 
+#: The node's parameters: one ``ParamGroup`` per config dataclass (the attribute that holds it); README's table is
+#: generated from this list (``seg-perception params segmentation``).
+PARAMETERS = (ParamGroup("cfg", SegmentationConfig), ParamGroup("settings", NodeSettings),
+              ParamGroup("health", HealthSettings))  # fmt: skip
+
+
 class SegmentationNode(GuardedNode):
     """See the module docstring for topics and parameters; a managed node (``GuardedNode``: lifecycle, autostart).
 
@@ -99,13 +103,15 @@ class SegmentationNode(GuardedNode):
     """
 
     primary_topics: tuple[str, ...] = ("image",)
+    # set by declare_groups(PARAMETERS)
+    cfg: SegmentationConfig
+    settings: NodeSettings
+    health: HealthSettings
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__("segmentation", **kwargs)
         self.stats = NodeStats(self)
-        self.cfg = declare_config(self, SegmentationConfig)
-        self.settings = declare_config(self, NodeSettings)
-        self.health = declare_config(self, HealthSettings)
+        declare_groups(self, PARAMETERS)  # self.cfg, self.settings, self.health
         self.transport_check = TransportCheck()  # warns when the largest output would not fit the DDS transport
         self.use_depth = self.settings.use_depth
         self._last_input = self.get_clock().now()
@@ -125,7 +131,7 @@ class SegmentationNode(GuardedNode):
         self.pipeline = SegmentationPipeline(self.cfg)
         seg = self.pipeline.segmenter
         size = "the camera's aspect (set at the first image)" if seg.keep_aspect else \
-            f"{seg.input_size[0]}x{seg.input_size[1]}"  # fmt: skip
+            f"{seg.input_hw[1]}x{seg.input_hw[0]}"  # fmt: skip
         self.get_logger().info(
             f"model {self.cfg.model} on {seg.device} (runtime {seg.runtime}, fp16={seg.fp16}), network input {size}, "
             f"cloud stride {self.cfg.cloud_stride}"

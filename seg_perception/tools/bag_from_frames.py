@@ -54,12 +54,7 @@ from seg_perception.core.geometry.pose import mount_transforms
 from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
 from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
 
-__all__ = [
-    "BagWriteSummary",
-    "add_arguments",
-    "run",
-    "write_bag",
-]
+__all__ = ["BagWriteSummary", "add_arguments", "run", "write_bag"]
 
 INFINITE = QosTime(sec=2147483647, nsec=4294967295)  # "infinite" as rosbag2 writes it
 IMAGE = "sensor_msgs/msg/Image"
@@ -258,43 +253,18 @@ def write_bag(
     """
     from tqdm import tqdm
 
-    if storage not in STORAGES:
-        raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
-    if start < 0 or start >= len(sequence):
-        raise ValueError(f"start {start} outside the sequence's {len(sequence)} frames")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    stop = len(sequence) if limit is None else min(len(sequence), start + limit)
     out = Path(out)
-    if out.exists():
-        raise ValueError(f"{out} exists already; rosbag2 writers never overwrite, choose a new path")
-
+    stop = _check_selection(sequence, out, storage, start, limit)
     ts = typestore()
     mount = mount if mount is not None else MOUNTS[sequence.layout]
     factory = _MessageFactory(ts, sequence.intrinsics, frame_id, mount, base_frame, camera_link, odom_frame_id)
     if sequence.has_poses:
         factory.t_odom_world = gravity_aligned_odom(sequence)
-    color_topic = _topic(topic_prefix, "color/image_raw")
-    depth_topic = _topic(topic_prefix, "depth/image_raw")
-    info_topic = _topic(topic_prefix, "color/camera_info")
     summary = BagWriteSummary(path=out, storage=storage)
     t_start = time.perf_counter()
     writer = open_writer(out, storage)
     try:
-        conns = {
-            color_topic: (writer.add_connection(color_topic, IMAGE, typestore=ts), IMAGE, factory.rgb_image),
-            depth_topic: (writer.add_connection(depth_topic, IMAGE, typestore=ts), IMAGE, factory.depth_image),
-            info_topic: (
-                writer.add_connection(info_topic, CAMERA_INFO, typestore=ts), CAMERA_INFO, factory.camera_info
-            ),
-        }
-        latched = Qos(history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliability.RELIABLE,
-                      durability=QosDurability.TRANSIENT_LOCAL, deadline=INFINITE, lifespan=INFINITE,
-                      liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=INFINITE,
-                      avoid_ros_namespace_conventions=False)  # fmt: skip
-        static = writer.add_connection("/tf_static", TF_MESSAGE, typestore=ts, offered_qos_profiles=[latched])
-        if sequence.has_poses:
-            conns["/tf"] = (writer.add_connection("/tf", TF_MESSAGE, typestore=ts), TF_MESSAGE, factory.tf)
+        conns, static = _add_connections(writer, ts, factory, topic_prefix, sequence.has_poses)
         summary.counts = {"/tf_static": 0} | {t: 0 for t in conns}
         skipped_odom = 0
         bar = tqdm(range(start, stop), desc=f"bag {out.name}", unit="frame", disable=not progress, leave=False)
@@ -303,18 +273,8 @@ def write_bag(
             if summary.frames == 0:  # the mount first, latched: what a robot's static_transform_publisher sends
                 writer.write(static, frame.stamp_ns, _pad4(ts.serialize_cdr(factory.tf_static(frame), TF_MESSAGE)))
                 summary.counts["/tf_static"] += 1
-            for topic, (conn, msgtype, build) in conns.items():
-                try:
-                    msg = build(frame)
-                except ValueError:
-                    if topic == "/tf":  # a frame without a usable pose: no odom -> base_link, not a failure
-                        skipped_odom += 1
-                        continue
-                    raise
-                writer.write(conn, frame.stamp_ns, _pad4(ts.serialize_cdr(msg, msgtype)))
-                summary.counts[topic] += 1
-            if summary.frames == 0:
                 summary.first_stamp_ns = frame.stamp_ns
+            skipped_odom += _write_frame(writer, ts, conns, frame, summary.counts)
             summary.last_stamp_ns = frame.stamp_ns
             summary.frames += 1
         bar.close()
@@ -326,6 +286,61 @@ def write_bag(
     if skipped_odom:
         print(f"warning: {skipped_odom} frames had no usable pose; no /tf message for them", file=sys.stderr)
     return summary
+
+
+def _check_selection(sequence: RGBDSequence, out: Path, storage: str, start: int, limit: int | None) -> int:
+    """The end index (exclusive) of the frames to write; raises ValueError for a bad storage, start or limit, or an
+    existing ``out``."""
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
+    if start < 0 or start >= len(sequence):
+        raise ValueError(f"start {start} outside the sequence's {len(sequence)} frames")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    if out.exists():
+        raise ValueError(f"{out} exists already; rosbag2 writers never overwrite, choose a new path")
+    return len(sequence) if limit is None else min(len(sequence), start + limit)
+
+
+def _add_connections(
+    writer: Any, ts: Any, factory: _MessageFactory, topic_prefix: str, has_poses: bool
+) -> tuple[dict[str, tuple[Any, str, Any]], Any]:  # noqa: ANN401
+    """The per-frame connections (topic -> (connection, message type, builder)) and the latched ``/tf_static`` one."""
+    conns = {}
+    for suffix, msgtype, build in (
+        ("color/image_raw", IMAGE, factory.rgb_image),
+        ("depth/image_raw", IMAGE, factory.depth_image),
+        ("color/camera_info", CAMERA_INFO, factory.camera_info),
+    ):
+        topic = _topic(topic_prefix, suffix)
+        conns[topic] = (writer.add_connection(topic, msgtype, typestore=ts), msgtype, build)
+    latched = Qos(history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliability.RELIABLE,
+                  durability=QosDurability.TRANSIENT_LOCAL, deadline=INFINITE, lifespan=INFINITE,
+                  liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=INFINITE,
+                  avoid_ros_namespace_conventions=False)  # fmt: skip
+    static = writer.add_connection("/tf_static", TF_MESSAGE, typestore=ts, offered_qos_profiles=[latched])
+    if has_poses:
+        conns["/tf"] = (writer.add_connection("/tf", TF_MESSAGE, typestore=ts), TF_MESSAGE, factory.tf)
+    return conns, static
+
+
+def _write_frame(
+    writer: Any, ts: Any, conns: dict[str, tuple[Any, str, Any]], frame: RGBDFrame, counts: dict[str, int]
+) -> int:  # noqa: ANN401
+    """Write one frame's messages, counting them in ``counts``; returns 1 when the frame had no usable pose (no
+    ``/tf`` written), else 0. A ValueError from another builder propagates."""
+    skipped = 0
+    for topic, (conn, msgtype, build) in conns.items():
+        try:
+            msg = build(frame)
+        except ValueError:
+            if topic == "/tf":  # a frame without a usable pose: no odom -> base_link, not a failure
+                skipped = 1
+                continue
+            raise
+        writer.write(conn, frame.stamp_ns, _pad4(ts.serialize_cdr(msg, msgtype)))
+        counts[topic] += 1
+    return skipped
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -352,19 +367,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         sequence = open_sequence(args.folder)
         summary = write_bag(
-            sequence,
-            args.output,
-            storage=args.storage,
-            start=args.start,
-            limit=args.limit,
-            frame_id=args.frame_id,
-            topic_prefix=args.topic_prefix,
-            mount=(args.mount[:3], args.mount[3:]) if args.mount else None,
-            base_frame=args.base_frame,
-            camera_link=args.camera_link,
-            odom_frame_id=args.odom_frame_id,
+            sequence, args.output, storage=args.storage, start=args.start, limit=args.limit, frame_id=args.frame_id,
+            topic_prefix=args.topic_prefix, mount=(args.mount[:3], args.mount[3:]) if args.mount else None,
+            base_frame=args.base_frame, camera_link=args.camera_link, odom_frame_id=args.odom_frame_id,
             progress=not args.no_progress,
-        )
+        )  # fmt: skip
     except (SequenceError, ValueError) as exc:
         print(f"bag-from-frames: error: {exc}", file=sys.stderr)
         return 2

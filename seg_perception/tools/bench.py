@@ -15,6 +15,7 @@ around every stage. Results go to stdout and, with ``--json``, to a file with th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -65,11 +66,8 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def _labels(logits: torch.Tensor, ignore: tuple[int, ...]) -> np.ndarray:
-    """Argmax class ids (ignore classes excluded) of (1, C, h, w) logits."""
-    scores = logits.float().clone()
-    if ignore:
-        scores[:, list(ignore)] = float("-inf")
-    return scores[0].argmax(dim=0).cpu().numpy()
+    """Class ids of (1, C, h, w) logits at their own size, by the node's ``segment.postprocess``."""
+    return postprocess(logits, (logits.shape[-2], logits.shape[-1]), ignore).labels
 
 
 def compare_with_torch(seg: Segmenter, inputs: list[torch.Tensor], repeats: int, warmup: int = 2) -> dict[str, Any]:
@@ -113,12 +111,9 @@ def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float 
         lut, _ = ev.load_class_map(ev.resolve_class_map(Path("cityscapes_to_camvid")), spec.categories)
     samples = ev.find_samples(camvid / "images", camvid / "labels", "camvid", None, prefix, None)
     # the same network object at a fixed size: the runtime's compiled model is reused as it is
-    fixed = Segmenter(spec, seg.model, device=str(seg.device), input_size=seg.input_size, runtime="torch")
+    fixed = Segmenter(spec, seg.model, device=str(seg.device), input_hw=seg.input_hw, runtime="torch")
 
-    def predict(rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        labels = _labels(fixed.logits(rgb), spec.ignore_classes).astype(np.uint8)
-        return ev.resize_labels(labels, (out_hw[1], out_hw[0]))
-
+    predict = functools.partial(ev.predict_labels, fixed)  # the node's postprocess
     with torch.inference_mode():
         cm, _ = ev.evaluate(predict, samples, len(CAMVID_CLASSES), ev.DEFAULT_IGNORE["camvid"], None, lut,
                             progress=False)  # fmt: skip
@@ -126,14 +121,14 @@ def camvid_miou(seg: Segmenter, camvid: Path, prefix: str = "0001TP_") -> float 
 
 
 def bench(
-    data: Path, model: str, weights: str | None, input_size: tuple[int, int] | None, device: str, fp16: bool,
+    data: Path, model: str, weights: str | None, input_hw: tuple[int, int] | None, device: str, fp16: bool,
     repeats: int, warmup: int, cloud_stride: int, runtime: str = "auto", threads: int = 0, compare: bool = True,
     camvid: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the benchmark; returns the results dict (see module docstring).
 
-    ``input_size`` ``None`` keeps the camera's aspect (``core.segmentation.segment.aspect_size``), as the node does
-    by default.
+    ``input_hw`` (height, width) ``None`` keeps the camera's aspect (``core.segmentation.segment.aspect_hw``), as the
+    node does by default.
     With ``compare`` and a runtime other than torch, torch eager runs the same network inputs afterwards (timed
     apart, so the two thread pools do not compete) and the labels are compared. With ``camvid`` (a CamVid folder)
     the network is also scored on its 0001TP test images at the same input size.
@@ -143,8 +138,8 @@ def bench(
     frames = [seq[i] for i in range(min(len(seq), 8))]
     t0 = time.perf_counter()
     net = load_model(spec, weights)
-    seg = Segmenter(spec, net, device=device, fp16=fp16, input_size=input_size, runtime=runtime,
-                    num_threads=threads, keep_aspect=input_size is None)  # fmt: skip
+    seg = Segmenter(spec, net, device=device, fp16=fp16, input_hw=input_hw, runtime=runtime,
+                    num_threads=threads, keep_aspect=input_hw is None)  # fmt: skip
     seg(frames[0].rgb)
     cold_ms = (time.perf_counter() - t0) * 1e3
     mapper, _ = build_mapper(load_node_params([config_path("seg_perception.yaml")], "costmap"), spec.num_classes)
@@ -159,8 +154,8 @@ def bench(
         "model": model,
         "weights_sha256": sha256_of(find_weights(spec, weights, verify=False)),
         **_machine(seg, threads),
-        "image_size": [frames[0].rgb.shape[1], frames[0].rgb.shape[0]],
-        "network_input": list(seg.input_size),
+        "image_size": f"{frames[0].rgb.shape[1]}x{frames[0].rgb.shape[0]}",
+        "network_input": f"{seg.input_hw[1]}x{seg.input_hw[0]}",
         "cloud_stride": cloud_stride,
         "repeats": repeats,
         "cold_start_ms": round(cold_ms, 1),
@@ -192,7 +187,7 @@ def stage_times(
         lap: dict[str, float] = {}
         rgb, lap["decode"] = _timed(lambda: convert.image_to_rgb(msg), dev)  # noqa: B023
         with torch.inference_mode():
-            x, lap["preprocess"] = _timed(lambda: preprocess(rgb, spec, seg.input_size, dev), dev)  # noqa: B023
+            x, lap["preprocess"] = _timed(lambda: preprocess(rgb, spec, seg.input_hw, dev), dev)  # noqa: B023
             if seg.fp16:
                 x = x.half()
             if i < len(frames):
@@ -249,8 +244,8 @@ LADDER_MODELS = (
 def print_result(res: dict[str, Any]) -> None:
     """One run: header, the runtime against torch eager, and every stage's median / p90 / p99."""
     print(f"{res['model']} on {res['device']} ({res['threads']} threads, {res['dtype']}, runtime {res['runtime']} "
-          f"{res['runtime_version']}), image {res['image_size'][0]}x{res['image_size'][1]}, network "
-          f"{res['network_input'][0]}x{res['network_input'][1]}, cloud stride {res['cloud_stride']}, cold start "
+          f"{res['runtime_version']}), image {res['image_size']}, network "
+          f"{res['network_input']}, cloud stride {res['cloud_stride']}, cold start "
           f"{res['cold_start_ms']} ms, load average "
           f"{res['load_average'][0]:.2f}")  # fmt: skip
     cmp = res["vs_torch"]
@@ -276,7 +271,7 @@ def ladder_table(rows: list[dict[str, Any]]) -> str:
         total = r["stage_ms"]["total"]["median"]
         miou = "-" if r["camvid_0001TP_miou"] is None else f"{r['camvid_0001TP_miou']:.2f}"
         lines.append(
-            f"| {r['model']} | {r['network_input'][0]}x{r['network_input'][1]} | {r['runtime']} | "
+            f"| {r['model']} | {r['network_input']} | {r['runtime']} | "
             f"{r['stage_ms']['inference']['median']:.1f} | {cmp['speedup'] if cmp else '-'} | "
             f"{cmp['agreement_pct'] if cmp else '-'} | {total:.1f} | {1000.0 / total:.1f} | {miou} |"
         )
@@ -309,7 +304,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run and print."""
-    size = args.input_size.wh if args.input_size else None  # (width, height), as Segmenter takes it
+    size = args.input_size.hw if args.input_size else None  # (height, width), as Segmenter takes it
     names = (args.models or list(LADDER_MODELS)) if args.all_models else [args.model]
     results = []
     for name in names:

@@ -28,9 +28,9 @@ class ImageSize(NamedTuple):
     width: int
 
     @property
-    def wh(self) -> tuple[int, int]:
-        """``(width, height)``, the order of ``ModelSpec.default_size`` and ``Segmenter(input_size=...)``."""
-        return self.width, self.height
+    def hw(self) -> tuple[int, int]:
+        """``(height, width)``, the order of ``ModelSpec.default_hw`` and ``Segmenter(input_hw=...)``."""
+        return self.height, self.width
 
 
 def parse_size(text: str) -> ImageSize:
@@ -56,7 +56,7 @@ def _python(value: Any) -> Any:  # noqa: ANN401 - any ROS parameter value
 def load_node_params(files: Sequence[Path], node: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The parameters a node called ``node`` gets from ROS 2 YAML parameter files, read by rclpy's own parser
     (``rclpy.parameter.parameter_dict_from_yaml_file``): sections ``/**``, ``/**/<node>``, ``/<node>`` and
-    ``<node>``; nested keys become dotted names (``fusion.hit``), as the node sees them.
+    ``<node>``; nested keys become dotted names (``fusion.hit_log_odds``), as the node sees them.
 
     Later files win and ``overrides`` win over files, as with ``--params-file`` and ``-p`` on a node. A file
     without a section for ``node`` contributes nothing.

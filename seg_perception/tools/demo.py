@@ -27,7 +27,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import cv2
 import numpy as np
@@ -44,7 +44,7 @@ from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import stats_from_statuses
 from seg_perception.ros.pose_source import BagTf, CloudPoser
-from seg_perception.tools.common import load_node_params
+from seg_perception.tools.common import load_node_params, ros_node
 from seg_perception.tools.render import render_panel
 from seg_perception.workspace import (
     DEFAULT_NAMESPACE,
@@ -58,6 +58,7 @@ from seg_perception.workspace import (
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
 EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json", "semantic_grid",
                 "semantic_grid/label_info")
+OUTPUT_TOPICS = [f"{DEFAULT_NAMESPACE}/{t}" for t in OUTPUTS]
 
 #: name -> (data folder, parameter files, replay rate, render every N frames)
 PRESETS: dict[str, tuple[str, tuple[str, ...], float, int]] = {
@@ -109,103 +110,26 @@ def run_demo(
     Raises:
         RuntimeError: a node failed to start or died (its log is named), or nothing came out.
     """
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    from seg_perception.datasets import open_sequence
-    from seg_perception.tools.bag_from_frames import write_bag
-    from seg_perception.tools.recorder import Recorder
-
-    out.mkdir(parents=True, exist_ok=True)
-    for sub in ("input_bag", "output_bag"):
-        if (out / sub).exists():
-            raise RuntimeError(f"{out / sub} exists from a previous run; remove it or choose another --output")
     t_start = time.monotonic()
-    if input_bag is not None:
-        shutil.copytree(input_bag, out / "input_bag")
-    else:
-        print(f"[demo] 1/5 writing {out / 'input_bag'} from {data}", flush=True)
-        write_bag(open_sequence(data), out / "input_bag", limit=frames or None, progress=False)
-
+    _write_input_bag(data, out, frames, input_bag)
     params_files = params_files or [config_path("seg_perception.yaml"), config_path("demo_kitti.yaml")]
-    overrides = list(overrides or [])
-    if weights:
-        overrides.append(f"weights:={weights}")
+    overrides = list(overrides or []) + ([f"weights:={weights}"] if weights else [])
     domain_id = domain_id if domain_id is not None else 10 + os.getpid() % 90
     env = local_ros_env(domain_id=domain_id)
     # this process records: it joins the same local-only, shared-memory graph (the domain id is passed to init)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     for key in ("RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE", "ROS_LOG_DIR"):
         os.environ.setdefault(key, env[key])
-    ns = DEFAULT_NAMESPACE
     install = build_workspace(out / "ws")  # symlink install of this checkout: ~2 s, incremental
     params = write_params_file(out / "params.yaml", params_files, overrides)
     launcher = RosLaunch(install, {"params_file": str(params)}, env, out / "logs" / "launch.log")
     print(f"[demo] 2/5 ros2 launch seg_perception seg_perception.launch.py params_file:={params} "
           f"(ROS_DOMAIN_ID={domain_id}; output in {launcher.log})", flush=True)  # fmt: skip
     launcher.start()
-
-    context = rclpy.Context()
-    rclpy.init(args=[], context=context, domain_id=domain_id)
-    node = rclpy.create_node("seg_perception_demo", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
-    topics = [f"{ns}/{t}" for t in OUTPUTS + EXTRA_TOPICS] + [
-        "/diagnostics:=diagnostic_msgs/msg/DiagnosticArray", DEFAULT_REMAPS["camera_info"],
-        "/tf:=tf2_msgs/msg/TFMessage", "/tf_static:=tf2_msgs/msg/TFMessage",
-    ]
-    recorder = Recorder(node, out / "output_bag", topics, discovery_timeout_s=120.0)
-    replay = None
-    try:
-        output_topics = [f"{ns}/{t}" for t in OUTPUTS]
-
-        def nodes_ready() -> bool:
-            dead = launcher.exited()
-            if dead:
-                raise RuntimeError(f"node(s) exited during start-up: {dead}; see {launcher.log}")
-            return not any(t in recorder.missing() for t in output_topics)
-
-        if not _wait(nodes_ready, 180.0, spin):
-            raise RuntimeError(f"nodes did not come up within 180 s; see {launcher.log}")
-        print(f"[demo] 3/5 nodes up after {time.monotonic() - t_start:.1f} s; recording {len(topics)} topics",
-              flush=True)  # fmt: skip
-        # image, depth and camera_info reach the segmentation node, camera_info and /tf, /tf_static also this
-        # recorder, and /tf, /tf_static the costmap node: start only when all are matched, or the first frames are
-        # lost to discovery
-        subscribers = 4 + 2 * len({"/tf", "/tf_static"} & set(read_topics(out / "input_bag")))
-        replay_cmd = [sys.executable, "-m", "seg_perception.tools.replay", str(out / "input_bag"), "--rate", str(rate),
-                      "--wait-for-subscribers", str(subscribers), "--wait-timeout-s", "30",
-                      "--loops", str(max(1, loops))]  # fmt: skip
-        print(f"[demo] 4/5 replaying at rate {rate}", flush=True)
-        with open(out / "logs" / "replay.log", "wb") as log:
-            replay = subprocess.Popen(replay_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-            _wait(lambda: replay.poll() is not None, 3600.0, spin)
-        if replay.returncode != 0:
-            raise RuntimeError(f"replay failed with status {replay.returncode}; see {out / 'logs' / 'replay.log'}")
-        # settle: until no output has arrived for `quiet_s` (a slow CPU may still be working on the last frame)
-        last = [-1, time.monotonic()]
-
-        def settled() -> bool:
-            counts = recorder.counts()
-            n = sum(counts.get(t, 0) for t in output_topics)
-            if n != last[0]:
-                last[:] = [n, time.monotonic()]
-            return time.monotonic() - last[1] > quiet_s
-
-        _wait(settled, settle_s, spin)
-    finally:
-        codes = launcher.stop()
-        _wait(lambda: False, 0.5, spin)  # take the nodes' final /diagnostics
-        rec = recorder.close()
-        executor.shutdown()
-        node.destroy_node()
-        context.try_shutdown()
-        if replay is not None and replay.poll() is None:
-            replay.kill()
+    codes, counts = _record_run(out, launcher, env, domain_id, rate, loops, settle_s, quiet_s, t_start)
     print(f"[demo] 5/5 rendering; node exit statuses {codes}", flush=True)
     msgs = _read_bag(out / "output_bag")  # read once: summary and renders
-    summary = summarize(out, msgs, params_files, overrides, rec.counts, codes, rate)
+    summary = summarize(out, msgs, params_files, overrides, counts, codes, rate)
     summary["wall_s"] = round(time.monotonic() - t_start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(summary_markdown(summary))
@@ -213,10 +137,105 @@ def run_demo(
     return summary
 
 
+def _write_input_bag(data: Path, out: Path, frames: int, input_bag: Path | None) -> None:
+    """Step 1: ``out/input_bag`` from ``data`` (first ``frames``, 0 = all) or a copy of ``input_bag``."""
+    from seg_perception.datasets import open_sequence
+    from seg_perception.tools.bag_from_frames import write_bag
+
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("input_bag", "output_bag"):
+        if (out / sub).exists():
+            raise RuntimeError(f"{out / sub} exists from a previous run; remove it or choose another --output")
+    if input_bag is not None:
+        shutil.copytree(input_bag, out / "input_bag")
+    else:
+        print(f"[demo] 1/5 writing {out / 'input_bag'} from {data}", flush=True)
+        write_bag(open_sequence(data), out / "input_bag", limit=frames or None, progress=False)
+
+
+def _record_run(
+    out: Path, launcher: RosLaunch, env: dict[str, str], domain_id: int, rate: float, loops: int, settle_s: float,
+    quiet_s: float, t_start: float,
+) -> tuple[dict, dict[str, int]]:  # fmt: skip
+    """Steps 3-4: record the nodes' outputs (``out/output_bag``) while the input bag plays, until they settle; then
+    stop the nodes. Returns (node exit statuses, messages recorded per topic)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    from seg_perception.tools.recorder import Recorder
+
+    topics = [f"{DEFAULT_NAMESPACE}/{t}" for t in OUTPUTS + EXTRA_TOPICS] + [
+        "/diagnostics:=diagnostic_msgs/msg/DiagnosticArray", DEFAULT_REMAPS["camera_info"],
+        "/tf:=tf2_msgs/msg/TFMessage", "/tf_static:=tf2_msgs/msg/TFMessage",
+    ]  # fmt: skip
+    with ros_node("seg_perception_demo", domain_id) as node:
+        executor = SingleThreadedExecutor(context=node.context)
+        executor.add_node(node)
+        spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
+        recorder = Recorder(node, out / "output_bag", topics, discovery_timeout_s=120.0)
+        replay = None
+        try:
+            _wait_for_nodes(launcher, recorder, spin)
+            print(f"[demo] 3/5 nodes up after {time.monotonic() - t_start:.1f} s; recording {len(topics)} topics",
+                  flush=True)  # fmt: skip
+            with open(out / "logs" / "replay.log", "wb") as log:
+                replay = _start_replay(out, env, rate, loops, log)
+                _wait(lambda: replay.poll() is not None, 3600.0, spin)
+            if replay.returncode != 0:
+                raise RuntimeError(f"replay failed with status {replay.returncode}; see {out / 'logs' / 'replay.log'}")
+            _wait(_quiet_for(recorder, quiet_s), settle_s, spin)
+        finally:
+            codes = launcher.stop()
+            _wait(lambda: False, 0.5, spin)  # take the nodes' final /diagnostics
+            rec = recorder.close()
+            executor.shutdown()
+            if replay is not None and replay.poll() is None:
+                replay.kill()
+    return codes, rec.counts
+
+
+def _wait_for_nodes(launcher: RosLaunch, recorder: Any, spin: Any) -> None:  # noqa: ANN401
+    """Wait until every output topic has a publisher. Raises RuntimeError if a node exits or after 180 s."""
+
+    def nodes_ready() -> bool:
+        dead = launcher.exited()
+        if dead:
+            raise RuntimeError(f"node(s) exited during start-up: {dead}; see {launcher.log}")
+        return not any(t in recorder.missing() for t in OUTPUT_TOPICS)
+
+    if not _wait(nodes_ready, 180.0, spin):
+        raise RuntimeError(f"nodes did not come up within 180 s; see {launcher.log}")
+
+
+def _start_replay(out: Path, env: dict[str, str], rate: float, loops: int, log: IO[bytes]) -> subprocess.Popen:
+    """Step 4: start playing ``out/input_bag`` in a process of its own, its output to ``log``."""
+    # image, depth and camera_info reach the segmentation node, camera_info and /tf, /tf_static also this
+    # recorder, and /tf, /tf_static the costmap node: start only when all are matched, or the first frames are
+    # lost to discovery
+    subscribers = 4 + 2 * len({"/tf", "/tf_static"} & set(read_topics(out / "input_bag")))
+    replay_cmd = [sys.executable, "-m", "seg_perception.tools.replay", str(out / "input_bag"), "--rate", str(rate),
+                  "--wait-for-subscribers", str(subscribers), "--wait-timeout-s", "30",
+                  "--loops", str(max(1, loops))]  # fmt: skip
+    print(f"[demo] 4/5 replaying at rate {rate}", flush=True)
+    return subprocess.Popen(replay_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _quiet_for(recorder: Any, quiet_s: float) -> Any:  # noqa: ANN401
+    """A predicate true once no output arrived for ``quiet_s`` (a slow CPU may still work on the last frame)."""
+    last = [-1, time.monotonic()]
+
+    def settled() -> bool:
+        counts = recorder.counts()
+        n = sum(counts.get(t, 0) for t in OUTPUT_TOPICS)
+        if n != last[0]:
+            last[:] = [n, time.monotonic()]
+        return time.monotonic() - last[1] > quiet_s
+
+    return settled
+
+
 def _read_bag(bag: Path) -> dict[str, list[tuple[int, Any]]]:
     """topic -> [(receive time ns, rclpy message)] for every message of a recorded bag."""
     from rclpy.serialization import deserialize_message
-
 
     out: dict[str, list[tuple[int, Any]]] = defaultdict(list)
     for m in read_messages(bag):

@@ -1,11 +1,12 @@
 r"""``seg-perception eval``: mIoU, pixel accuracy and Dice of a registered model on a labelled image set.
 
 Protocol (shared/models/README.md, "Reference results"): each image is resized to the network input size by
-``core.segmentation.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the argmax of the logits is
-resized (PIL nearest, pixel centres) to the evaluation size, optionally mapped to the data set's class ids through a
-class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set; pixels whose
-ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size`` is given (then
-they are nearest-resized too).
+``core.segmentation.segment.preprocess`` (PIL bilinear on 8-bit values, as the authors did), the network output goes
+through the segmentation node's own postprocess (``segment.postprocess_probs``: argmax of the class probabilities,
+resized nearest at pixel centres as PIL NEAREST) to the evaluation size, optionally mapped to the data set's class ids
+through a class map, and accumulated into one ``core.segmentation.metrics.ConfusionMatrix`` over the whole set;
+pixels whose ground truth is the ignore id are skipped. Labels are compared at their own size unless ``--eval-size``
+is given (then they are nearest-resized too).
 
 Supported layouts:
   camvid      ``images/<name>.png`` <-> ``labels/<name>.png`` (8-bit ids; CamVid: 0-10, 11 = ignore)
@@ -45,7 +46,7 @@ from tqdm import tqdm
 from seg_perception.core.segmentation.metrics import ConfusionMatrix, class_map_lut, map_labels
 from seg_perception.core.segmentation.models import WeightsError, load_model
 from seg_perception.core.segmentation.registry import get_model_spec
-from seg_perception.core.segmentation.segment import Segmenter
+from seg_perception.core.segmentation.segment import Segmenter, postprocess_probs
 from seg_perception.resources import find_config
 from seg_perception.tools.common import parse_size
 from seg_perception.tools.eval_data import (
@@ -108,7 +109,7 @@ def evaluate(
     samples: Sequence[Sample],
     num_classes: int,
     ignore_index: int | None,
-    eval_size: tuple[int, int] | None = None,
+    eval_hw: tuple[int, int] | None = None,
     lut: np.ndarray | None = None,
     progress: bool = True,
 ) -> tuple[Any, float]:
@@ -119,7 +120,7 @@ def evaluate(
         samples: image/label pairs.
         num_classes: classes of the ground truth (after the class map, if any).
         ignore_index: ground-truth id that is skipped.
-        eval_size: (width, height) for the comparison; ``None`` = each label's own size.
+        eval_hw: (height, width) for the comparison; ``None`` = each label's own size.
         lut: optional lookup table applied to the predicted ids (``core.segmentation.metrics.map_labels``).
         progress: show a tqdm bar on stderr.
     Returns:
@@ -132,8 +133,8 @@ def evaluate(
     for s in tqdm(samples, desc="eval", unit="img", disable=not progress, file=sys.stderr):
         rgb = read_rgb(s.image)
         truth = read_labels(s.label)
-        if eval_size is not None:
-            truth = resize_labels(truth, eval_size)
+        if eval_hw is not None:
+            truth = resize_labels(truth, eval_hw)
         t0 = time.perf_counter()
         pred = predict(rgb, truth.shape[:2])
         seconds += time.perf_counter() - t0
@@ -144,16 +145,6 @@ def evaluate(
         except ValueError as e:
             raise ValueError(f"{s.label}: {e}") from e
     return cm, seconds / max(1, len(samples))
-
-
-def _argmax_resized(segmenter: Any, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:  # noqa: ANN401
-    """Labels of a (non-TTA) ``core.segmentation.segment.Segmenter`` at ``out_hw`` (ignore classes excluded from
-    the argmax)."""
-    scores = segmenter.logits(rgb)
-    if segmenter.spec.ignore_classes:
-        scores[:, list(segmenter.spec.ignore_classes)] = float("-inf")
-    labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
-    return resize_labels(labels, (out_hw[1], out_hw[0]))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -222,33 +213,28 @@ def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
     raise ValueError("give --dataset DIR, or both --images DIR and --labels DIR")
 
 
-def _predict(segmenter: Segmenter, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-    """Labels at ``out_hw``: argmax of the averaged probabilities (TTA) or of the logits without ignore classes."""
-    if segmenter.tta:  # averaged probabilities; ignore classes have probability 0
-        scores = segmenter.probs(rgb)
-    else:
-        scores = segmenter.logits(rgb)
-        ignore = list(segmenter.spec.ignore_classes)
-        if ignore:  # never-valid channels (e.g. Cityscapes "background") leave the argmax
-            scores[:, ignore] = float("-inf")
-    labels = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
-    return resize_labels(labels, (out_hw[1], out_hw[0]))
+def predict_labels(segmenter: Segmenter, rgb: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 class ids at ``out_hw`` = (H, W) for an (h, w, 3) uint8 RGB image, by the segmentation node's
+    own postprocess: ``segment.postprocess_probs`` of ``Segmenter.probs`` (class probabilities averaged over the TTA
+    views, ``spec.ignore_classes`` at 0), i.e. the argmax resized nearest at pixel centres. The node's
+    ``Segmenter.__call__`` is the same with ``out_hw`` = the image's size."""
+    return postprocess_probs(segmenter.probs(rgb), out_hw).labels
 
 
 def _int8_scores(args: argparse.Namespace, segmenter: Segmenter, samples: Sequence[Sample], class_names: list[str],
-                 ignore_index: int, eval_wh: tuple[int, int] | None, lut: np.ndarray | None,
+                 ignore_index: int, eval_hw: tuple[int, int] | None, lut: np.ndarray | None,
                  fp32: dict[str, Any], fp32_seconds: float) -> dict[str, Any]:  # fmt: skip
     """Quantise (``--int8`` calibration folder), score the int8 network on the same samples and print the
     comparison with the float one."""
     if segmenter.tta:
         raise ValueError("--int8 runs without test-time augmentation")
-    net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_size, args.int8,
+    net8, _, n_cal, q_seconds = build_int8(args.model, args.weights, segmenter.input_hw, args.int8,
                                            args.int8_glob, args.int8_limit, args.threads)  # fmt: skip
-    seg8 = Segmenter(segmenter.spec, net8, device="cpu", input_size=segmenter.input_size, runtime="torch")
+    seg8 = Segmenter(segmenter.spec, net8, device="cpu", input_hw=segmenter.input_hw, runtime="torch")
     with torch.inference_mode():
         seg8.logits(read_rgb(samples[0].image))
-        cm8, sec8 = evaluate(lambda rgb, hw: _argmax_resized(seg8, rgb, hw), samples, len(class_names),
-                             ignore_index, eval_wh, lut, progress=not args.no_progress)  # fmt: skip
+        cm8, sec8 = evaluate(functools.partial(predict_labels, seg8), samples, len(class_names),
+                             ignore_index, eval_hw, lut, progress=not args.no_progress)  # fmt: skip
     s8 = cm8.summary(class_names)
     print(f"int8 (NNCF, OpenVINO, {n_cal} calibration images from {args.int8}): mIoU {s8['mIoU']:.2f} "
           f"(fp32 {fp32['mIoU']:.2f}, {s8['mIoU'] - fp32['mIoU']:+.2f}), pixel acc {s8['pixel_acc']:.2f} "
@@ -277,7 +263,7 @@ def _write_outputs(folder: Path, report: dict[str, Any], cm: ConfusionMatrix, cl
 
 
 def _run(args: argparse.Namespace) -> int:
-    eval_wh = args.eval_size.wh if args.eval_size else None  # (width, height), the order resize_labels takes
+    eval_hw = args.eval_size.hw if args.eval_size else None
     images_dir, labels_dir = _folders(args)
     layout = detect_layout(images_dir) if args.layout == "auto" and images_dir.is_dir() else args.layout
     ignore_index = args.ignore_index if args.ignore_index is not None else DEFAULT_IGNORE.get(layout, 255)
@@ -288,36 +274,37 @@ def _run(args: argparse.Namespace) -> int:
     lut, class_names = _class_map(args, spec.categories)
 
     model = load_model(spec, args.weights)
-    input_wh = args.input_size.wh if args.input_size else None
-    segmenter = Segmenter(spec, model, device=args.device, input_size=input_wh, tta_flip=args.tta_flip,
+    input_hw = args.input_size.hw if args.input_size else None
+    segmenter = Segmenter(spec, model, device=args.device, input_hw=input_hw, tta_flip=args.tta_flip,
                           tta_scales=args.tta_scales, runtime=args.runtime, num_threads=args.threads)  # fmt: skip
 
-    w, h = segmenter.input_size
+    h, w = segmenter.input_hw
     tta = {"flip": segmenter.tta_flip, "scales": list(segmenter.tta_scales),
-           "sizes": [list(sz) for sz in segmenter.tta_sizes]}  # fmt: skip
+           "sizes": [f"{sw}x{sh}" for sh, sw in segmenter.tta_hws]}  # fmt: skip
     tta_text = f", TTA flip={tta['flip']} scales={tta['scales']}" if segmenter.tta else ""
     print(f"model {spec.name} @{w}x{h} on {len(samples)} {layout} images from {images_dir} "
           f"(ignore id {ignore_index}{', class map ' + str(args.class_map) if args.class_map else ''}{tta_text})")
     with torch.inference_mode():
         segmenter.logits(read_rgb(samples[0].image))  # warm-up: a runtime's export / compilation is not timed
-        cm, sec_per_image = evaluate(functools.partial(_predict, segmenter), samples, len(class_names), ignore_index,
-                                     eval_wh, lut, progress=not args.no_progress)
+        predict = functools.partial(predict_labels, segmenter)
+        cm, sec_per_image = evaluate(predict, samples, len(class_names), ignore_index, eval_hw, lut,
+                                     progress=not args.no_progress)  # fmt: skip
 
     summary = cm.summary(class_names)
     subset = (args.prefix or args.glob or "").strip("_*") or None
     # The spec's reference numbers are single-scale, no flip: shown beside TTA results for comparison.
-    reference = reference_metrics(spec.metrics, subset, segmenter.input_size, args.class_map is not None)
+    reference = reference_metrics(spec.metrics, subset, segmenter.input_hw, args.class_map is not None)
     print(format_table(summary, reference))
     print(f"inference {1000 * sec_per_image:.1f} ms/image (preprocess + network + argmax, {segmenter.device}, "
           f"runtime {segmenter.runtime})")
-    int8 = None if args.int8 is None else _int8_scores(args, segmenter, samples, class_names, ignore_index, eval_wh,
+    int8 = None if args.int8 is None else _int8_scores(args, segmenter, samples, class_names, ignore_index, eval_hw,
                                                        lut, summary, sec_per_image)  # fmt: skip
 
     if args.output is not None:
         report = {
             "model": spec.name,
-            "input_size": [w, h],
-            "eval_size": list(eval_wh) if eval_wh else None,
+            "input_size": f"{w}x{h}",
+            "eval_size": f"{eval_hw[1]}x{eval_hw[0]}" if eval_hw else None,
             "images": len(samples),
             "images_dir": str(images_dir),
             "labels_dir": str(labels_dir),

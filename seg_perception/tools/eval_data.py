@@ -132,14 +132,15 @@ def read_labels(path: Path) -> np.ndarray:
         return np.array(im)
 
 
-def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of (H, W) uint8 ids to ``size`` = (width, height), sampling pixel centres.
+def resize_labels(labels: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of (H, W) uint8 ids to ``out_hw`` = (height, width), sampling pixel centres.
 
     PIL's NEAREST (output pixel ``i`` takes source ``floor((i + 0.5) * scale)``), as in the reference protocol:
     a 2x reduction keeps the odd rows and columns. ``torch``'s legacy "nearest" and ``cv2.INTER_NEAREST`` keep
     the even ones, which moved per-class IoU of ESPNetv2 on CamVid by up to 0.5 points. Same-size input is
     returned as is.
     """
-    if labels.shape[:2] == (size[1], size[0]):
+    if labels.shape[:2] == tuple(out_hw):
         return labels
-    return np.asarray(Image.fromarray(labels).resize(size, Image.Resampling.NEAREST)).copy()
+    size_wh = (out_hw[1], out_hw[0])  # PIL's order
+    return np.asarray(Image.fromarray(labels).resize(size_wh, Image.Resampling.NEAREST)).copy()

@@ -53,14 +53,14 @@ def render_confusion(cm_normalized: np.ndarray, class_names: Sequence[str], cell
     return img
 
 
-def reference_metrics(metrics: dict[str, float], subset: str | None, input_size: tuple[int, int], mapped: bool
+def reference_metrics(metrics: dict[str, float], subset: str | None, input_hw: tuple[int, int], mapped: bool
                       ) -> dict[str, float]:
     """Pick the spec's reference numbers for this run: keys ``"<dataset>_<subset>@WxH[->target]/<metric>"``.
 
     Args:
         metrics: ``ModelSpec.metrics``.
         subset: subset tag (e.g. ``"0001TP"``); ``None`` matches nothing (no subset, no reference).
-        input_size: network input (width, height).
+        input_hw: network input (height, width).
         mapped: whether a class map is applied (keys containing ``->``).
     Returns:
         ``{"mIoU": ..., "pixel_acc": ...}`` for the matching keys (possibly empty).
@@ -71,7 +71,7 @@ def reference_metrics(metrics: dict[str, float], subset: str | None, input_size:
     for key, value in metrics.items():
         where, _, name = key.rpartition("/")
         dataset, _, protocol = where.partition("@")
-        if subset in dataset.split("_") and protocol.split("->")[0] == f"{input_size[0]}x{input_size[1]}" and (
+        if subset in dataset.split("_") and protocol.split("->")[0] == f"{input_hw[1]}x{input_hw[0]}" and (
             ("->" in protocol) == mapped
         ):
             out[name] = value

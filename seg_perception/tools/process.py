@@ -4,10 +4,11 @@ Reads the colour, depth and camera_info topics of a rosbag2 (as written by ``bag
 camera driver), pairs colour and depth by stamp exactly as the segmentation node does, runs the same core
 (``SegmentationPipeline`` + ``GridMapper``) with the same YAML parameters, and writes
 
-- ``OUT/bag``: a rosbag2 with ``labels``, ``confidence``, ``overlay``, ``semantic_points``, ``drivable_grid``,
-  ``obstacle_grid``, ``semantic_grid``, ``label_info`` (vision_msgs/LabelInfo, also as ``semantic_grid/label_info``)
-  and ``label_info_json`` under ``--namespace``
-  (message time = input stamp);
+- ``OUT/bag``: a rosbag2 with the nodes' topics (``labels``, ``confidence``, ``overlay``, ``semantic_points``,
+  ``drivable_grid``, ``obstacle_grid``, ``semantic_grid``, ..., ``label_info`` (vision_msgs/LabelInfo, also as
+  ``semantic_grid/label_info``) and ``label_info_json``) under
+  ``--namespace`` (message time = input stamp), and ``/diagnostics``: each node's ``frames`` status every
+  ``diagnostic_updater.period`` (1 s) of bag time and at the end (``OfflineDiagnostics``);
 - ``OUT/renders/``: PNG panels per rendered frame (overlay, bird's-eye view of the cloud by class, both grids);
 - ``OUT/summary.json``: frames, drops and per-stage timings.
 """
@@ -18,189 +19,29 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from seg_perception.bag import SalvageReport, open_writer, read_messages, read_topics, recorded_count, typestore
+from seg_perception.bag import SalvageReport, recorded_count
 from seg_perception.core.config import from_params
-from seg_perception.core.errors import InputRejected
-from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.mapping.grid import GridGeometry
-from seg_perception.core.mapping.ground_projection import RayCache
-from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
-from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
+from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.core.segmentation.runtime import RUNTIMES
 from seg_perception.resources import config_path
+from seg_perception.ros.diagnostics import PERIOD, diagnostic_array, frames_status
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
-from seg_perception.ros.pose_source import BagTf, CloudPoser
 from seg_perception.tools.common import load_node_params, parse_overrides, parse_size
+from seg_perception.tools.offline import BagOut, FrameStats, OfflineMapper, aligned_flicker, segmented_frames
 from seg_perception.tools.render import render_panel
 from seg_perception.workspace import DEFAULT_NAMESPACE, DEFAULT_REMAPS
-
-
-@dataclass
-class FrameStats:
-    """Counters of an offline run."""
-
-    frames_in: int = 0
-    frames_out: int = 0
-    drops: Counter[str] = field(default_factory=Counter)
-    rejected: Counter[str] = field(default_factory=Counter)
-    timings: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready figures: frames, drops and per-stage median / mean [ms]."""
-        return {
-            "frames_in": self.frames_in,
-            "frames_out": self.frames_out,
-            "drops": dict(self.drops),
-            "rejected": dict(self.rejected),
-            "stage_ms_median": {k: round(statistics.median(v), 2) for k, v in self.timings.items()},
-            "stage_ms_mean": {k: round(statistics.fmean(v), 2) for k, v in self.timings.items()},
-        }
-
-
-def segmented_frames(
-    bag: Path, pipe: SegmentationPipeline, topics: dict[str, str], stats: FrameStats, limit: int = 0,
-    progress: bool = True, report: SalvageReport | None = None,
-) -> Iterator[tuple[Any, FrameResult, np.ndarray]]:  # fmt: skip
-    """Yield (``RGBDInput``, ``FrameResult``, cloud) for every colour/depth pair of a bag, as the segmentation node
-    would (frames without a cloud are counted as ``no_cloud`` drops). A damaged MCAP bag is read up to the damage
-    (``bag.salvage_mcap``); ``report`` says what was lost.
-
-    Raises:
-        ValueError: unreadable bag, or the input topics are missing from it.
-    """
-    from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import CameraInfo, Image
-    from tqdm import tqdm
-
-    from seg_perception.ros.assembler import RGBDAssembler
-
-    available = read_topics(bag)
-    missing = [t for t in (topics["image"], topics["camera_info"]) if t not in available]
-    if missing:
-        raise ValueError(f"{bag}: topic(s) {missing} not in the bag; it has {sorted(available)}")
-    assembler = RGBDAssembler(lambda r, _detail: stats.drops.update([r]),
-                              slop_ns=int(pipe.cfg.sync_slop_s * 1e9), queue_depth=30,
-                              max_pixels=pipe.cfg.max_image_pixels,
-                              reject=lambda r, _detail: stats.rejected.update([r]))  # fmt: skip
-    wanted = {topics["image"]: "image", topics["depth"]: "depth", topics["camera_info"]: "camera_info"}
-    n_images = available[topics["image"]].count
-    with tqdm(total=min(n_images, limit) if limit else n_images, unit="frame", disable=not progress) as bar:
-        for m in read_messages(bag, wanted, report):
-            kind = wanted[m.topic]
-            if kind == "camera_info":
-                frame = assembler.add_camera_info(deserialize_message(m.data, CameraInfo))
-            elif kind == "image":
-                if limit and stats.frames_in >= limit:
-                    break
-                stats.frames_in += 1
-                bar.update(1)
-                frame = assembler.add_image(deserialize_message(m.data, Image))
-            else:
-                frame = assembler.add_depth(deserialize_message(m.data, Image))
-            if frame is not None:
-                result = pipe.process(frame.rgb, frame.depth, frame.k)
-                for k, v in result.timings_ms.items():
-                    stats.timings[k].append(v)
-                if result.cloud is None:  # publish_cloud false, or no depth: nothing for the costmap
-                    stats.drops["no_cloud"] += 1
-                    continue
-                yield frame, result, result.cloud
-    assembler.flush()  # colour frames whose depth or camera_info never came are counted, not lost
-
-
-class OfflineMapper:
-    """The costmap node's per-cloud logic for bags: the bag's /tf_static and /tf fed into a tf2 buffer as the node
-    receives them (``BagTf``), ``CloudPoser.pose``, ``GridMapper.update`` with the camera_info rays of ground
-    projection (the functions the node calls, so offline equals online). ``rejected`` counts refused camera_info
-    (``camera_info_stride``) as the node's ``rejected``."""
-
-    def __init__(self, bag: Path, params: dict[str, Any], spec: Any) -> None:  # noqa: ANN401
-        self.mapper, self.settings = build_mapper(params, spec.num_classes)
-        onto = load_ontology(self.settings.ontology or spec.ontology, spec.categories)
-        self.mapper.rules = ClassRules.from_ontology(onto, spec.categories, self.mapper.cfg)
-        s = self.settings
-        self.tolerance_ns = int(s.transform_tolerance_s * 1e9)
-        self.robot_xy: tuple[float, float] = (0.0, 0.0)
-        self.t_grid_camera: np.ndarray | None = None  # the last cloud's camera pose
-        self.rays = RayCache()
-        self.rejected: Counter[str] = Counter()
-        self.tf = BagTf([bag], int(s.time_jump_s * 1e9), on_time_jump=lambda _t, _b: self.mapper.reset())
-        self.poser = CloudPoser(self.tf.buffer, s.global_frame, s.robot_base_frame, self.tolerance_ns, s.max_jump_m,
-                                lambda _d: self.mapper.reset())  # fmt: skip
-
-    def update(
-        self, cloud: np.ndarray, stamp_ns: int, frame_id: str, k: Intrinsics | None = None
-    ) -> tuple[GridResult, str] | str:
-        """(grids, grid frame) for one (organized) cloud, or the drop reason (no usable transform for its stamp).
-        ``k``: the camera_info of the colour image the cloud was made from (ground projection; None = none).
-
-        Transforms are fed up to the cloud's stamp plus ``transform_tolerance_s``: what the live node has received
-        by the time the cloud, which the segmentation takes a while to produce, reaches it.
-        """
-        self.tf.advance_to(stamp_ns + self.tolerance_ns)
-        try:
-            pose = self.poser.pose(stamp_ns, frame_id, self.mapper.cfg.ground_height_m)
-        except InputRejected as e:
-            return e.reason
-        self.robot_xy, self.t_grid_camera = pose.robot_xy, pose.t_grid_camera
-        xyz, labels, conf = cloud_arrays(cloud)
-        rays = None
-        if k is not None and self.mapper.projection is not None:
-            try:
-                rays = self.rays.rays(k, cloud.shape if cloud.ndim == 2 else (1, cloud.size))
-            except InputRejected as e:
-                self.rejected[e.reason] += 1
-        grids = self.mapper.update(xyz, labels, conf, pose.t_grid_camera, pose.robot_xy, pose.ground_z,
-                                   stamp_ns * 1e-9, rays)  # fmt: skip
-        return grids, pose.frame
-
-
-class BagOut:
-    """rosbag2 writer for rclpy messages (serialized with rclpy, written with rosbags)."""
-
-    def __init__(self, path: Path, storage: str = "mcap") -> None:
-        self.ts = typestore()
-        self.writer = open_writer(path, storage)
-        self.conns: dict[str, Any] = {}
-
-    def write(self, topic: str, msgtype: str, msg: Any, t_ns: int) -> None:  # noqa: ANN401
-        """Serialize ``msg`` (an rclpy message) and store it at time ``t_ns``.
-
-        rclpy's serializer leaves the CDR alignment padding uninitialised (whatever was in memory), so the message is
-        re-serialised by rosbags, which writes zeros: the same bag processed twice gives bit-identical output.
-        """
-        from rclpy.serialization import serialize_message
-
-        if topic not in self.conns:
-            self.conns[topic] = self.writer.add_connection(topic, msgtype, typestore=self.ts)
-        data = self.ts.serialize_cdr(self.ts.deserialize_cdr(serialize_message(msg), msgtype), msgtype)
-        self.writer.write(self.conns[topic], t_ns, bytes(data))
-
-    def close(self) -> None:
-        """Finish the bag (writes metadata.yaml)."""
-        self.writer.close()
-
-
-def aligned_flicker(prev: np.ndarray, prev_geo: GridGeometry, cur: np.ndarray, geo: GridGeometry) -> float:
-    """``stability.grid_flicker`` over the cells two lattice-aligned grids share; NaN when they share none."""
-    pair = aligned_overlap(prev, prev_geo, cur, geo)
-    return grid_flicker(*pair) if pair is not None else float("nan")
 
 
 def process_bag(
@@ -219,8 +60,8 @@ def process_bag(
     """Run the pipeline over ``bag``; write the output bag, renders and summary into ``out``.
 
     Everything is written into a temporary folder beside ``out`` that is renamed to ``out`` only when the run
-    completes: a failed run leaves nothing that looks like a result. A cut or damaged MCAP recording is processed up
-    to the damage (``bag.salvage_mcap``) and the summary's ``input_damage`` says what was lost.
+    completes: a failed run leaves nothing that looks like a result. A cut or damaged recording (MCAP or sqlite3) is
+    processed up to / around the damage (``bag.read_messages``) and the summary's ``input_damage`` says what was lost.
 
     Returns:
         The summary dict also written to ``out/summary.json``.
@@ -250,80 +91,161 @@ def _process_into(
     limit: int, storage: str, progress: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """``process_bag``'s work, written into ``out`` (an existing empty folder)."""
-    from std_msgs.msg import Header, String
-
-    from seg_perception.ros import convert
-
     topics = dict(DEFAULT_REMAPS, **(topics or {}))
-    seg_cfg = from_params(SegmentationConfig, load_node_params(params_files, "segmentation", seg_overrides))
-    pipe = SegmentationPipeline(seg_cfg)
-    spec = pipe.spec
-    offline = OfflineMapper(bag, load_node_params(params_files, "costmap", costmap_overrides), spec)
-
-    renders = out / "renders"
-    renders.mkdir(exist_ok=True)
+    seg_params = load_node_params(params_files, "segmentation", seg_overrides)
+    map_params = load_node_params(params_files, "costmap", costmap_overrides)
+    pipe = SegmentationPipeline(from_params(SegmentationConfig, seg_params))
+    offline = OfflineMapper(bag, map_params, pipe.spec)
+    periods = {"segmentation": seg_params.get(PERIOD, 1.0), "costmap": map_params.get(PERIOD, 1.0)}
+    (out / "renders").mkdir(exist_ok=True)
     writer = BagOut(out / "bag", storage)
-    ns = namespace.rstrip("/")
-    label_info = convert.label_info_msg(spec.categories, Header())
-    label_info_extras = String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
-    stats = FrameStats()
-    flicker: dict[str, list[float]] = {"drivable_grid": [], "obstacle_grid": []}
-    previous: dict[str, tuple[np.ndarray, GridGeometry]] = {}
+    run = OfflineRun(pipe, offline, writer, OfflineDiagnostics(writer, namespace, periods), out / "renders",
+                     render_every)  # fmt: skip
     t_start = time.perf_counter()
+    damage = SalvageReport()
     try:
-        damage = SalvageReport()
-        for frame, result, cloud in segmented_frames(bag, pipe, topics, stats, limit, progress, damage):
-            h = frame.image.header
-            t_ns = convert.stamp_to_ns(h.stamp)
-            res = offline.update(cloud, t_ns, h.frame_id, frame.k)
-            if isinstance(res, str):
-                stats.drops[res] += 1
-                continue
-            grids, grid_frame = res
-            if stats.frames_out == 0:
-                label_info.header.stamp = h.stamp
-                writer.write(f"{ns}/label_info", "vision_msgs/msg/LabelInfo", label_info, t_ns)
-                writer.write(f"{ns}/label_info_json", "std_msgs/msg/String", label_info_extras, t_ns)
-                writer.write(f"{ns}/semantic_grid/label_info", "vision_msgs/msg/LabelInfo", label_info, t_ns)
-            geo = grids.geometry
-            gh = Header(stamp=h.stamp, frame_id=grid_frame)
-            outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, offline.robot_xy)}
-            for name, msg in outputs.items():  # the nodes' own messages, in the order they publish them
-                writer.write(f"{ns}/{name}", msgtype_of(msg), msg, t_ns)
-            for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
-                if name in previous:
-                    flicker[name].append(aligned_flicker(*previous[name], occ, geo))
-                previous[name] = (occ, geo)
-            for k, v in grids.timings_ms.items():
-                stats.timings[k].append(v)
-            if render_every and stats.frames_out % render_every == 0:
-                overlay = result.overlay if result.overlay is not None else frame.rgb
-                panel = render_panel(overlay, grids.points, pipe.lut[grids.labels], grids.drivable, grids.obstacle,
-                                     geo, f"frame {stats.frames_out}  t={t_ns / 1e9:.2f} s",
-                                     projected=grids.projected)  # fmt: skip
-                cv2.imwrite(str(renders / f"frame_{stats.frames_out:04d}.png"), panel[:, :, ::-1])
-            stats.frames_out += 1
-        voxels = offline.mapper.voxels
-        if voxels is not None and stats.frames_out:
-            fused = voxels.to_cloud(np.asarray(spec.palette, dtype=np.uint8))
-            writer.write(f"{ns}/fused_points", "sensor_msgs/msg/PointCloud2", convert.cloud_to_msg(fused, gh), t_ns)
+        for frame, result, cloud in segmented_frames(bag, pipe, topics, run.stats, limit, progress, damage):
+            run.add(frame, result, cloud)
+        run.finish()
     finally:
         writer.close()
+    stats = run.stats
     stats.rejected.update(offline.rejected)
     summary = {
         "input_bag": str(bag),
-        "model": spec.name,
+        "model": pipe.spec.name,
         "device": str(pipe.segmenter.device),
-        "network_input": list(pipe.segmenter.input_size),
+        "network_input": f"{pipe.segmenter.input_hw[1]}x{pipe.segmenter.input_hw[0]}",
         **stats.summary(),
         "fusion": offline.mapper.fusion is not None,
-        "grid_flicker_mean": {k: round(float(np.nanmean(v)), 5) if v else None for k, v in flicker.items()},
+        "grid_flicker_mean": {k: round(float(np.nanmean(v)), 5) if v else None for k, v in run.flicker.items()},
         "wall_s": round(time.perf_counter() - t_start, 2),
         "input_damage": damage.describe() if damage.damaged else None,
         "frames_recorded": recorded_count(bag, topics["image"]),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+class OfflineDiagnostics:
+    """``/diagnostics`` in the output bag, as the launched nodes publish it (``ros/diagnostics.py``): per node a
+    DiagnosticArray with its ``frames`` status (``diagnostics.frames_status``, the function the nodes' Updater
+    calls; names ``"<node>: frames"``, ``hardware_id`` ``<namespace>/<node>``), stamped with bag time, at the first
+    cloud at or after each ``diagnostic_updater.period`` of bag time and once at the end.
+
+    The ``stage timings`` and ``input <topic>`` statuses are left out: their values are wall-clock (timings,
+    arrival rates), and the same bag must give a bit-identical output bag; the timings are in ``summary.json``.
+    """
+
+    NODES = ("segmentation", "costmap")
+
+    def __init__(self, writer: BagOut, namespace: str, periods_s: dict[str, float]) -> None:
+        self.writer = writer
+        self.ns = namespace.rstrip("/")
+        self.period_ns = {node: int(periods_s[node] * 1e9) for node in self.NODES}
+        self.next_ns: dict[str, int | None] = dict.fromkeys(self.NODES)
+
+    def update(self, t_ns: int, counters: dict[str, dict[str, Any]], final: bool = False) -> None:
+        """Write the statuses of ``counters`` (``FrameStats.node_counters``) at bag time ``t_ns`` [ns] where a
+        period has passed (the first period counts from the first call), or for every node when ``final``."""
+        from seg_perception.ros.convert import ns_to_stamp
+
+        for node in self.NODES:
+            due = self.next_ns[node]
+            if due is None:
+                due = self.next_ns[node] = t_ns + self.period_ns[node]
+            if not final and t_ns < due:
+                continue
+            while due <= t_ns:
+                due += self.period_ns[node]
+            self.next_ns[node] = due
+            array = diagnostic_array(ns_to_stamp(t_ns), node, f"{self.ns}/{node}",
+                                     {"frames": frames_status(counters[node])})  # fmt: skip
+            self.writer.write("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", array, t_ns)
+
+
+class OfflineRun:
+    """The costmap side of one ``process`` run: per cloud (``add``) the costmap update and, as the nodes publish
+    them, the outputs into the bag, a render, grid flicker and ``/diagnostics``; ``finish`` writes the fused cloud
+    and the final ``/diagnostics``."""
+
+    def __init__(
+        self, pipe: SegmentationPipeline, offline: OfflineMapper, writer: BagOut, diagnostics: OfflineDiagnostics,
+        renders: Path, render_every: int,
+    ) -> None:  # fmt: skip
+        from std_msgs.msg import Header, String
+
+        from seg_perception.ros import convert
+
+        self.pipe, self.offline, self.writer, self.diagnostics = pipe, offline, writer, diagnostics
+        self.renders, self.render_every = renders, render_every
+        self.ns = diagnostics.ns
+        self.stats = FrameStats()
+        self.flicker: dict[str, list[float]] = {"drivable_grid": [], "obstacle_grid": []}
+        self.previous: dict[str, tuple[np.ndarray, GridGeometry]] = {}
+        self.last_t_ns: int | None = None  # bag time of the last cloud
+        self.last_out: tuple[int, Any] | None = None  # (bag time, grid header) of the last output
+        spec = pipe.spec
+        self.label_info = convert.label_info_msg(spec.categories, Header())
+        self.label_info_extras = String(data=label_info_json(spec.name, spec.ontology, spec.categories, spec.palette))
+
+    def add(self, frame: Any, result: FrameResult, cloud: np.ndarray) -> None:  # noqa: ANN401
+        """One cloud of ``segmented_frames``: grids and outputs, or a counted costmap drop; then ``/diagnostics``."""
+        from seg_perception.ros.convert import stamp_to_ns
+
+        h = frame.image.header
+        t_ns = stamp_to_ns(h.stamp)
+        res = self.offline.update(cloud, t_ns, h.frame_id, frame.k)
+        if isinstance(res, str):
+            self.stats.drops[res] += 1
+            self.stats.map_drops[res] += 1
+        else:
+            self._write_outputs(frame, result, res[0], res[1], t_ns)
+        self.last_t_ns = t_ns
+        self.diagnostics.update(t_ns, self.stats.node_counters(self.offline.rejected))
+
+    def _write_outputs(self, frame: Any, result: FrameResult, grids: GridResult, grid_frame: str, t_ns: int) -> None:  # noqa: ANN401
+        from std_msgs.msg import Header
+
+        h = frame.image.header
+        if self.stats.frames_out == 0:
+            self.label_info.header.stamp = h.stamp
+            self.writer.write(f"{self.ns}/label_info", "vision_msgs/msg/LabelInfo", self.label_info, t_ns)
+            self.writer.write(f"{self.ns}/label_info_json", "std_msgs/msg/String", self.label_info_extras, t_ns)
+            self.writer.write(f"{self.ns}/semantic_grid/label_info", "vision_msgs/msg/LabelInfo", self.label_info,
+                              t_ns)  # fmt: skip
+        gh = Header(stamp=h.stamp, frame_id=grid_frame)
+        outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, self.offline.robot_xy)}
+        for name, msg in outputs.items():  # the nodes' own messages, in the order they publish them
+            self.writer.write(f"{self.ns}/{name}", msgtype_of(msg), msg, t_ns)
+        for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
+            if name in self.previous:
+                self.flicker[name].append(aligned_flicker(*self.previous[name], occ, grids.geometry))
+            self.previous[name] = (occ, grids.geometry)
+        for k, v in grids.timings_ms.items():
+            self.stats.timings[k].append(v)
+        if self.render_every and self.stats.frames_out % self.render_every == 0:
+            overlay = result.overlay if result.overlay is not None else frame.rgb
+            panel = render_panel(overlay, grids.points, self.pipe.lut[grids.labels], grids.drivable, grids.obstacle,
+                                 grids.geometry, f"frame {self.stats.frames_out}  t={t_ns / 1e9:.2f} s",
+                                 projected=grids.projected)  # fmt: skip
+            cv2.imwrite(str(self.renders / f"frame_{self.stats.frames_out:04d}.png"), panel[:, :, ::-1])
+        self.stats.frames_out += 1
+        self.last_out = (t_ns, gh)
+
+    def finish(self) -> None:
+        """The fused cloud (with fusion) at the last output, and the final ``/diagnostics`` (after the pairing
+        queues were flushed, so every frame is counted)."""
+        from seg_perception.ros import convert
+
+        voxels = self.offline.mapper.voxels
+        if voxels is not None and self.last_out is not None:
+            t_ns, gh = self.last_out
+            fused = voxels.to_cloud(np.asarray(self.pipe.spec.palette, dtype=np.uint8))
+            self.writer.write(f"{self.ns}/fused_points", "sensor_msgs/msg/PointCloud2", convert.cloud_to_msg(fused, gh),
+                              t_ns)  # fmt: skip
+        if self.last_t_ns is not None:
+            self.diagnostics.update(self.last_t_ns, self.stats.node_counters(self.offline.rejected), final=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

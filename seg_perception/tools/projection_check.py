@@ -118,6 +118,13 @@ def measure(
             sums["agree"] += p.agree
             sums["ground_overlap"] += p.ground_overlap
             sums["ground_agree"] += p.agree  # agreeing cells have no obstacle point: all are ground cells
+    return _figures(acc, sums, box, dict(mappers[True].rejected))
+
+
+def _figures(
+    acc: dict[str, list[float]], sums: dict[str, int], box: tuple[float, float, float], rejected: dict[str, int]
+) -> dict[str, Any]:
+    """The figures ``measure`` returns from its per-frame values ``acc`` and its agreement counts ``sums``."""
     mean = {k: statistics.fmean(v) if v else float("nan") for k, v in acc.items()}
     return {
         "frames": len(acc["before"]),
@@ -137,7 +144,7 @@ def measure(
         "ground_overlap_cells": sums["ground_overlap"],
         "ground_agreement": round(sums["ground_agree"] / sums["ground_overlap"], 4) if sums["ground_overlap"] else None,
         "unchanged_frames": sums["unchanged"],
-        "rejected": dict(mappers[True].rejected),
+        "rejected": rejected,
         "projection_ms_median": round(statistics.median(acc["ms"]), 2) if acc["ms"] else None,
     }
 

@@ -40,18 +40,19 @@ def calibration_images(folder: Path, glob: str | None = None, limit: int = 100) 
     return files
 
 
-def build_int8(model: str, weights: str | None, size: tuple[int, int] | None, folder: Path, glob: str | None,
+def build_int8(model: str, weights: str | None, hw: tuple[int, int] | None, folder: Path, glob: str | None,
                limit: int, num_threads: int = 0):  # noqa: ANN201  # fmt: skip
-    """Quantise ``model`` (or load it from the cache); returns ``(Int8Net, size, n_images, seconds)``."""
+    """Quantise ``model`` at ``hw`` (height, width; None = the model's default) or load it from the cache; returns
+    ``(Int8Net, hw, n_images, seconds)``."""
     spec = get_model_spec(model)
     if spec.self_contained:
         raise ValueError(f"model {model!r} is a custom file; quantize takes built-in models")
     net = load_model(spec, weights)
-    size = spec.input_size(*(size or spec.default_size))
+    hw = spec.input_hw(*(hw or spec.default_hw))
     files = calibration_images(folder, glob, limit)
     t0 = time.perf_counter()
-    path = quantize(spec.name, net, size, calibration_inputs(spec, [read_rgb(p) for p in files], size))
-    return Int8Net(path, size, num_threads), size, len(files), time.perf_counter() - t0
+    path = quantize(spec.name, net, hw, calibration_inputs(spec, [read_rgb(p) for p in files], hw))
+    return Int8Net(path, hw, num_threads), hw, len(files), time.perf_counter() - t0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Quantise and print where the int8 model is."""
-    input_wh = args.input_size.wh if args.input_size else None
-    net, size, n, seconds = build_int8(args.model, args.weights, input_wh, args.calibration, args.glob, args.limit)
-    print(f"{args.model} int8 @{size[0]}x{size[1]} from {n} calibration images: {net.path} ({seconds:.1f} s)")
+    input_hw = args.input_size.hw if args.input_size else None
+    net, hw, n, seconds = build_int8(args.model, args.weights, input_hw, args.calibration, args.glob, args.limit)
+    print(f"{args.model} int8 @{hw[1]}x{hw[0]} from {n} calibration images: {net.path} ({seconds:.1f} s)")
     return 0

@@ -76,6 +76,25 @@ def _lattice_keys(g: GridResult, mask: np.ndarray) -> np.ndarray:
     return (ix.astype(np.int64) << 32) + (iy.astype(np.int64) & 0xFFFFFFFF)
 
 
+def _add_flicker(
+    out: dict[str, GridResult], fused_hist: SemanticVoxelMap, prev: dict[str, Any], flick: dict[str, list[float]]
+) -> None:
+    """Append this frame's flicker against the previous frame to ``flick``, for both modes (``out``: mode -> this
+    frame's grids); ``fused_hist`` takes the frame's ground points; ``prev`` becomes this frame's cells and grids."""
+    single_hist = SemanticVoxelMap(fused_hist.resolution_m, fused_hist.num_classes)
+    single_hist.insert(*_ground_points(out["single"]))
+    fused_hist.insert(*_ground_points(out["fused"]))
+    cells = {"single": _cell_classes(single_hist), "fused": _cell_classes(fused_hist)}
+    for mode in ("single", "fused"):
+        g = out[mode]
+        if mode in prev:
+            pc, pg = prev[mode]
+            flick[f"cells_{mode}"].append(_cell_flicker(pc, cells[mode]))
+            flick[f"drivable_{mode}"].append(aligned_flicker(pg.drivable, pg.geometry, g.drivable, g.geometry))
+            flick[f"obstacle_{mode}"].append(aligned_flicker(pg.obstacle, pg.geometry, g.obstacle, g.geometry))
+        prev[mode] = (cells[mode], g)
+
+
 def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limit: int = 0) -> dict[str, Any]:
     """Run both cores over the bag; returns the figures (see the module docstring)."""
     seg_cfg = from_params(SegmentationConfig, load_node_params(params_files, "segmentation", overrides))
@@ -116,18 +135,7 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
                 last_half2 = r2[0]
         elif i == n_frames // 2 - 1:
             first_half_end = out["fused"]
-        single_hist = SemanticVoxelMap(res, spec.num_classes)
-        single_hist.insert(*_ground_points(out["single"]))
-        fused_hist.insert(*_ground_points(out["fused"]))
-        cells = {"single": _cell_classes(single_hist), "fused": _cell_classes(fused_hist)}
-        for mode in ("single", "fused"):
-            g = out[mode]
-            if mode in prev:
-                pc, pg = prev[mode]
-                flick[f"cells_{mode}"].append(_cell_flicker(pc, cells[mode]))
-                flick[f"drivable_{mode}"].append(aligned_flicker(pg.drivable, pg.geometry, g.drivable, g.geometry))
-                flick[f"obstacle_{mode}"].append(aligned_flicker(pg.obstacle, pg.geometry, g.obstacle, g.geometry))
-            prev[mode] = (cells[mode], g)
+        _add_flicker(out, fused_hist, prev, flick)
         g = out["fused"]  # clearing: cells once lethal (100) that later read free (0)
         cleared = np.union1d(cleared, np.intersect1d(ever_lethal, _lattice_keys(g, g.obstacle == 0)))
         ever_lethal = np.union1d(ever_lethal, _lattice_keys(g, g.obstacle == 100))

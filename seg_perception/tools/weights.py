@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights_command == "list":
         for name in list_models():
             spec = get_model_spec(name)
-            size = f"{spec.default_size[0]}x{spec.default_size[1]}/{spec.size_multiple}"
+            size = f"{spec.default_hw[1]}x{spec.default_hw[0]}/{spec.size_multiple}"
             print(f"{name:28s} {spec.num_classes:3d} classes  {size:12s} {_status(name, args.dir)}")
             for key, value in spec.metrics.items():
                 print(f"{'':32s}{key}: {value:g}")

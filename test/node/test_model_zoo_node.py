@@ -60,7 +60,7 @@ def test_torchvision_lraspp_with_random_weights_labels_a_kitti_frame(ros, kitti_
     confidence = ros.subscribe(Image, "confidence")
     ros.spin_until(lambda: ros.helper.count_subscribers(f"{ros.ns}/confidence") > 0, 5.0)
     seg = node.pipeline.segmenter
-    assert seg.input_size == (320, 96) and seg.tta_flip and seg.tta_sizes == ((160, 48), (320, 96))
+    assert seg.input_hw == (96, 320) and seg.tta_flip and seg.tta_hws == ((48, 160), (96, 320))
     f = kitti_frames[0]
     _send(pubs, f)
     assert ros.spin_until(lambda: labels and info, 60.0), (len(labels), len(info))
@@ -98,7 +98,7 @@ def test_custom_torchscript_model_from_a_yaml_path(ros, kitti_frames, tmp_path: 
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(spec))
     params = [Parameter("model", value=str(tmp_path / "tiny.yaml")), Parameter("device", value="cpu")]
     node, pubs, labels, info = _start(ros, params)
-    assert node.pipeline.segmenter.input_size == (256, 80)
+    assert node.pipeline.segmenter.input_hw == (80, 256)
     f = kitti_frames[1]
     _send(pubs, f)
     assert ros.spin_until(lambda: labels and info, 30.0), (len(labels), len(info))

@@ -7,6 +7,7 @@ a test fails here.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -21,8 +22,10 @@ from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.ros import convert
+from seg_perception.ros.costmap_node import CostmapNode
 from seg_perception.ros.diagnostics import input_health
 from seg_perception.ros.segmentation_node import SegmentationNode
+from seg_perception.tools.params_doc import FOREIGN, node_rows
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +228,7 @@ def test_costmap_runtime_parameter_changes_the_grids(cost_node, name: str) -> No
 
 def test_costmap_read_only_parameters_are_refused(cost_node) -> None:  # noqa: ANN001
     read_only = [n for n in cost_node._parameters if _read_only(cost_node, n)]
-    frozen = {"resolution", "width", "height", "global_frame", "robot_base_frame", "use_fusion", "fusion.hit"}
+    frozen = {"resolution", "width", "height", "global_frame", "robot_base_frame", "use_fusion", "fusion.hit_log_odds"}
     assert frozen <= set(read_only)
     for name in read_only:
         p = cost_node.get_parameter(name)
@@ -233,3 +236,23 @@ def test_costmap_read_only_parameters_are_refused(cost_node) -> None:  # noqa: A
                list: lambda v: [x + 0.1 for x in v]}[type(p.value)](p.value)  # fmt: skip
         result = cost_node.set_parameters([Parameter(name, value=new)])[0]
         assert not result.successful and cost_node.get_parameter(name).value == p.value, name
+
+
+def test_declared_defaults_reach_the_node_descriptor(ros_module) -> None:  # noqa: ANN001
+    """What a running node declares is exactly the table: names, defaults, read-only flags and ranges."""
+    node = ros_module.add(CostmapNode(namespace=ros_module.ns + "/docs", context=ros_module.context,
+                                      parameter_overrides=[Parameter("autostart", value=False)]))  # fmt: skip
+    rows = {r.name: r for r in node_rows("costmap")}
+    declared = set(node._parameters) - set(FOREIGN)
+    assert declared == set(rows)
+    for name, row in rows.items():
+        value = node.get_parameter(name).value
+        expected = row.default if name != "autostart" else False
+        assert (list(value) if isinstance(value, list | tuple) else value) == expected or (
+            isinstance(expected, float) and math.isinf(expected) and math.isinf(value)), name
+        d = node.describe_parameter(name)
+        assert d.read_only == row.read_only, name
+        assert d.description == row.description, name
+        if row.type_name == "double" and row.range is not None:
+            r = d.floating_point_range[0]
+            assert (r.from_value, r.to_value) == row.range, name

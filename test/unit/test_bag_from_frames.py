@@ -13,7 +13,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from seg_perception import cli
 from seg_perception.bag import read_topics
-from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
+from seg_perception.core.geometry.transforms import quaternion_from_matrix
 from seg_perception.datasets import open_sequence
 from seg_perception.tools.bag_from_frames import MOUNTS
 
@@ -83,7 +83,8 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
             assert frame.pose is not None
             (odom,) = msgs["/tf"][i][1].transforms
             assert (odom.header.frame_id, odom.child_frame_id) == ("odom", "base_link")
-            t_odom_cam = _matrix(odom) @ camera_to_base(*MOUNTS["7scenes"])  # TF's chain
+            link, optical = static_msg.transforms
+            t_odom_cam = _matrix(odom) @ _matrix(link) @ _matrix(optical)  # TF's chain, as tf2 composes it
             p = t_odom_cam[:3, 3]
             # odom is z-up on the floor: a hand-held Kinect 1.2-1.7 m above it, looking down (optical z has z < 0)
             assert 1.2 < p[2] < 1.7 and t_odom_cam[2, 2] < -0.2
@@ -112,8 +113,19 @@ def _matrix(t: Any) -> np.ndarray:
     return out
 
 
+def _pitched_optical_axes(xyz: tuple, pitch: float) -> np.ndarray:
+    """Known answer, by hand: where 1 m along optical x (image right), y (image down) and z (viewing axis) lands in
+    base_link for a camera at ``xyz`` pitched ``pitch`` rad down (roll = yaw = 0; REP-103: x forward, y left, z up).
+    The viewing axis is forward tipped down, (cos p, 0, -sin p); image right is base -y; image down is
+    perpendicular to both, (-sin p, 0, -cos p). KITTI (p = 0, 1.65 m up): 1 m along the viewing axis is (1, 0, 1.65).
+    Rows: the three points [m]."""
+    c, s = np.cos(pitch), np.sin(pitch)
+    return np.array(xyz, float) + np.array([[0.0, -1.0, 0.0], [-s, 0.0, -c], [c, 0.0, -s]])
+
+
 def _check_mount(msg: Any, mount: tuple) -> None:
-    """base_link -> camera_link (the mount) -> optical frame (REP-103 rotation) gives ``camera_to_base(*mount)``."""
+    """base_link -> camera_link (the mount) -> optical frame (REP-103 rotation) puts the optical axes where
+    ``_pitched_optical_axes`` says."""
     link, optical = msg.transforms
     assert (link.header.frame_id, link.child_frame_id) == ("base_link", "camera_link")
     assert (optical.header.frame_id, optical.child_frame_id) == ("camera_link", FRAME)
@@ -121,9 +133,9 @@ def _check_mount(msg: Any, mount: tuple) -> None:
     np.testing.assert_allclose(_matrix(optical)[:3, 3], 0.0)
     np.testing.assert_allclose(_matrix(optical)[:3, :3] @ [0, 0, 1], [1, 0, 0], atol=1e-12)  # optical z = body x
     t_base_optical = _matrix(link) @ _matrix(optical)
-    np.testing.assert_allclose(t_base_optical, camera_to_base(*mount), atol=1e-12)
-    if mount == ((0.0, 0.0, 1.65), (0.0, 0.0, 0.0)):  # KITTI: 1 m along the optical axis is 1 m ahead, 1.65 m up
-        np.testing.assert_allclose(t_base_optical @ [0, 0, 1, 1], [1, 0, 1.65, 1], atol=1e-12)
+    assert mount[1][0] == mount[1][2] == 0.0  # both datasets' mounts are pitched only
+    np.testing.assert_allclose((t_base_optical @ np.c_[np.eye(3), np.ones(3)].T).T[:, :3],
+                               _pitched_optical_axes(mount[0], mount[1][1]), atol=1e-12)  # fmt: skip
 
 
 def test_mount_override_and_direct_optical_frame(tmp_path: Path, kitti_dir: Path) -> None:
@@ -133,7 +145,8 @@ def test_mount_override_and_direct_optical_frame(tmp_path: Path, kitti_dir: Path
     (msg,) = [m for _, m in _read(bag)["/tf_static"]]
     (t,) = msg.transforms
     assert (t.header.frame_id, t.child_frame_id) == ("base_link", FRAME)
-    np.testing.assert_allclose(_matrix(t), camera_to_base((0.5, 0, 1.2), (0, 0.2, 0)), atol=1e-12)
+    axes = (_matrix(t) @ np.c_[np.eye(3), np.ones(3)].T).T[:, :3]
+    np.testing.assert_allclose(axes, _pitched_optical_axes((0.5, 0.0, 1.2), 0.2), atol=1e-12)
 
 
 def _rotation(q: np.ndarray) -> np.ndarray:

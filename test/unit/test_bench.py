@@ -28,7 +28,7 @@ def test_bench_compares_the_runtime_with_torch(kitchen_dir: Path, model_dir: Pat
     out = capsys.readouterr().out
     assert "runtime openvino" in out and "vs torch eager" in out and "end to end" in out
     res = json.loads(out_json.read_text())
-    assert res["runtime"] == "openvino" and res["network_input"] == [320, 240] and res["threads"] == 2
+    assert res["runtime"] == "openvino" and res["network_input"] == "320x240" and res["threads"] == 2
     assert res["vs_torch"]["agreement_pct"] >= 99.9  # real 7-Scenes frames, same network inputs
     assert res["vs_torch"]["speedup"] > 0 and res["vs_torch"]["torch_ms"]["median"] > 0
     stages = ("decode", "preprocess", "inference", "postprocess", "overlay", "cloud", "grids", "projection", "total")

@@ -49,7 +49,7 @@ def test_strict_load_and_param_count(model_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def segmenter(model_dir: Path) -> Segmenter:
     spec = get_model_spec("cgnet_camvid")
-    return Segmenter(spec, load_model(spec, model_dir), device="cpu", input_size=(480, 360))
+    return Segmenter(spec, load_model(spec, model_dir), device="cpu", input_hw=(360, 480))
 
 
 @pytest.fixture(scope="module")

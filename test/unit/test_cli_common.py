@@ -21,7 +21,7 @@ TOOLS = Path(__file__).resolve().parents[2] / "seg_perception" / "tools"
 
 def test_parse_size_is_width_by_height_on_the_command_line_and_height_first_in_code() -> None:
     assert parse_size("640x480") == ImageSize(height=480, width=640)
-    assert parse_size("1242X375").wh == (1242, 375)
+    assert parse_size("1242X375").hw == (375, 1242)
     for bad in ("640", "640x", "x480", "0x480", "640x-1", "6.5x4"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_size(bad)
@@ -31,19 +31,20 @@ def test_param_files_merge_like_a_node_later_files_and_overrides_win(tmp_path: P
     base = tmp_path / "base.yaml"
     base.write_text(
         "/**:\n  ros__parameters:\n    use_sim_time: false\n"
-        "/**/costmap:\n  ros__parameters:\n    resolution: 0.1\n    fusion:\n      hit: 0.85\n      miss: -0.4\n"
+        "/**/costmap:\n  ros__parameters:\n    resolution: 0.1\n"
+        "    fusion:\n      hit_log_odds: 0.85\n      miss_log_odds: -0.4\n"
         "    layers: [drivable, obstacle]\n"
         "segmentation:\n  ros__parameters:\n    model: espnetv2_city\n"
     )
     extra = tmp_path / "extra.yaml"
-    extra.write_text("/costmap:\n  ros__parameters:\n    fusion:\n      hit: 0.9\n")
+    extra.write_text("/costmap:\n  ros__parameters:\n    fusion:\n      hit_log_odds: 0.9\n")
     only_seg = tmp_path / "only_seg.yaml"
     only_seg.write_text("/**/segmentation:\n  ros__parameters:\n    fp16: true\n")
 
     costmap = load_node_params([base, extra, only_seg], "costmap", {"resolution": 0.05})
     # nested keys become dotted names (as rclpy declares them); the second file changes one of them only
-    assert costmap == {"use_sim_time": False, "resolution": 0.05, "fusion.hit": 0.9, "fusion.miss": -0.4,
-                       "layers": ["drivable", "obstacle"]}  # fmt: skip
+    assert costmap == {"use_sim_time": False, "resolution": 0.05, "fusion.hit_log_odds": 0.9,
+                       "fusion.miss_log_odds": -0.4, "layers": ["drivable", "obstacle"]}  # fmt: skip
     assert load_node_params([base, only_seg], "segmentation") == {
         "use_sim_time": False, "model": "espnetv2_city", "fp16": True}  # fmt: skip
     with pytest.raises(FileNotFoundError):
@@ -55,12 +56,13 @@ def test_package_config_has_parameters_for_both_nodes() -> None:
     costmap = load_node_params([config_path("seg_perception.yaml")], "costmap")
     assert isinstance(seg["model"], str) and seg["model"]
     assert isinstance(costmap["resolution"], float) and costmap["resolution"] > 0
-    assert not any(isinstance(v, dict) for v in costmap.values())  # flattened: fusion.hit, ground.max_tilt_deg
+    assert not any(isinstance(v, dict) for v in costmap.values())  # flattened: fusion.hit_log_odds, ground.max_tilt_deg
 
 
 def test_parse_overrides_reads_values_as_yaml() -> None:
-    assert parse_overrides(["use_fusion:=true", "fusion.hit:=0.7", "layers:=[a, b]", "model:=cgnet_camvid"]) == {
-        "use_fusion": True, "fusion.hit": 0.7, "layers": ["a", "b"], "model": "cgnet_camvid"}  # fmt: skip
+    assert parse_overrides(["use_fusion:=true", "fusion.hit_log_odds:=0.7", "layers:=[a, b]",
+                            "model:=cgnet_camvid"]) == {
+        "use_fusion": True, "fusion.hit_log_odds": 0.7, "layers": ["a", "b"], "model": "cgnet_camvid"}  # fmt: skip
     with pytest.raises(ValueError, match="name:=value"):
         parse_overrides(["use_fusion=true"])
 

@@ -567,10 +567,19 @@ def test_to_occupancy(cost: int, occupancy: int) -> None:
     assert got.dtype == np.int8 and got.shape == (1, 1) and int(got[0, 0]) == occupancy
 
 
-def test_translation_table_matches_nav2_formula() -> None:
-    expected = [0] + [1 + (97 * (i - 1)) // 251 for i in range(1, 253)] + [99, 100, -1]
-    np.testing.assert_array_equal(COST_TRANSLATION_TABLE, expected)
-    assert np.all(np.diff(COST_TRANSLATION_TABLE[:255].astype(int)) >= 0)
+def test_translation_table_is_nav2s() -> None:
+    """Nav2's table (Costmap2DPublisher): 0 -> 0, 253 -> 99, 254 -> 100, 255 -> -1, and costs 1..252 scaled linearly
+    onto 1..98, rounded down. The oracle samples that line in floating point (``linspace``), not the integer
+    division the code uses: 97 j / 251 is never within 1/251 of an integer for 0 < j < 251 (251 is prime), so the
+    float floor is exact."""
+    table = COST_TRANSLATION_TABLE.astype(int)
+    assert (table[0], table[253], table[254], table[255]) == (0, 99, 100, -1)
+    np.testing.assert_array_equal(table[1:253], 1 + np.floor(np.linspace(0.0, 97.0, 252)).astype(int))
+    assert (table[1], table[252]) == (1, 98)  # the ends of the range
+    steps = np.diff(table[:255])
+    assert set(steps[:252].tolist()) == {0, 1} and steps[252] == 1  # one level at a time, 252 -> 253 is 98 -> 99
+    runs = np.bincount(table[1:253])[1:]  # 251 / 97 = 2.6 costs per level; 98 is reached only at 252
+    assert set(runs[:97].tolist()) == {2, 3} and runs[97] == 1
 
 
 def test_to_occupancy_rejects_non_uint8() -> None:

@@ -24,7 +24,7 @@ from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter, preprocess
 from seg_perception.tools.eval_data import read_rgb
 
-SIZE = (512, 256)  # width, height of the exports
+SIZE = (256, 512)  # height, width of the exports
 _yaml_ids = itertools.count()
 
 
@@ -44,7 +44,7 @@ def _city_yaml(folder: Path, file: str, **overrides: object) -> Path:
         "ignore_classes": list(spec.ignore_classes),
         "ontology": "cityscapes",
         "input": {"color_order": "rgb", "scale": "1/255", "mean": list(spec.mean), "std": list(spec.std),
-                  "size": list(SIZE), "size_multiple": 16},  # fmt: skip
+                  "size": [SIZE[1], SIZE[0]], "size_multiple": 16},  # YAML: [width, height]  # fmt: skip
         "output": {"stride": 1},
     }
     data.update(overrides)
@@ -57,7 +57,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> dict[s
     folder = tmp_path_factory.mktemp("byo")
     spec = get_model_spec("espnetv2_city")
     model = load_model(spec, model_dir)
-    x = torch.zeros(1, 3, SIZE[1], SIZE[0])
+    x = torch.zeros(1, 3, *SIZE)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.jit.trace(model, x, check_trace=False).save(str(folder / "espnetv2_city.pt"))
@@ -73,7 +73,7 @@ def native_labels(model_dir: Path, camvid_dir: Path) -> tuple[np.ndarray, np.nda
     """(rgb, labels) of the built-in ESPNetv2 city at 512x256 on a real CamVid image."""
     spec = get_model_spec("espnetv2_city")
     rgb = read_rgb(sorted((camvid_dir / "images").glob("0016E5_*.png"))[10])
-    seg = Segmenter(spec, load_model(spec, model_dir), device="cpu", input_size=SIZE)
+    seg = Segmenter(spec, load_model(spec, model_dir), device="cpu", input_hw=SIZE)
     return rgb, seg(rgb).labels
 
 
@@ -85,7 +85,7 @@ def test_export_runs_like_the_native_model(fmt: str, exports: dict[str, Path], n
     assert spec.self_contained and spec.num_classes == 20 and spec.ignore_classes == (19,)
     assert spec.fixed_size == (fmt == "onnx")  # the ONNX graph has a static 1x3x256x512 input
     seg = Segmenter(spec, load_model(spec), device="cpu")
-    assert seg.input_size == SIZE
+    assert seg.input_hw == SIZE
     result = seg(rgb)
     same = float((result.labels == expected).mean())
     assert same >= 0.999, f"{fmt}: {100 * same:.3f} % of labels equal the native model's"
@@ -114,7 +114,7 @@ def test_wrong_sha256_and_static_size_mismatch(exports: dict[str, Path]) -> None
         load_spec(other_size)
     spec = load_spec(_city_yaml(exports["folder"], "espnetv2_city.onnx"))
     with pytest.raises(ValueError, match="only runs at 512x256"):
-        spec.input_size(640, 192)
+        spec.input_hw(192, 640)
 
 
 def _save_script(module: nn.Module, path: Path) -> Path:
@@ -150,7 +150,7 @@ def test_strided_output_is_upsampled_and_a_wrong_stride_is_named(tmp_path: Path)
     model = load_model(spec)
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 32, 64)).shape == (1, 3, 32, 64)
-    seg = Segmenter(spec, model, device="cpu", input_size=(96, 48))  # any size: not a fixed export
+    seg = Segmenter(spec, model, device="cpu", input_hw=(48, 96))  # any size: not a fixed export
     image = np.zeros((50, 70, 3), np.uint8)
     image[:, :35, 0] = 200  # left half red -> class 0, right half blue -> class 2
     image[:, 35:, 2] = 200

@@ -23,7 +23,7 @@ from seg_perception.core.segmentation.segment import Segmenter
 GOLDEN_IMAGES = ("0001TP_008550", "0001TP_009300", "0001TP_010050")
 # registry name -> (golden tag, network input (width, height), learnable parameters per the models README)
 MODELS = {
-    "espnetv2_city": ("espnetv2_city_960x720", (960, 720), 789_242),
+    "espnetv2_city": ("espnetv2_city_960x720", (720, 960), 789_242),
     "espnetv2_pascal": ("espnetv2_pascal_384x384", (384, 384), 789_253),
 }
 MIN_AGREEMENT_PCT = 99.5
@@ -119,8 +119,8 @@ def test_golden_parity_authors_resize(name: str, image: str, loaded: dict, golde
     """
     tag, size, _ = MODELS[name]
     spec, model = loaded[name]
-    seg = Segmenter(spec, model, device="cpu", input_size=size)
-    rgb = np.array(Image.fromarray(_rgb(model_dir, image)).resize(size, Image.Resampling.BILINEAR))
+    seg = Segmenter(spec, model, device="cpu", input_hw=size)
+    rgb = np.array(Image.fromarray(_rgb(model_dir, image)).resize(size[::-1], Image.Resampling.BILINEAR))  # PIL: (w, h)
     agreement_pct, max_mean_diff = _compare(seg, rgb, model_dir, golden, image, tag)
     assert agreement_pct >= MIN_AGREEMENT_PCT
     assert max_mean_diff <= MEAN_LOGIT_ATOL
@@ -132,7 +132,7 @@ def test_golden_parity_own_resize(name: str, image: str, loaded: dict, golden: d
     """The whole ``Segmenter.logits`` path from the 480x360 image, resize included."""
     tag, size, _ = MODELS[name]
     spec, model = loaded[name]
-    seg = Segmenter(spec, model, device="cpu", input_size=size)
+    seg = Segmenter(spec, model, device="cpu", input_hw=size)
     agreement_pct, max_mean_diff = _compare(seg, _rgb(model_dir, image), model_dir, golden, image, tag)
     assert agreement_pct >= MIN_AGREEMENT_PCT
     assert max_mean_diff <= MEAN_LOGIT_ATOL
@@ -149,8 +149,8 @@ def test_ladder_loads_strictly_and_segments(scale: float, data: str, model_dir: 
     like the s=2.0 model (measured: city 67 / 73 / 78 %, pascal 94 / 97 / 97 % for s = 0.5 / 1.0 / 1.5)."""
     spec = get_model_spec(f"espnetv2_{data}_s{scale}")
     big = get_model_spec(f"espnetv2_{data}")
-    assert spec.weights_file == f"espnetv2_s_{scale}_{data}_{big.default_size[0]}x{big.default_size[1]}.pth"
-    assert (spec.categories, spec.default_size, spec.size_multiple) == (big.categories, big.default_size, 16)
+    assert spec.weights_file == f"espnetv2_s_{scale}_{data}_{big.default_hw[1]}x{big.default_hw[0]}.pth"
+    assert (spec.categories, spec.default_hw, spec.size_multiple) == (big.categories, big.default_hw, 16)
     model = load_model(spec, weights=model_dir)
     params, channels = LADDER[scale]
     assert sum(p.numel() for p in model.parameters()) == params + (1 if data == "pascal" else 0) * 11
@@ -159,7 +159,7 @@ def test_ladder_loads_strictly_and_segments(scale: float, data: str, model_dir: 
     assert any(v.shape[0] == channels for v in level4)
     tag, size, _ = MODELS[f"espnetv2_{data}"]
     rgb = _rgb(model_dir, GOLDEN_IMAGES[0])
-    labels = Segmenter(spec, model, device="cpu", input_size=size)(rgb).labels
+    labels = Segmenter(spec, model, device="cpu", input_hw=size)(rgb).labels
     expected = np.asarray(Image.open(model_dir / "golden" / f"{GOLDEN_IMAGES[0]}.{tag}.labels.png"))
     expected = np.asarray(Image.fromarray(expected).resize(rgb.shape[1::-1], Image.Resampling.NEAREST))
     agreement = float((labels == expected).mean())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from seg_perception import cli
+from seg_perception.core.segmentation.fake import FAKE_CLASSES
 from seg_perception.core.segmentation.models import load_model
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.segment import Segmenter
@@ -111,11 +113,11 @@ def test_cityscapes_layout_pairing(tmp_path: Path) -> None:
 
 def test_reference_lookup_and_size_parsing() -> None:
     spec = get_model_spec("espnetv2_city")
-    assert eval_report.reference_metrics(spec.metrics, "0016E5", (960, 720), mapped=True) == {
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (720, 960), mapped=True) == {
         "mIoU": 55.98, "pixel_acc": 86.24}
-    assert eval_report.reference_metrics(spec.metrics, "0016E5", (1024, 512), mapped=True) == {}
+    assert eval_report.reference_metrics(spec.metrics, "0016E5", (512, 1024), mapped=True) == {}
     size = parse_size("960x720")
-    assert (size.height, size.width, size.wh) == (720, 960, (960, 720))
+    assert (size.height, size.width, size.hw) == (720, 960, (720, 960))
     for bad in ("960", "960x", "0x720", "axb"):
         with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxHEIGHT|positive"):
             parse_size(bad)
@@ -139,3 +141,28 @@ def test_resize_labels_samples_pixel_centres() -> None:
     # A 2x reduction keeps the odd rows and columns (PIL NEAREST, as the reference protocol), not the even ones.
     np.testing.assert_array_equal(eval_data.resize_labels(labels, (2, 2)), [[5, 7], [13, 15]])
     assert eval_data.resize_labels(labels, (4, 4)) is labels
+    wide = np.arange(24, dtype=np.uint8).reshape(4, 6)
+    np.testing.assert_array_equal(eval_data.resize_labels(wide, (2, 3)), [[7, 9, 11], [19, 21, 23]])  # (H, W)
+
+
+@pytest.mark.parametrize("eval_hw", [None, (20, 40)], ids=["label_size", "eval_size_20x40"])
+def test_eval_scores_the_known_pattern_with_the_node_postprocess(eval_hw: tuple[int, int] | None, tmp_path: Path,
+                                                                 fake_pattern_expected) -> None:  # noqa: ANN001  # fmt: skip
+    """``fake_pattern`` (known labels, no weights) on an image of another size than its labels: eval's prediction is
+    the node's (``Segmenter.__call__``) at the image size, and scores 100 % against the pattern's definition."""
+    spec = get_model_spec("fake_pattern")
+    seg = Segmenter(spec, load_model(spec), device="cpu", input_hw=(48, 64), runtime="torch")
+    rgb = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(eval_tool.predict_labels(seg, rgb, (48, 64)), seg(rgb).labels)
+    truth = fake_pattern_expected(30, 40, 48, 64)  # (H, W) = (30, 40); 255 (ignored) next to region borders
+    for folder, array in (("images", rgb), ("labels", truth)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(array).save(tmp_path / folder / "a.png")
+    samples = eval_data.find_samples(tmp_path / "images", tmp_path / "labels", "camvid", None, None, None)
+    predict = functools.partial(eval_tool.predict_labels, seg)
+    cm, _ = eval_tool.evaluate(predict, samples, len(FAKE_CLASSES), 255, eval_hw, progress=False)
+    summary = cm.summary(list(FAKE_CLASSES))
+    scored = truth if eval_hw is None else eval_data.resize_labels(truth, eval_hw)
+    assert scored.shape == (eval_hw or (30, 40))
+    assert summary["evaluated_pixels"] == int((scored != 255).sum()) > 0.8 * scored.size
+    assert summary["mIoU"] == 100.0 and summary["pixel_acc"] == 100.0

@@ -38,14 +38,14 @@ def test_logits_are_the_three_regions_whatever_the_image() -> None:
     assert (a[0].sum(dim=0) == FAKE_LOGIT).all()  # exactly one winning class per pixel
 
 
-@pytest.mark.parametrize(("image_hw", "net_wh"), [((375, 1242), (64, 32)), ((48, 64), (64, 48)), ((101, 67), (30, 50))])
-def test_segmenter_gives_the_pattern_at_image_size(image_hw: tuple[int, int], net_wh: tuple[int, int],
+@pytest.mark.parametrize(("image_hw", "net_hw"), [((375, 1242), (32, 64)), ((48, 64), (48, 64)), ((101, 67), (50, 30))])
+def test_segmenter_gives_the_pattern_at_image_size(image_hw: tuple[int, int], net_hw: tuple[int, int],
                                                    fake_pattern_expected) -> None:  # noqa: ANN001  # fmt: skip
     spec = get_model_spec("fake_pattern")
-    seg = Segmenter(spec, load_model(spec), device="cpu", input_size=net_wh, runtime="torch")
+    seg = Segmenter(spec, load_model(spec), device="cpu", input_hw=net_hw, runtime="torch")
     rgb = np.random.default_rng(3).integers(0, 256, (*image_hw, 3), dtype=np.uint8)
     out = seg(rgb)
-    expected = fake_pattern_expected(*image_hw, net_wh[1], net_wh[0])
+    expected = fake_pattern_expected(*image_hw, *net_hw)
     sure = expected != 255
     np.testing.assert_array_equal(out.labels[sure], expected[sure])
     np.testing.assert_allclose(out.confidence, FAKE_CONFIDENCE, rtol=1e-6)

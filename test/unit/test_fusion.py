@@ -46,8 +46,8 @@ def test_hits_and_ray_misses_hand_computed() -> None:
     assert (cost == NO_INFORMATION).sum() == 400 - 6
     for i in range(3, 6):
         g.update_obstacles(SENSOR, A, None, None, None, stamp_s=0.1 * i)
-    assert g.obstacle_log_odds[10, 15] == pytest.approx(3.5)  # clamped at clamp_max
-    assert g.obstacle_log_odds[10, 10] == pytest.approx(-2.0)  # clamped at clamp_min
+    assert g.obstacle_log_odds[10, 15] == pytest.approx(3.5)  # clamped at clamp_max_log_odds
+    assert g.obstacle_log_odds[10, 10] == pytest.approx(-2.0)  # clamped at clamp_min_log_odds
 
 
 def test_confidence_weighting() -> None:
@@ -98,7 +98,7 @@ def test_ground_points_at_the_obstacle_clear_it() -> None:
 
 
 def test_decay_with_observation_persistence() -> None:
-    g = grid(observation_persistence_s=1.0)
+    g = grid(decay_time_constant_s=1.0)
     for i in range(5):
         g.update_obstacles(SENSOR, A, None, None, None, stamp_s=0.1 * i)  # re-observed cells do not decay
     assert g.obstacle_log_odds[10, 15] == pytest.approx(3.5)
@@ -213,14 +213,14 @@ def test_reset() -> None:
     [
         (dict(width=1000.0, height=1000.0), r"at most 4000000 cells .* 10000x10000 = 100000000"),
         (dict(max_rays=100_000), r"at most 4000000 ray samples but is 100000 \* 201 = 20100000"),
-        (dict(hit=-0.1), "hit must be > 0"),
-        (dict(miss=0.4), "miss must be < 0"),
-        (dict(free_threshold=0.1), "clamp_min < free_threshold < 0 < occupied_threshold < clamp_max"),
-        (dict(occupied_threshold=4.0), "clamp_min < free_threshold < 0 < occupied_threshold < clamp_max"),
-        (dict(observation_persistence_s=-1.0), "observation_persistence_s must be >= 0"),
+        (dict(hit_log_odds=-0.1), "hit_log_odds must be > 0"),
+        (dict(miss_log_odds=0.4), "miss_log_odds must be < 0"),
+        (dict(free_threshold_log_odds=0.1), "clamp_min_log_odds < free_threshold_log_odds < 0 <"),
+        (dict(occupied_threshold_log_odds=4.0), "occupied_threshold_log_odds < clamp_max_log_odds"),
+        (dict(decay_time_constant_s=-1.0), "decay_time_constant_s must be >= 0"),
         (dict(resolution=math.nan), "resolution must be a finite number"),
         (dict(max_rays=0), "max_rays must be an integer >= 1"),
-        (dict(drivable_threshold=0.0), "drivable_threshold"),
+        (dict(drivable_threshold_log_odds=0.0), "drivable_threshold_log_odds"),
     ],
     ids=["grid-too-big", "too-many-ray-samples", "hit", "miss", "free-threshold", "occupied-threshold",
          "persistence", "nan-resolution", "max-rays", "drivable-threshold"],

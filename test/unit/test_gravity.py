@@ -49,7 +49,11 @@ def test_synthetic_floor_below_a_table_is_chosen() -> None:
         depths.append(d)
     res = floor_alignment(depths, poses, k, stride=2)
     assert res.camera_height_m == pytest.approx(1.5, abs=0.02)
-    assert res.tilt_deg < 2.0 + 35.0  # mean "down" of the cameras is pitched 35 deg from gravity
+    # the cameras' mean "down" (optical +y) is pitched exactly 35 deg from gravity. The floor normal is the best
+    # three-point RANSAC hypothesis (no least-squares refit), so it is off by the sampling: 34.94 deg with the
+    # default seed, 34.57-35.27 over seeds 0-7 (all 8400 floor points inliers each time; heights 1.484-1.509 m)
+    assert res.tilt_deg == pytest.approx(35.0, abs=0.5)
+    assert res.inliers == 8400  # every floor point: 3 frames x 35 rows x 80 columns (stride 2 below the table)
     up_in_odom = res.t_odom_world[:3, :3] @ (-down)
     np.testing.assert_allclose(up_in_odom, [0, 0, 1], atol=0.01)
 

@@ -189,10 +189,10 @@ def test_fused_projection_is_weighted_drivable_evidence() -> None:
     res = mapper.update(xyz, labels, conf, MOUNT, rays=cloud_rays(K, 1))
     assert mapper.fusion is not None and res.projected is not None
     d = mapper.fusion.drivable_log_odds
-    # a projected-only cell: drivable_evidence * weight * max confidence of its projected points (0.8)
-    np.testing.assert_allclose(d[res.projected], fusion.drivable_evidence * 0.25 * 0.8, rtol=1e-6)
+    # a projected-only cell: drivable_evidence_log_odds * weight * max confidence of its projected points (0.8)
+    np.testing.assert_allclose(d[res.projected], fusion.drivable_evidence_log_odds * 0.25 * 0.8, rtol=1e-6)
     # a depth-backed drivable cell gets full evidence
-    assert d.max() == pytest.approx(fusion.drivable_evidence * 0.8, rel=1e-6)
+    assert d.max() == pytest.approx(fusion.drivable_evidence_log_odds * 0.8, rel=1e-6)
     # obstacle layer: only depth
     depth_only = _mapper(fusion)
     depth_only.update(xyz, labels, conf, MOUNT)

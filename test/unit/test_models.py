@@ -19,7 +19,7 @@ def test_registry_lists_the_three_real_models() -> None:
     assert {"espnetv2_city", "espnetv2_pascal", "cgnet_camvid"} <= set(list_models())
     city = get_model_spec("espnetv2_city")
     assert city.num_classes == 20 and city.categories[0] == "road" and city.palette[13] == (0, 0, 142)
-    assert city.input_size(1242, 375) == (1248, 368) and city.input_size(1, 1) == (16, 16)
+    assert city.input_hw(375, 1242) == (368, 1248) and city.input_hw(1, 1) == (16, 16)
     with pytest.raises(KeyError, match="known models"):
         get_model_spec("nope")
 

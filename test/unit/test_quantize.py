@@ -21,7 +21,7 @@ from seg_perception.core.segmentation.segment import Segmenter
 from seg_perception.tools.eval_data import read_rgb
 from seg_perception.tools.quantize import calibration_images
 
-SIZE = (240, 176)  # small network input (CGNet, multiple 8) to keep the test quick
+SIZE = (176, 240)  # (height, width): small network input (CGNet, multiple 8) to keep the test quick
 
 
 @pytest.fixture
@@ -54,12 +54,12 @@ def test_int8_is_cached_and_keyed_by_its_calibration(camvid_dir: Path, model_dir
     assert manifest["key"]["runtime"] == "openvino-int8" and "8 inputs" in manifest["key"]["extra"]
     assert int8_key(spec.name, net, SIZE, inputs[:7]) != int8_key(spec.name, net, SIZE, inputs)
     with pytest.raises(ValueError, match="calibration inputs must all be"):
-        quantize(spec.name, net, (256, 176), inputs)
+        quantize(spec.name, net, (176, 256), inputs)
 
     # the int8 network labels a held-out test image mostly like the float one
     rgb = read_rgb(sorted((camvid_dir / "images").glob("0001TP_*.png"))[5])
-    fp32 = Segmenter(spec, net, device="cpu", input_size=SIZE, runtime="torch")(rgb).labels
-    int8 = Segmenter(spec, Int8Net(path, SIZE), device="cpu", input_size=SIZE, runtime="torch")(rgb).labels
+    fp32 = Segmenter(spec, net, device="cpu", input_hw=SIZE, runtime="torch")(rgb).labels
+    int8 = Segmenter(spec, Int8Net(path, SIZE), device="cpu", input_hw=SIZE, runtime="torch")(rgb).labels
     assert float((fp32 == int8).mean()) >= 0.9
     with pytest.raises(ValueError, match="runs at 1x3x176x240"):
         Int8Net(path, SIZE)(torch.zeros(1, 3, 64, 64))
@@ -69,7 +69,7 @@ def test_eval_reports_int8_beside_fp32(camvid_dir: Path, model_dir: Path, cache:
                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     code = cli.main(["eval",
         "--model", "cgnet_camvid", "--dataset", str(camvid_dir), "--prefix", "0001TP_", "--limit", "6",
-        "--weights", str(model_dir), "--input-size", f"{SIZE[0]}x{SIZE[1]}", "--runtime", "openvino",
+        "--weights", str(model_dir), "--input-size", f"{SIZE[1]}x{SIZE[0]}", "--runtime", "openvino",
         "--int8", str(camvid_dir / "images"), "--int8-glob", "0016E5_*", "--int8-limit", "8",
         "--output", str(tmp_path / "out"), "--no-progress",
     ])  # fmt: skip

@@ -26,7 +26,7 @@ from seg_perception.core.segmentation.runtime import CompiledNet, ExportKey, che
 from seg_perception.core.segmentation.segment import Segmenter
 
 GOLDEN_IMAGES = ("0001TP_008550", "0001TP_009300", "0001TP_010050")
-GOLDEN_SIZES = {"espnetv2_city": (960, 720), "espnetv2_pascal": (384, 384), "cgnet_camvid": (480, 360)}
+GOLDEN_SIZES = {"espnetv2_city": (720, 960), "espnetv2_pascal": (384, 384), "cgnet_camvid": (360, 480)}  # (h, w)
 MIN_AGREEMENT_PCT = 99.9
 CPU = torch.device("cpu")
 
@@ -87,7 +87,7 @@ def test_segmenter_without_openvino_runs_torch(monkeypatch: pytest.MonkeyPatch) 
 
 def test_segmenter_with_openvino_runs_a_compiled_net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(rt.CACHE_DIR_ENV, str(tmp_path))
-    seg = Segmenter(get_model_spec("cgnet_camvid"), _tiny(), device="cpu", runtime="auto", input_size=(64, 48))
+    seg = Segmenter(get_model_spec("cgnet_camvid"), _tiny(), device="cpu", runtime="auto", input_hw=(48, 64))
     assert seg.runtime == "openvino" and isinstance(seg.model, CompiledNet)
     logits = seg.logits(np.zeros((48, 64, 3), np.uint8))
     assert logits.shape == (1, 5, 48, 64) and logits.dtype == torch.float32
@@ -193,8 +193,8 @@ def torch_models(model_dir: Path) -> dict[str, nn.Module]:
 def test_labels_match_torch_eager_on_golden_images(name: str, runtime: str, torch_models: dict, export_cache: None,
                                                    model_dir: Path) -> None:  # fmt: skip
     spec, size = get_model_spec(name), GOLDEN_SIZES[name]
-    eager = Segmenter(spec, torch_models[name], device="cpu", input_size=size, runtime="torch")
-    fast = Segmenter(spec, torch_models[name], device="cpu", input_size=size, runtime=runtime, num_threads=2)
+    eager = Segmenter(spec, torch_models[name], device="cpu", input_hw=size, runtime="torch")
+    fast = Segmenter(spec, torch_models[name], device="cpu", input_hw=size, runtime=runtime, num_threads=2)
     assert fast.runtime == runtime and isinstance(fast.model, CompiledNet)
     for image in GOLDEN_IMAGES:
         rgb = np.array(Image.open(model_dir / "golden" / f"{image}.png").convert("RGB"))
@@ -222,7 +222,7 @@ def test_pipeline_exports_at_start_up_when_the_size_is_known(model_dir: Path, tm
     pipe = SegmentationPipeline(SegmentationConfig(**base))  # aspect kept: the size comes with the first image
     assert len(_entries(exports)) == 1
     pipe.process(np.zeros((120, 160, 3), np.uint8))
-    assert pipe.segmenter.input_size == (480, 360)
+    assert pipe.segmenter.input_hw == (360, 480)
     assert sorted(p.name.split("_openvino_")[0] for p in _entries(exports)) == ["cgnet_camvid_480x360",
                                                                                "cgnet_camvid_96x64"]  # fmt: skip
 

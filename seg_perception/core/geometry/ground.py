@@ -24,37 +24,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seg_perception.core.config import param
+
 __all__ = ["GroundConfig", "GroundPlane", "fit_ground_plane"]
 
 
 @dataclass(frozen=True)
 class GroundConfig:
-    """Parameters of ``fit_ground_plane``.
+    """Parameters of ``fit_ground_plane`` (``ground.*`` on the costmap node); each field's description, unit and
+    range is its ``param`` declaration. ``expected_height_m`` (the z of the ground in base_frame when the extrinsic
+    is right: 0 when base_frame is on the ground, as REP-105's base_footprint; also the fallback plane's height) is
+    set by the costmap from its ``ground_height_m``.
 
-    Attributes:
-        distance_threshold_m: RANSAC inlier distance to the plane [m], > 0.
-        max_tilt_deg: the fitted normal must be within this angle of base_frame +z [deg], in [0, 90).
-        expected_height_m: z of the ground in base_frame when the extrinsic is right [m] (0 when base_frame is on
-            the ground, as REP-105's base_footprint); also the height of the fallback plane.
-        height_window_m: only points with |z - expected_height_m| < this are candidates [m], > 0.
-        max_range_m: only points with sqrt(x^2 + y^2) <= this are candidates [m], > 0 (inf = no limit).
-        min_inliers: a fit needs at least this many inliers among all candidates, >= ransac_n.
-        ransac_n: points per RANSAC hypothesis (3 for a plane), >= 3.
-        iterations: RANSAC iterations, >= 1.
-        max_candidates: candidates are randomly subsampled to at most this many before RANSAC, >= ransac_n.
-        seed: seed of the subsampling and of the RANSAC hypotheses.
+    Raises:
+        ValueError: on a value out of range (the message names the field).
     """
 
-    distance_threshold_m: float = 0.05
-    max_tilt_deg: float = 15.0
-    expected_height_m: float = 0.0
-    height_window_m: float = 0.5
-    max_range_m: float = math.inf
-    min_inliers: int = 200
-    ransac_n: int = 3
-    iterations: int = 100
-    max_candidates: int = 20_000
-    seed: int = 0
+    distance_threshold_m: float = param(0.05, "RANSAC inlier distance to the plane [m]", lo=0.0001, hi=10.0)
+    max_tilt_deg: float = param(15.0, "the fitted normal must be within this angle of base_frame +z [deg]",
+                                lo=0.0, hi=89.9)  # fmt: skip
+    expected_height_m: float = param(0.0, "z of the ground in base_frame [m] (from ground_height_m)",
+                                     lo=-100.0, hi=100.0)  # fmt: skip
+    height_window_m: float = param(0.5, "only points within this of the expected ground height are candidates [m]",
+                                   lo=0.001, hi=100.0)  # fmt: skip
+    max_range_m: float = param(math.inf, "only points within this x-y distance of base_frame are candidates [m] "
+                               "(.inf = no limit)", lo=0.001, hi=math.inf)  # fmt: skip
+    min_inliers: int = param(200, "a fit needs at least this many inliers (>= ransac_n)", lo=3, hi=10_000_000)
+    ransac_n: int = param(3, "points per RANSAC hypothesis (3 for a plane)", lo=3, hi=1000)
+    iterations: int = param(100, "RANSAC iterations", lo=1, hi=100_000)
+    max_candidates: int = param(20_000, "candidates are subsampled to at most this many before RANSAC (>= ransac_n)",
+                                lo=3, hi=100_000_000)  # fmt: skip
+    seed: int = param(0, "seed of the subsampling and the RANSAC hypotheses (deterministic fits)", lo=0,
+                      hi=2_147_483_647)  # fmt: skip
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str, value: object) -> None:

@@ -5,18 +5,19 @@ robot-centred window in the ``odom`` frame, as Nav2's rolling-window costmap doe
 log-odds layers (occupancy-grid mapping: Thrun, Burgard, Fox, "Probabilistic Robotics", ch. 9; the clamping policy
 of OctoMap, Hornung et al. 2013):
 
-- obstacle layer: ``L = clamp(L + hit * w)`` at cells that hold an obstacle point this frame; ``L = clamp(L +
-  miss * w)`` at cells a sensor ray passes through before reaching its endpoint (Nav2 ObstacleLayer
+- obstacle layer: ``L = clamp(L + hit_log_odds * w)`` at cells that hold an obstacle point this frame; ``L = clamp(L +
+  miss_log_odds * w)`` at cells a sensor ray passes through before reaching its endpoint (Nav2 ObstacleLayer
   ``raytraceFreespace``) and at endpoint cells of ground points (seen free of obstacles). A cell gets at most one
   update per frame; a hit wins over a miss in the same frame (Nav2 clears first, then marks). This is what removes a
   car that drove away: rays to the road behind it, and the road points where it stood, lower its log-odds until the
   cell reads free.
-- drivable layer: ``D = clamp(D + drivable_evidence * w)`` at cells whose drivable points outweigh their
-  not-drivable points this frame, ``D = clamp(D + not_drivable_evidence * w)`` at the other cells with ground points
+- drivable layer: ``D = clamp(D + drivable_evidence_log_odds * w)`` at cells whose drivable points outweigh their
+  not-drivable points this frame, ``D = clamp(D + not_drivable_evidence_log_odds * w)`` at the other cells with
+  ground points
   (ties are not drivable, as ``costmap.build_grids``).
 
 Weights ``w`` are 1, or with ``confidence_weighting`` the segmentation confidence in [0, 1] (the max over the
-points of a cell; a ray carries the weight of its endpoint cell). With ``observation_persistence_s = tau > 0`` every
+points of a cell; a ray carries the weight of its endpoint cell). With ``decay_time_constant_s = tau > 0`` every
 cell that was not updated at a stamp decays toward unknown: ``L *= exp(-(now - t_last) / tau)`` (exact under any
 call frequency, since the factors multiply). Nav2's ``observation_persistence`` instead keeps whole observations
 for a fixed time; the exponential form needs no observation buffer.
@@ -165,9 +166,9 @@ class RollingLogOddsGrid:
            subset), sampled every <= resolution / 2; the cells a ray visits strictly before its endpoint cell, inside
            the window, get a miss weighted by the endpoint cell's max weight (a cell crossed by several rays takes
            the max).
-        3. Free endpoint cells get a miss; cells with a hit get ``hit * w`` instead of any miss this frame.
-        4. Clamp to [clamp_min, clamp_max]; updated cells get ``stamp_s``; with ``observation_persistence_s > 0``,
-           every other cell decays (``decay(stamp_s)``).
+        3. Free endpoint cells get a miss; cells with a hit get ``hit_log_odds * w`` instead of any miss this frame.
+        4. Clamp to [clamp_min_log_odds, clamp_max_log_odds]; updated cells get ``stamp_s``; with
+           ``decay_time_constant_s > 0``, every other cell decays (``decay(stamp_s)``).
 
         Args:
             sensor_xy: camera position in odom projected to the ground plane (x, y) [m].
@@ -212,11 +213,11 @@ class RollingLogOddsGrid:
         is_miss = (miss_w > 0) & ~is_hit
 
         lo = self._obstacle.reshape(-1)
-        lo[is_hit] += np.float32(cfg.hit) * hit_w[is_hit].astype(np.float32)
-        lo[is_miss] += np.float32(cfg.miss) * miss_w[is_miss].astype(np.float32)
-        np.clip(lo, cfg.clamp_min, cfg.clamp_max, out=lo)
+        lo[is_hit] += np.float32(cfg.hit_log_odds) * hit_w[is_hit].astype(np.float32)
+        lo[is_miss] += np.float32(cfg.miss_log_odds) * miss_w[is_miss].astype(np.float32)
+        np.clip(lo, cfg.clamp_min_log_odds, cfg.clamp_max_log_odds, out=lo)
         self._obstacle_stamp.reshape(-1)[is_hit | is_miss] = stamp_s
-        if cfg.observation_persistence_s > 0:
+        if cfg.decay_time_constant_s > 0:
             self.decay(stamp_s)
 
     def update_drivable(
@@ -262,11 +263,11 @@ class RollingLogOddsGrid:
         yes = seen & (sums[0] > sums[1])
         no = seen & ~yes
         dv = self._drivable.reshape(-1)
-        dv[yes] += np.float32(cfg.drivable_evidence) * maxw[0][yes].astype(np.float32)
-        dv[no] += np.float32(cfg.not_drivable_evidence) * np.maximum(maxw[1][no], 0).astype(np.float32)
-        np.clip(dv, cfg.clamp_min, cfg.clamp_max, out=dv)
+        dv[yes] += np.float32(cfg.drivable_evidence_log_odds) * maxw[0][yes].astype(np.float32)
+        dv[no] += np.float32(cfg.not_drivable_evidence_log_odds) * np.maximum(maxw[1][no], 0).astype(np.float32)
+        np.clip(dv, cfg.clamp_min_log_odds, cfg.clamp_max_log_odds, out=dv)
         self._drivable_stamp.reshape(-1)[seen] = stamp_s
-        if cfg.observation_persistence_s > 0:
+        if cfg.decay_time_constant_s > 0:
             self.decay(stamp_s)
 
     def update_roles(
@@ -310,7 +311,7 @@ class RollingLogOddsGrid:
 
     def add_drivable_evidence(self, weight: np.ndarray, stamp_s: float) -> None:
         """Weighted drivable evidence without a point per cell (ground projection, ``ground_projection.py``):
-        ``D = clamp(D + drivable_evidence * weight)`` where weight > 0 and the obstacle layer is not occupied.
+        ``D = clamp(D + drivable_evidence_log_odds * weight)`` where weight > 0 and the obstacle layer is not occupied.
 
         Args:
             weight: (height_cells, width_cells) float weights in [0, 1) of this window; 0 = no evidence.
@@ -322,17 +323,17 @@ class RollingLogOddsGrid:
         if w.shape != self._drivable.shape:
             raise ValueError(f"weight must be {self._drivable.shape}, got {w.shape}")
         use = (w > 0) & ~self.occupied_mask()
-        self._drivable[use] += np.float32(self.cfg.drivable_evidence) * w[use]
-        np.clip(self._drivable, self.cfg.clamp_min, self.cfg.clamp_max, out=self._drivable)
+        self._drivable[use] += np.float32(self.cfg.drivable_evidence_log_odds) * w[use]
+        np.clip(self._drivable, self.cfg.clamp_min_log_odds, self.cfg.clamp_max_log_odds, out=self._drivable)
         self._drivable_stamp[use] = stamp_s
 
     def decay(self, now_s: float) -> None:
         """Decay both layers toward unknown: ``L *= exp(-(now_s - t_last) / tau)`` for cells last updated before
-        ``now_s`` (their ``t_last`` becomes ``now_s``); a no-op when ``observation_persistence_s`` is 0.
+        ``now_s`` (their ``t_last`` becomes ``now_s``); a no-op when ``decay_time_constant_s`` is 0.
 
         Cells whose last update is after ``now_s`` (time went backwards) are left alone; call ``reset`` then.
         """
-        tau = self.cfg.observation_persistence_s
+        tau = self.cfg.decay_time_constant_s
         if tau <= 0:
             return
         for layer, stamp in ((self._obstacle, self._obstacle_stamp), (self._drivable, self._drivable_stamp)):
@@ -342,14 +343,15 @@ class RollingLogOddsGrid:
 
     # --- outputs -----------------------------------------------------------------------------------------------------
     def occupied_mask(self) -> np.ndarray:
-        """(H, W) bool: obstacle log-odds > occupied_threshold."""
-        return self._obstacle > np.float32(self.cfg.occupied_threshold)
+        """(H, W) bool: obstacle log-odds > occupied_threshold_log_odds."""
+        return self._obstacle > np.float32(self.cfg.occupied_threshold_log_odds)
 
     def obstacle_cost(self, inflation: CostmapConfig | None = None) -> np.ndarray:
         """Obstacle layer as Nav2 uint8 costs.
 
-        LETHAL_OBSTACLE where L > occupied_threshold, FREE_SPACE where L < free_threshold, NO_INFORMATION else; then,
-        if ``inflation`` is given, ``costmap.inflate`` with its radius / scaling / inscribed radius / inflate_unknown.
+        LETHAL_OBSTACLE where L > occupied_threshold_log_odds, FREE_SPACE where L < free_threshold_log_odds,
+        NO_INFORMATION else; then, if ``inflation`` is given, ``costmap.inflate`` with its radius / scaling / inscribed
+        radius / inflate_unknown.
 
         Args:
             inflation: inflation parameters (its resolution must equal this grid's), or None for no inflation.
@@ -360,7 +362,7 @@ class RollingLogOddsGrid:
         """
         occupied = self.occupied_mask()
         out = np.full(occupied.shape, NO_INFORMATION, np.uint8)
-        out[self._obstacle < np.float32(self.cfg.free_threshold)] = FREE_SPACE
+        out[self._obstacle < np.float32(self.cfg.free_threshold_log_odds)] = FREE_SPACE
         out[occupied] = LETHAL_OBSTACLE
         if inflation is not None:
             if not math.isclose(inflation.resolution, self.cfg.resolution, rel_tol=1e-9):
@@ -372,13 +374,13 @@ class RollingLogOddsGrid:
     def drivable_cost(self) -> np.ndarray:
         """Drivable layer as Nav2 uint8 costs, combined with the obstacle layer ("any obstacle wins").
 
-        LETHAL_OBSTACLE where the obstacle layer is occupied or D < -drivable_threshold; FREE_SPACE where
-        D > drivable_threshold; NO_INFORMATION else.
+        LETHAL_OBSTACLE where the obstacle layer is occupied or D < -drivable_threshold_log_odds; FREE_SPACE where
+        D > drivable_threshold_log_odds; NO_INFORMATION else.
 
         Returns:
             (height_cells, width_cells) uint8, placed by ``geometry``.
         """
-        thr = np.float32(self.cfg.drivable_threshold)
+        thr = np.float32(self.cfg.drivable_threshold_log_odds)
         out = np.full(self._drivable.shape, NO_INFORMATION, np.uint8)
         out[self._drivable > thr] = FREE_SPACE
         out[(self._drivable < -thr) | self.occupied_mask()] = LETHAL_OBSTACLE

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
+
+from seg_perception.core.config import param
 
 MAX_GRID_CELLS = 4_000_000
 """Upper bound on width_cells * height_cells (e.g. 2000 x 2000 = 200 m x 200 m at 0.1 m); ~100 MB of work arrays."""
@@ -54,43 +56,43 @@ class GridSize:
 
 @dataclass(frozen=True)
 class CostmapConfig(GridSize):
-    """Parameters of the costmap core (names follow Nav2's costmap_2d where the concept exists).
+    """Parameters of the single-frame costmap core; each field's description, unit and range is its ``param``
+    declaration (the ROS parameter descriptor and README's generated table come from it). Names follow Nav2's
+    costmap_2d where the meaning is Nav2's (``resolution``, ``width``, ``height``, ``min_obstacle_height``,
+    ``max_obstacle_height``, ``inflation_radius``, ``cost_scaling_factor``, ``inflate_unknown``); heights h are
+    ``z - ground_height_m`` in base_frame. The grid is robot-centred (base_frame origin at the grid centre, like
+    Nav2's rolling window); ``width_cells = round(width / resolution)``.
 
-    Attributes:
-        resolution: cell size [m/cell], > 0.
-        width: grid size along base_frame x [m]; the grid is robot-centred (base_frame origin at the grid centre, like
-            Nav2's rolling window). ``width_cells = round(width / resolution)``.
-        height: grid size along base_frame y [m].
-        ground_height_m: z of the (flat) ground plane in base_frame [m]; heights h below are ``z - ground_height_m``.
-        drivable_tolerance_m: |h| <= this counts as flat ground for ``ground_if_flat`` classes [m], >= 0.
-        min_obstacle_height: h >= this is an obstacle whatever its class (unless ignore) [m]; Nav2 obstacle layer's
-            ``min_obstacle_height``. Also the band |h| < this in which a ``drivable`` class is trusted as drivable.
-        max_obstacle_height: h > this is ignored (overhangs: tree canopy, bridges, signs) [m].
-        min_confidence: points with confidence below this are ignored, in [0, 1].
-        max_range_m: points farther than this from the base_frame origin in the x-y plane are ignored [m], > 0
-            (may be inf); Nav2's ``obstacle_max_range`` measured from base_frame instead of the sensor.
-        inflation_radius: inflate obstacles out to this distance [m], >= 0 (Nav2 default 0.55).
-        cost_scaling_factor: exponential decay rate of the inflation cost [1/m], >= 0.
-        inscribed_radius: cells within this distance of an obstacle get INSCRIBED_INFLATED_OBSTACLE [m], >= 0.
-        inflate_unknown: write inflation costs (> 0) into NO_INFORMATION cells, as Nav2's ``inflate_unknown: true``.
-            With False only costs >= INSCRIBED_INFLATED_OBSTACLE overwrite unknown cells (Nav2's default).
-        min_obstacle_points: a cell is an obstacle only with at least this many obstacle points (>= 1; 1 = Nav2).
+    Raises:
+        ValueError: on a non-finite or out-of-range value, or a grid over ``MAX_GRID_CELLS`` cells.
     """
 
-    resolution: float = 0.1
-    width: float = 20.0
-    height: float = 20.0
-    ground_height_m: float = 0.0
-    drivable_tolerance_m: float = 0.15
-    min_obstacle_height: float = 0.2
-    max_obstacle_height: float = 2.0
-    min_confidence: float = 0.0
-    max_range_m: float = 10.0
-    inflation_radius: float = 0.55
-    cost_scaling_factor: float = 3.0
-    inscribed_radius: float = 0.0
-    inflate_unknown: bool = True
-    min_obstacle_points: int = 1
+    resolution: float = param(0.1, "cell size [m/cell]", lo=0.001, hi=100.0)
+    width: float = param(20.0, "grid size along base_frame x [m], robot-centred", lo=0.001, hi=100_000.0)
+    height: float = param(20.0, "grid size along base_frame y [m], robot-centred", lo=0.001, hi=100_000.0)
+    ground_height_m: float = param(0.0, "z of the flat ground plane in base_frame [m]", lo=-100.0, hi=100.0)
+    drivable_tolerance_m: float = param(
+        0.15, "abs(height) up to this is flat ground for ground_if_flat classes [m], <= min_obstacle_height",
+        lo=0.0, hi=100.0)  # fmt: skip
+    min_obstacle_height: float = param(
+        0.2, "heights from this up are obstacles whatever the class (unless ignore); below it a drivable class is "
+        "drivable (Nav2 min_obstacle_height) [m above ground]", lo=-100.0, hi=100.0)  # fmt: skip
+    max_obstacle_height: float = param(2.0, "higher points (canopies, bridges, signs) are ignored (Nav2 "
+                                       "max_obstacle_height) [m above ground]", lo=-100.0, hi=1000.0)  # fmt: skip
+    min_confidence: float = param(0.0, "points with a lower segmentation confidence are ignored [0-1]", lo=0.0, hi=1.0)
+    max_range_m: float = param(10.0, "points farther than this from the base_frame origin in the x-y plane are "
+                               "ignored [m] (measured from base_frame, not from the sensor as Nav2's "
+                               "obstacle_max_range)", lo=0.001, hi=100_000.0)  # fmt: skip
+    inflation_radius: float = param(0.55, "inflate obstacles out to this distance (Nav2 inflation_radius) [m]",
+                                    lo=0.0, hi=100.0)  # fmt: skip
+    cost_scaling_factor: float = param(3.0, "exponential decay rate of the inflation cost (Nav2) [1/m]",
+                                       lo=0.0, hi=1000.0)  # fmt: skip
+    inscribed_radius: float = param(0.0, "cells within this distance of an obstacle get INSCRIBED_INFLATED_OBSTACLE "
+                                    "(253) [m]", lo=0.0, hi=100.0)  # fmt: skip
+    inflate_unknown: bool = param(True, "write inflation costs into unknown cells (Nav2 inflate_unknown); false: "
+                                  "only costs >= INSCRIBED_INFLATED_OBSTACLE overwrite unknown cells")  # fmt: skip
+    min_obstacle_points: int = param(1, "a cell is an obstacle only with at least this many obstacle points "
+                                     "(1 = Nav2)", lo=1, hi=1_000_000)  # fmt: skip
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str, value: object) -> None:
@@ -188,75 +190,69 @@ work arrays)."""
 
 @dataclass(frozen=True)
 class FusionConfig(GridSize):
-    """Parameters of ``RollingLogOddsGrid`` (Nav2 names where the concept exists).
+    """Parameters of ``RollingLogOddsGrid`` (``fusion.*``); each field's description, unit and range is its ``param``
+    declaration. Log-odds quantities end in ``_log_odds`` (l = ln(p / (1 - p)): 0.85 is p 0.7, -0.4 is p 0.4); the
+    clamp bounds are OctoMap's 0.12 / 0.97. With the defaults a cell seen as obstacle for a while needs
+    ceil((3.5 + 0.3) / 0.4) = 10 frames of misses to read free. ``resolution``, ``width``, ``height``: the window
+    (odom x / y, centred on the robot), set from the costmap's own.
 
-    Attributes:
-        resolution: cell size [m/cell], > 0.
-        width, height: window size along odom x / y [m]; the window is centred on the robot.
-        hit: log-odds added at an obstacle cell per frame (> 0; 0.85 = p 0.7).
-        miss: log-odds added at a cell seen free per frame (< 0; -0.4 = p 0.4).
-        clamp_min, clamp_max: log-odds bounds of both layers (OctoMap 0.12 / 0.97 = -2.0 / 3.5). With the defaults a
-            cell seen as obstacle for a while needs ceil((3.5 + 0.3) / 0.4) = 10 frames of misses to read free.
-        occupied_threshold: log-odds above this = obstacle (LETHAL_OBSTACLE), > 0.
-        free_threshold: log-odds below this = free (FREE_SPACE), < 0; in between = NO_INFORMATION.
-        drivable_evidence: log-odds added to the drivable layer where a frame says drivable (> 0).
-        not_drivable_evidence: log-odds added where a frame says seen-not-drivable (< 0).
-        drivable_threshold: drivable layer D > this = drivable, D < -this = not drivable, > 0.
-        confidence_weighting: scale every update by the point's segmentation confidence (else weight 1).
-        observation_persistence_s: time constant tau [s] of the decay toward unknown of cells not updated at a
-            stamp; 0 = no decay (cells keep their state until re-observed).
-        raytrace_max_range_m: rays clear cells up to this distance from the sensor [m] (Nav2
-            ``raytrace_max_range``); ground endpoints farther away are not marked free, rays to them are cut here.
-        max_rays: at most this many rays per update (a seeded random subset of the unique endpoint cells); endpoint
-            hits and free marks are applied for all points regardless.
     Raises:
         ValueError: on a non-finite or out-of-range value, a grid over ``MAX_GRID_CELLS`` cells or more than
             ``MAX_RAY_SAMPLES`` ray samples (the message gives the limit and the actual value).
     """
 
-    resolution: float = 0.1
-    width: float = 20.0
-    height: float = 20.0
-    hit: float = 0.85
-    miss: float = -0.4
-    clamp_min: float = -2.0
-    clamp_max: float = 3.5
-    occupied_threshold: float = 0.5
-    free_threshold: float = -0.3
-    drivable_evidence: float = 0.85
-    not_drivable_evidence: float = -0.85
-    drivable_threshold: float = 0.5
-    confidence_weighting: bool = True
-    observation_persistence_s: float = 0.0
-    raytrace_max_range_m: float = 10.0
-    max_rays: int = 5000
+    resolution: float = param(0.1, "cell size [m/cell]", lo=0.001, hi=100.0)
+    width: float = param(20.0, "window size along x [m]", lo=0.001, hi=100_000.0)
+    height: float = param(20.0, "window size along y [m]", lo=0.001, hi=100_000.0)
+    hit_log_odds: float = param(0.85, "added per frame at a cell holding an obstacle point [log-odds], > 0",
+                                lo=0.001, hi=100.0)  # fmt: skip
+    miss_log_odds: float = param(-0.4, "added per frame at a cell seen free (ray or ground) [log-odds], < 0",
+                                 lo=-100.0, hi=-0.001)  # fmt: skip
+    clamp_min_log_odds: float = param(-2.0, "lower bound of both layers [log-odds]", lo=-100.0, hi=-0.001)
+    clamp_max_log_odds: float = param(3.5, "upper bound of both layers [log-odds]", lo=0.001, hi=100.0)
+    occupied_threshold_log_odds: float = param(0.5, "obstacle layer above this = obstacle (LETHAL_OBSTACLE) "
+                                               "[log-odds]", lo=0.001, hi=100.0)  # fmt: skip
+    free_threshold_log_odds: float = param(-0.3, "obstacle layer below this = free (FREE_SPACE); in between = "
+                                           "unknown [log-odds]", lo=-100.0, hi=-0.001)  # fmt: skip
+    drivable_evidence_log_odds: float = param(0.85, "added to the drivable layer where a frame says drivable "
+                                              "[log-odds]", lo=0.001, hi=100.0)  # fmt: skip
+    not_drivable_evidence_log_odds: float = param(-0.85, "added to the drivable layer where a frame says seen, not "
+                                                  "drivable [log-odds]", lo=-100.0, hi=-0.001)  # fmt: skip
+    drivable_threshold_log_odds: float = param(0.5, "drivable layer above this = drivable, below minus this = not "
+                                               "drivable [log-odds]", lo=0.001, hi=100.0)  # fmt: skip
+    confidence_weighting: bool = param(True, "scale every update by the point's segmentation confidence (else 1)")
+    decay_time_constant_s: float = param(0.0, "time constant tau of the exponential decay toward unknown of cells "
+                                         "not updated at a stamp (l *= exp(-dt / tau)) [s]; 0 = no decay",
+                                         lo=0.0, hi=1e6)  # fmt: skip
+    raytrace_max_range_m: float = param(10.0, "rays clear cells up to this distance from the sensor (Nav2 "
+                                        "raytrace_max_range) [m]", lo=0.001, hi=100_000.0)  # fmt: skip
+    max_rays: int = param(5000, "at most this many rays per update (a seeded random subset of the endpoint cells; "
+                          "endpoint hits and free marks apply to all points)", lo=1, hi=4_000_000)  # fmt: skip
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str, value: object) -> None:
             if not ok:
                 raise ValueError(f"FusionConfig.{what}, got {value!r}")
 
-        for k in ("resolution", "width", "height", "hit", "miss", "clamp_min", "clamp_max", "occupied_threshold",
-                  "free_threshold", "drivable_evidence", "not_drivable_evidence", "drivable_threshold",
-                  "observation_persistence_s", "raytrace_max_range_m"):
-            v = getattr(self, k)
-            need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-                 f"{k} must be a finite number", v)
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(f.default, float):
+                need(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+                     f"{f.name} must be a finite number", v)
         check_grid_size("FusionConfig", self.resolution, self.width, self.height)
-        need(self.hit > 0, "hit must be > 0 (log-odds)", self.hit)
-        need(self.miss < 0, "miss must be < 0 (log-odds)", self.miss)
-        need(self.clamp_min < self.free_threshold < 0 < self.occupied_threshold < self.clamp_max,
-             f"thresholds must satisfy clamp_min < free_threshold < 0 < occupied_threshold < clamp_max "
-             f"({self.clamp_min}, {self.free_threshold}, {self.occupied_threshold}, {self.clamp_max})",
-             (self.free_threshold, self.occupied_threshold))
-        need(self.drivable_evidence > 0 > self.not_drivable_evidence,
-             "drivable_evidence must be > 0 and not_drivable_evidence < 0",
-             (self.drivable_evidence, self.not_drivable_evidence))
-        need(0 < self.drivable_threshold < min(self.clamp_max, -self.clamp_min),
-             f"drivable_threshold must be in (0, min(clamp_max, -clamp_min)={min(self.clamp_max, -self.clamp_min)})",
-             self.drivable_threshold)
-        need(self.observation_persistence_s >= 0, "observation_persistence_s must be >= 0 [s]",
-             self.observation_persistence_s)
+        need(self.hit_log_odds > 0, "hit_log_odds must be > 0", self.hit_log_odds)
+        need(self.miss_log_odds < 0, "miss_log_odds must be < 0", self.miss_log_odds)
+        lo, free, occ, hi = (self.clamp_min_log_odds, self.free_threshold_log_odds, self.occupied_threshold_log_odds,
+                             self.clamp_max_log_odds)  # fmt: skip
+        need(lo < free < 0 < occ < hi, "the log-odds must satisfy clamp_min_log_odds < free_threshold_log_odds < 0 < "
+             f"occupied_threshold_log_odds < clamp_max_log_odds ({lo}, {free}, {occ}, {hi})", (free, occ))
+        need(self.drivable_evidence_log_odds > 0 > self.not_drivable_evidence_log_odds,
+             "drivable_evidence_log_odds must be > 0 and not_drivable_evidence_log_odds < 0",
+             (self.drivable_evidence_log_odds, self.not_drivable_evidence_log_odds))
+        need(0 < self.drivable_threshold_log_odds < min(hi, -lo),
+             f"drivable_threshold_log_odds must be in (0, min(clamp_max_log_odds, -clamp_min_log_odds)={min(hi, -lo)})",
+             self.drivable_threshold_log_odds)
+        need(self.decay_time_constant_s >= 0, "decay_time_constant_s must be >= 0 [s]", self.decay_time_constant_s)
         need(self.raytrace_max_range_m > 0, "raytrace_max_range_m must be > 0 [m]", self.raytrace_max_range_m)
         need(isinstance(self.max_rays, int) and not isinstance(self.max_rays, bool) and self.max_rays >= 1,
              "max_rays must be an integer >= 1", self.max_rays)

@@ -284,12 +284,7 @@ class GridMapper:
         points = transform_points(tf, xyz)
         t1 = time.perf_counter()
         t["transform"] = (t1 - t0) * 1e3
-        z0 = self.cfg.ground_height_m if ground_z is None else float(ground_z)
-        ground, fitted = None, False
-        if self.ground_cfg is not None:
-            ground, fitted = fit_ground_plane(points, dataclasses.replace(self.ground_cfg, expected_height_m=z0))
-        elif ground_z is not None:
-            ground = GroundPlane.from_height(z0)
+        ground, fitted, z0 = self._ground(points, ground_z)
         t2 = time.perf_counter()
         t["ground"] = (t2 - t1) * 1e3
         r = self.rules
@@ -325,6 +320,15 @@ class GridMapper:
             t["voxels"] = (time.perf_counter() - t3) * 1e3
         return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, labels, confidence, geometry,
                           ground, fitted, t, projected, stats, semantic)  # fmt: skip
+
+    def _ground(self, points: np.ndarray, ground_z: float | None) -> tuple[GroundPlane | None, bool, float]:
+        """(plane, fitted, z0): the RANSAC fit near the expected height z0 (``ground_z``, default
+        ``cfg.ground_height_m``), or without fitting the flat plane at ``ground_z`` (None when that is not given)."""
+        z0 = self.cfg.ground_height_m if ground_z is None else float(ground_z)
+        if self.ground_cfg is not None:
+            ground, fitted = fit_ground_plane(points, dataclasses.replace(self.ground_cfg, expected_height_m=z0))
+            return ground, fitted, z0
+        return (GroundPlane.from_height(z0) if ground_z is not None else None), False, z0
 
     def _semantic(
         self, votes: tuple[np.ndarray, np.ndarray, np.ndarray], pvotes: tuple[np.ndarray, np.ndarray] | None,

@@ -40,12 +40,6 @@ class Role(IntEnum):
     GROUND_IF_FLAT = 3
 
 
-ROLE_IGNORE = Role.IGNORE
-ROLE_DRIVABLE = Role.DRIVABLE
-ROLE_OBSTACLE = Role.OBSTACLE
-ROLE_GROUND_IF_FLAT = Role.GROUND_IF_FLAT
-
-
 class PointRole(IntEnum):
     """Per-point outcome of ``classify_points`` (class role combined with the height band)."""
 

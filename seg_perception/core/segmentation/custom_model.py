@@ -89,10 +89,10 @@ def _unknown(data: dict, allowed: set[str], section: str, where: Path) -> None:
         raise CustomModelError(f"{where}: unknown key(s) {extra} in {section}; allowed: {sorted(allowed)}")
 
 
-def _probe(model: TorchScriptModel | OnnxModel, num_classes: int, size: tuple[int, int], stride: int,
+def _probe(model: TorchScriptModel | OnnxModel, num_classes: int, hw: tuple[int, int], stride: int,
            yaml_path: Path) -> None:  # fmt: skip
-    """Run the model once on a blank input of ``size`` (width, height) and check its output against the YAML."""
-    width, height = size
+    """Run the model once on a blank input of ``hw`` (height, width) and check its output against the YAML."""
+    height, width = hw
     with torch.inference_mode():
         y = model.raw(torch.zeros(1, 3, height, width))
     if y.ndim != 4 or y.shape[0] != 1:
@@ -114,7 +114,7 @@ def _probe(model: TorchScriptModel | OnnxModel, num_classes: int, size: tuple[in
 
 
 def _build(model_file: Path, fmt: str, stride: int, output_name: str | None, sha256: str, yaml_path: Path,
-           size: tuple[int, int], num_classes: int) -> nn.Module:  # fmt: skip
+           hw: tuple[int, int], num_classes: int) -> nn.Module:  # fmt: skip
     """The builder of a custom spec: hash check, load, one probe run (``functools.partial`` binds all but the last)."""
     if sha256:
         digest = sha256_of(model_file)
@@ -123,7 +123,7 @@ def _build(model_file: Path, fmt: str, stride: int, output_name: str | None, sha
     model: TorchScriptModel | OnnxModel
     model = OnnxModel(model_file, stride, output_name) if fmt == "onnx" else TorchScriptModel(
         model_file, stride, output_name)  # fmt: skip
-    _probe(model.eval(), num_classes, size, stride, yaml_path)
+    _probe(model.eval(), num_classes, hw, stride, yaml_path)
     return model
 
 
@@ -185,8 +185,8 @@ def _classes(data: dict, path: Path) -> tuple[tuple[str, ...], tuple[tuple[int, 
 
 
 def _sizes(inp: dict, out: dict, fmt: str, model_file: Path, path: Path) -> tuple[tuple[int, int], int, int, bool]:
-    """``((width, height), size_multiple, output stride, fixed_size)``; an ONNX graph with a static input size is
-    fixed-size and must agree with ``input.size``."""
+    """``((height, width), size_multiple, output stride, fixed_size)``; an ONNX graph with a static input size is
+    fixed-size and must agree with ``input.size`` (written ``[width, height]`` in the YAML, as image sizes are)."""
     size = inp.get("size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
         raise CustomModelError(f"{path}: input.size must be [width, height] in pixels, got {size!r}")
@@ -208,7 +208,7 @@ def _sizes(inp: dict, out: dict, fmt: str, model_file: Path, path: Path) -> tupl
             if fixed is False:
                 raise CustomModelError(f"{path}: input.fixed_size is false but {model_file} has a static input size")
             fixed = True
-    return (size[0], size[1]), multiple, stride, bool(fixed)
+    return (size[1], size[0]), multiple, stride, bool(fixed)
 
 
 def load_spec(yaml_path: str | Path) -> ModelSpec:
@@ -229,20 +229,20 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
     data, inp, out = _read_yaml(path)
     model_file, fmt = _model_file(data, path)
     categories, palette, ignore = _classes(data, path)
-    size, multiple, stride, fixed = _sizes(inp, out, fmt, model_file, path)
+    hw, multiple, stride, fixed = _sizes(inp, out, fmt, model_file, path)
     output_name = out.get("name")
     sha = str(data.get("sha256") or "").lower()
     spec = ModelSpec(
         name=str(data.get("name") or path.stem),
         builder=functools.partial(_build, model_file, fmt, stride, None if output_name is None else str(output_name),
-                                  sha, path, size),  # fmt: skip
+                                  sha, path, hw),  # fmt: skip
         categories=categories,
         palette=palette,
         mean=_triple(inp.get("mean", [0.0, 0.0, 0.0]), "input.mean", path),
         std=_triple(inp.get("std", [1.0, 1.0, 1.0]), "input.std", path),
         input_scale=_number(inp.get("scale", 1.0), "input.scale", path),
         size_multiple=multiple,
-        default_size=size,
+        default_hw=hw,
         weights_file=str(model_file),
         sha256=sha,
         url="",
@@ -260,6 +260,6 @@ def load_spec(yaml_path: str | Path) -> ModelSpec:
         validate_spec(spec)
     except ValueError as e:
         raise CustomModelError(f"{path}: {e}") from e
-    if spec.default_size != spec.input_size(*spec.default_size):
-        raise CustomModelError(f"{path}: input.size {size[0]}x{size[1]} is not a multiple of size_multiple {multiple}")
+    if spec.default_hw != spec.input_hw(*spec.default_hw):
+        raise CustomModelError(f"{path}: input.size {hw[1]}x{hw[0]} is not a multiple of size_multiple {multiple}")
     return spec

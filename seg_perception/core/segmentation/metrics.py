@@ -118,17 +118,6 @@ class ConfusionMatrix:
             p = p[~missed]
         self.matrix += np.bincount(t * n + p, minlength=n * n).reshape(n, n)
 
-    def merge(self, other: ConfusionMatrix) -> None:
-        """Add the counts of another matrix with the same class count (e.g. from a worker process).
-
-        Raises:
-            ValueError: if the class counts differ.
-        """
-        if other.num_classes != self.num_classes:
-            raise ValueError(f"cannot merge {other.num_classes} classes into {self.num_classes}")
-        self.matrix += other.matrix
-        self.no_class += other.no_class
-
     # Counts -------------------------------------------------------------------------------------------------
     @property
     def true_positives(self) -> np.ndarray:

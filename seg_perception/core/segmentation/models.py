@@ -48,7 +48,7 @@ class ModelSpec:
         std: per-channel divisor applied after the mean.
         input_scale: ``1/255`` when the network expects [0, 1] input, ``1.0`` for the 0-255 scale.
         size_multiple: network input height and width are rounded to a multiple of this.
-        default_size: ``(width, height)`` the model is run at by default (pixels).
+        default_hw: ``(height, width)`` the model is run at by default (pixels; STYLE.md: height first).
         weights_file: file name of the pretrained checkpoint.
         sha256: hex digest of that file, or a prefix of it (at least 8 hex digits) when only a prefix is
             published, as in torchvision's file names (``lraspp_mobilenet_v3_large-d234d4ea.pth``); checked like
@@ -62,12 +62,12 @@ class ModelSpec:
         metrics: reference metrics measured with the authors' code (dataset/protocol -> value).
         paper: citation of the architecture.
         channel_order: ``"rgb"`` or ``"bgr"``: channel order of the network input (mean/std are in this order).
-        fixed_size: the network only runs at ``default_size`` (e.g. an ONNX export with static height and width);
-            ``input_size`` then rejects any other size.
+        fixed_size: the network only runs at ``default_hw`` (e.g. an ONNX export with static height and width);
+            ``input_hw`` then rejects any other size.
         self_contained: the builder loads a complete model file itself (TorchScript / ONNX,
             ``core.segmentation.custom_model``; or no file, ``fake``); ``load_model`` then reads no state_dict and
             ``weights_file`` is the model file.
-        size_note: how ``default_size`` and ``size_multiple`` were chosen (documentation only).
+        size_note: how ``default_hw`` and ``size_multiple`` were chosen (documentation only).
     """
 
     name: str
@@ -78,7 +78,7 @@ class ModelSpec:
     std: tuple[float, float, float]
     input_scale: float
     size_multiple: int
-    default_size: tuple[int, int]
+    default_hw: tuple[int, int]
     weights_file: str
     sha256: str
     url: str
@@ -98,25 +98,26 @@ class ModelSpec:
         """Number of output channels (= ``len(categories)``)."""
         return len(self.categories)
 
-    def input_size(self, width: int, height: int) -> tuple[int, int]:
+    def input_hw(self, height: int, width: int) -> tuple[int, int]:
         """Round a requested network input size to the model's multiple (nearest, at least one multiple).
 
         Args:
-            width: requested width in pixels (> 0).
             height: requested height in pixels (> 0).
+            width: requested width in pixels (> 0).
         Returns:
-            ``(width, height)`` rounded to ``size_multiple``.
+            ``(height, width)`` rounded to ``size_multiple``.
         Raises:
-            ValueError: if either value is not positive, or the model has a fixed size and the rounded size differs.
+            ValueError: if either value is not positive, or the model has a fixed size and the rounded size differs
+                (messages write sizes WIDTHxHEIGHT, as the command line does).
         """
         if width <= 0 or height <= 0:
             raise ValueError(f"input size must be positive, got {width}x{height}")
         m = self.size_multiple
-        size = max(m, int(round(width / m)) * m), max(m, int(round(height / m)) * m)
-        if self.fixed_size and size != tuple(self.default_size):
-            w, h = self.default_size
-            raise ValueError(f"model {self.name!r} only runs at {w}x{h} (fixed-size export), got {size[0]}x{size[1]}")
-        return size
+        hw = max(m, int(round(height / m)) * m), max(m, int(round(width / m)) * m)
+        if self.fixed_size and hw != tuple(self.default_hw):
+            h, w = self.default_hw
+            raise ValueError(f"model {self.name!r} only runs at {w}x{h} (fixed-size export), got {hw[1]}x{hw[0]}")
+        return hw
 
 
 def validate_spec(spec: ModelSpec) -> None:

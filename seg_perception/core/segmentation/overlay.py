@@ -15,11 +15,6 @@ def palette_array(palette: Sequence[tuple[int, int, int]]) -> np.ndarray:
     return lut
 
 
-def colorize(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """Map (H, W) uint8 class ids to (H, W, 3) uint8 RGB with a (256, 3) lookup table."""
-    return lut[labels]
-
-
 def blend(rgb: np.ndarray, labels: np.ndarray, lut: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend a colour image with its label colours: ``round((1 - alpha) * rgb + alpha * palette[labels])``.
 

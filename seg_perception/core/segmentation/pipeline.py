@@ -123,13 +123,13 @@ class SegmentationPipeline:
         self.cfg = cfg
         self.spec = get_model_spec(cfg.model)
         model = load_model(self.spec, cfg.weights or None, pretrained=pretrained)
-        size = (cfg.input_width, cfg.input_height) if cfg.input_width and cfg.input_height else None
+        hw = (cfg.input_height, cfg.input_width) if cfg.input_width and cfg.input_height else None
         random_weights = not pretrained or cfg.weights == RANDOM_WEIGHTS
         # an untrained network is not worth an export (and would fill the cache with one entry per run)
         runtime = "torch" if random_weights and cfg.runtime == "auto" else cfg.runtime
         self.segmenter = Segmenter(
-            self.spec, model, device=cfg.device, fp16=cfg.fp16, input_size=size, tta_flip=cfg.tta_flip,
-            tta_scales=cfg.tta_scales, runtime=runtime, num_threads=cfg.num_threads, keep_aspect=size is None,
+            self.spec, model, device=cfg.device, fp16=cfg.fp16, input_hw=hw, tta_flip=cfg.tta_flip,
+            tta_scales=cfg.tta_scales, runtime=runtime, num_threads=cfg.num_threads, keep_aspect=hw is None,
         )  # fmt: skip
         if self.segmenter.runtime != "torch":
             self.segmenter.warm_up()  # export / compile at start-up when the network size is already known

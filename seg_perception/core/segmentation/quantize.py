@@ -29,8 +29,9 @@ INT8_RUNTIME = "openvino-int8"
 _log = logging.getLogger("seg_perception.quantize")
 
 
-def calibration_inputs(spec: ModelSpec, images: Sequence[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
-    """Network inputs for calibration: each (H, W, 3) uint8 RGB image preprocessed as at inference.
+def calibration_inputs(spec: ModelSpec, images: Sequence[np.ndarray], hw: tuple[int, int]) -> list[np.ndarray]:
+    """Network inputs for calibration: each (H, W, 3) uint8 RGB image preprocessed as at inference at ``hw``
+    (height, width).
 
     Returns:
         (1, 3, height, width) float32 arrays, one per image.
@@ -39,7 +40,7 @@ def calibration_inputs(spec: ModelSpec, images: Sequence[np.ndarray], size: tupl
     """
     if not images:
         raise ValueError("calibration needs at least one image")
-    return [preprocess(rgb, spec, size, torch.device("cpu")).numpy() for rgb in images]
+    return [preprocess(rgb, spec, hw, torch.device("cpu")).numpy() for rgb in images]
 
 
 def calibration_digest(inputs: Sequence[np.ndarray]) -> str:
@@ -51,24 +52,24 @@ def calibration_digest(inputs: Sequence[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def int8_key(name: str, module: nn.Module, size: tuple[int, int], inputs: Sequence[np.ndarray]) -> ExportKey:
-    """Cache key of the int8 export of ``module`` at ``size`` (width, height) calibrated on ``inputs``."""
+def int8_key(name: str, module: nn.Module, hw: tuple[int, int], inputs: Sequence[np.ndarray]) -> ExportKey:
+    """Cache key of the int8 export of ``module`` at ``hw`` (height, width) calibrated on ``inputs``."""
     import nncf
     import openvino as ov
 
-    return ExportKey(name, state_dict_sha256(module), size[0], size[1], INT8_RUNTIME,
+    return ExportKey(name, state_dict_sha256(module), hw[1], hw[0], INT8_RUNTIME,
                      f"openvino {ov.__version__}, nncf {nncf.__version__}", str(torch.__version__),
                      extra=f"calibration {calibration_digest(inputs)} ({len(inputs)} inputs)")  # fmt: skip
 
 
-def quantize(name: str, module: nn.Module, size: tuple[int, int], inputs: Sequence[np.ndarray],
+def quantize(name: str, module: nn.Module, hw: tuple[int, int], inputs: Sequence[np.ndarray],
              root: Path | None = None) -> Path:  # fmt: skip
-    """int8-quantise ``module`` at ``size`` with NNCF, or return the cached result.
+    """int8-quantise ``module`` at ``hw`` with NNCF, or return the cached result.
 
     Args:
         name: model name (cache key).
         module: the float torch network, eval mode, CPU.
-        size: network input ``(width, height)``.
+        hw: network input ``(height, width)``.
         inputs: calibration inputs (``calibration_inputs``), all of shape (1, 3, height, width).
         root: export cache folder (default ``core.segmentation.runtime.export_dir()``).
     Returns:
@@ -76,7 +77,7 @@ def quantize(name: str, module: nn.Module, size: tuple[int, int], inputs: Sequen
     Raises:
         ValueError: an input of another shape, or no inputs.
     """
-    width, height = size
+    height, width = hw
     if not inputs or any(tuple(x.shape) != (1, 3, height, width) for x in inputs):
         raise ValueError(f"calibration inputs must all be (1, 3, {height}, {width})")
 
@@ -92,7 +93,7 @@ def quantize(name: str, module: nn.Module, size: tuple[int, int], inputs: Sequen
             q = nncf.quantize(model, nncf.Dataset(list(inputs)), subset_size=len(inputs))
         ov.save_model(q, str(folder / "model.xml"), compress_to_fp16=False)
 
-    entry = cached_export(int8_key(name, module, size, inputs), export, root)
+    entry = cached_export(int8_key(name, module, hw, inputs), export, root)
     return entry / "model.xml"
 
 
@@ -101,22 +102,22 @@ class Int8Net(nn.Module):
 
     Args:
         path: the IR's ``model.xml`` (``quantize``).
-        size: the only network input ``(width, height)`` it runs at.
+        hw: the only network input ``(height, width)`` it runs at.
         num_threads: OpenVINO inference threads (0 = its default).
     """
 
-    def __init__(self, path: Path, size: tuple[int, int], num_threads: int = 0) -> None:
+    def __init__(self, path: Path, hw: tuple[int, int], num_threads: int = 0) -> None:
         super().__init__()
-        self.path, self.size = path, size
+        self.path, self.hw = path, hw
         self.runner = OpenVINORunner(path, num_threads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for one input of ``size``.
+        """Logits for one input of ``hw``.
 
         Raises:
             ValueError: an input of another size.
         """
-        if tuple(x.shape) != (1, 3, self.size[1], self.size[0]):
-            raise ValueError(f"int8 network {self.path} runs at 1x3x{self.size[1]}x{self.size[0]}, got "
+        if tuple(x.shape) != (1, 3, *self.hw):
+            raise ValueError(f"int8 network {self.path} runs at 1x3x{self.hw[0]}x{self.hw[1]}, got "
                              f"{tuple(x.shape)}")  # fmt: skip
         return torch.from_numpy(self.runner(np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)))

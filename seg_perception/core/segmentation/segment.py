@@ -48,7 +48,7 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def preprocess(rgb: np.ndarray, spec: ModelSpec, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+def preprocess(rgb: np.ndarray, spec: ModelSpec, hw: tuple[int, int], device: torch.device) -> torch.Tensor:
     """Turn an RGB image into the network input tensor of ``spec``.
 
     Resizes with PIL's BILINEAR filter on 8-bit values (antialiased when shrinking), exactly as the models' authors
@@ -60,7 +60,7 @@ def preprocess(rgb: np.ndarray, spec: ModelSpec, size: tuple[int, int], device: 
     Args:
         rgb: (H, W, 3) uint8 image in RGB order (read-only arrays are fine).
         spec: the model's spec.
-        size: network input ``(width, height)`` in pixels.
+        hw: network input ``(height, width)`` in pixels.
         device: where the tensor is built.
     Returns:
         (1, 3, height, width) float32 tensor on ``device``.
@@ -69,7 +69,7 @@ def preprocess(rgb: np.ndarray, spec: ModelSpec, size: tuple[int, int], device: 
     """
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
-    width, height = size
+    height, width = hw
     if (height, width) != rgb.shape[:2]:
         rgb = np.asarray(PILImage.fromarray(rgb).resize((width, height), PILImage.Resampling.BILINEAR))
     x = torch.from_numpy(np.array(rgb, copy=True)).to(device, non_blocking=True)
@@ -151,17 +151,17 @@ def postprocess_probs(probs: torch.Tensor, out_hw: tuple[int, int]) -> Segmentat
     return Segmentation(labels=arr[0].astype(np.uint8), confidence=arr[1].astype(np.float32))
 
 
-def tta_sizes(spec: ModelSpec, base: tuple[int, int], scales: Sequence[float]) -> tuple[tuple[int, int], ...]:
-    """Network input sizes for test-time augmentation: ``base`` times each scale, rounded to the model's multiple.
+def tta_hws(spec: ModelSpec, base_hw: tuple[int, int], scales: Sequence[float]) -> tuple[tuple[int, int], ...]:
+    """Network input sizes for test-time augmentation: ``base_hw`` times each scale, rounded to the model's multiple.
 
     Args:
-        spec: the model (``spec.input_size`` does the rounding and rejects sizes a fixed-size model cannot run).
-        base: ``(width, height)`` of the un-augmented input.
+        spec: the model (``spec.input_hw`` does the rounding and rejects sizes a fixed-size model cannot run).
+        base_hw: ``(height, width)`` of the un-augmented input.
         scales: positive factors; ``[1.0]`` is no multi-scale.
     Returns:
-        One ``(width, height)`` per scale, in order.
+        One ``(height, width)`` per scale, in order.
     Raises:
-        ValueError: if ``scales`` is empty or holds a non-positive or non-finite value, or from ``spec.input_size``.
+        ValueError: if ``scales`` is empty or holds a non-positive or non-finite value, or from ``spec.input_hw``.
     """
     if len(scales) == 0:
         raise ValueError("tta scales must not be empty (use [1.0] for no multi-scale)")
@@ -171,40 +171,41 @@ def tta_sizes(spec: ModelSpec, base: tuple[int, int], scales: Sequence[float]) -
     sizes = []
     for s in scales:
         try:
-            sizes.append(spec.input_size(max(1, round(base[0] * s)), max(1, round(base[1] * s))))
+            sizes.append(spec.input_hw(max(1, round(base_hw[0] * s)), max(1, round(base_hw[1] * s))))
         except ValueError as e:
             raise ValueError(f"tta scale {s}: {e}") from e
     return tuple(sizes)
 
 
-def aspect_size(spec: ModelSpec, image_wh: tuple[int, int]) -> tuple[int, int]:
-    """Network input size that keeps the image's aspect ratio: the largest that fits inside ``spec.default_size``.
+def aspect_hw(spec: ModelSpec, image_hw: tuple[int, int]) -> tuple[int, int]:
+    """Network input size that keeps the image's aspect ratio: the largest that fits inside ``spec.default_hw``.
 
     So the network never sees more pixels than its default size (the size it was trained and measured at), and a
     camera of another aspect is scaled, not squashed: KITTI's 1242x375 becomes 1024x304 for a 1024x512 model
     (multiple 16), a 640x480 camera 688x512. A fixed-size model keeps its size.
 
     Args:
-        spec: the model (``default_size``, ``size_multiple``, ``fixed_size``).
-        image_wh: camera image ``(width, height)`` in pixels (> 0).
+        spec: the model (``default_hw``, ``size_multiple``, ``fixed_size``).
+        image_hw: camera image ``(height, width)`` in pixels (> 0).
     Returns:
-        ``(width, height)`` rounded to ``spec.size_multiple`` (``spec.input_size``).
+        ``(height, width)`` rounded to ``spec.size_multiple`` (``spec.input_hw``).
     Raises:
         ValueError: a non-positive image size.
     """
-    width, height = image_wh
+    height, width = image_hw
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if spec.fixed_size:
-        return tuple(spec.default_size)  # type: ignore[return-value]
-    s = min(spec.default_size[0] / width, spec.default_size[1] / height)
-    return spec.input_size(max(1, round(width * s)), max(1, round(height * s)))
+        return tuple(spec.default_hw)  # type: ignore[return-value]
+    s = min(spec.default_hw[0] / height, spec.default_hw[1] / width)
+    return spec.input_hw(max(1, round(height * s)), max(1, round(width * s)))
 
 
-def aspect_distortion(network_wh: tuple[int, int], image_wh: tuple[int, int]) -> float:
+def aspect_distortion(network_hw: tuple[int, int], image_hw: tuple[int, int]) -> float:
     """Relative change of aspect ratio from the image to the network input: ``max(r, 1/r) - 1`` with
-    ``r = (w/h) / (W/H)`` (0 = same aspect; 0.25 = one axis squashed by a quarter relative to the other)."""
-    r = (network_wh[0] / network_wh[1]) / (image_wh[0] / image_wh[1])
+    ``r = (w/h) / (W/H)`` (0 = same aspect; 0.25 = one axis squashed by a quarter relative to the other); both
+    sizes (height, width)."""
+    r = (network_hw[1] / network_hw[0]) / (image_hw[1] / image_hw[0])
     return max(r, 1.0 / r) - 1.0
 
 
@@ -222,20 +223,21 @@ class Segmenter:
         model: the network (``core.models.load_model``), logits (N, C, H, W) at input size.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (see ``resolve_device``).
         fp16: run in half precision; only on CUDA (ignored on the CPU, where it is slower).
-        input_size: network input ``(width, height)``; rounded to ``spec.size_multiple``. ``None`` keeps
-            ``spec.default_size``, or with ``keep_aspect`` follows each image's aspect (``aspect_size``). An
+        input_hw: network input ``(height, width)``; rounded to ``spec.size_multiple``. ``None`` keeps
+            ``spec.default_hw``, or with ``keep_aspect`` follows each image's aspect (``aspect_hw``). An
             explicit size whose aspect differs from an image's by more than ``ASPECT_TOLERANCE`` logs a warning
             once per image size.
         tta_flip: also run the horizontally flipped image.
-        tta_scales: input scales relative to ``input_size``, e.g. ``(0.75, 1.0, 1.25)``; ``(1.0,)`` = one scale.
+        tta_scales: input scales relative to ``input_hw``, e.g. ``(0.75, 1.0, 1.25)``; ``(1.0,)`` = one scale.
         runtime: ``torch`` (default), ``openvino``, ``onnxruntime`` or ``auto`` (``core.runtime.select_runtime``:
             OpenVINO on the CPU when installed, torch on CUDA; a missing runtime falls back to torch, logged).
             Only the network call changes; pre- and postprocessing are the same on every runtime.
         num_threads: inference threads (torch: ``torch.set_num_threads``, process-wide; OpenVINO / ONNX Runtime:
             their own thread count); 0 = the library's default.
-        keep_aspect: without ``input_size``, size the network input from each image's aspect ratio.
+        keep_aspect: without ``input_hw``, size the network input from each image's aspect ratio.
     Attributes:
-        input_size: the current network input ``(width, height)`` (with ``keep_aspect``: of the last image).
+        input_hw: the current network input ``(height, width)`` (with ``keep_aspect``: of the last image).
+        tta_hws: one network input ``(height, width)`` per TTA scale.
         runtime: the runtime that runs the network (after fallback).
     Raises:
         ValueError: bad device, size, scales or runtime (a fixed-size model accepts only scales that round to its
@@ -248,7 +250,7 @@ class Segmenter:
         model: nn.Module,
         device: str = "auto",
         fp16: bool = False,
-        input_size: tuple[int, int] | None = None,
+        input_hw: tuple[int, int] | None = None,
         tta_flip: bool = False,
         tta_scales: Sequence[float] = (1.0,),
         runtime: str = "torch",
@@ -259,14 +261,14 @@ class Segmenter:
         self.device = resolve_device(device)
         self.runtime = select_runtime(runtime, self.device)
         self.fp16 = bool(fp16) and self.device.type == "cuda"
-        self.explicit_size = input_size is not None
+        self.explicit_size = input_hw is not None
         self.keep_aspect = bool(keep_aspect) and not self.explicit_size and not spec.fixed_size
-        self.input_size = spec.input_size(*(input_size or spec.default_size))
+        self.input_hw = spec.input_hw(*(input_hw or spec.default_hw))
         self.tta_flip = bool(tta_flip)
         self.tta_scales = tuple(float(s) for s in tta_scales)
-        self.tta_sizes = tta_sizes(spec, self.input_size, self.tta_scales)
-        self._image_wh: tuple[int, int] | None = None
-        self._warned_wh: set[tuple[int, int]] = set()
+        self.tta_hws = tta_hws(spec, self.input_hw, self.tta_scales)
+        self._image_hw: tuple[int, int] | None = None
+        self._warned_hw: set[tuple[int, int]] = set()
         if num_threads < 0:
             raise ValueError(f"num_threads must be >= 0, got {num_threads}")
         if num_threads and self.runtime == "torch" and self.device.type == "cpu":
@@ -277,29 +279,30 @@ class Segmenter:
         self.model = accelerate(self.torch_model, spec.name, self.runtime, self.device, num_threads)
 
     def adapt(self, image_hw: tuple[int, int]) -> tuple[int, int]:
-        """Set the network input for an image of ``image_hw`` (height, width); returns ``input_size``.
+        """Set the network input for an image of ``image_hw`` (height, width); returns ``input_hw``.
 
-        With ``keep_aspect`` the size follows the image (``aspect_size``); an explicit size is kept and warned
+        With ``keep_aspect`` the size follows the image (``aspect_hw``); an explicit size is kept and warned
         about once per image size when it distorts the aspect by more than ``ASPECT_TOLERANCE``.
         """
-        wh = (int(image_hw[1]), int(image_hw[0]))
-        if wh == self._image_wh:
-            return self.input_size
-        self._image_wh = wh
+        hw = (int(image_hw[0]), int(image_hw[1]))
+        if hw == self._image_hw:
+            return self.input_hw
+        self._image_hw = hw
         if self.keep_aspect:
-            size = aspect_size(self.spec, wh)
-            if size != self.input_size:
-                self.input_size = size
-                self.tta_sizes = tta_sizes(self.spec, size, self.tta_scales)
-                _log.info("%s: network input %dx%d for %dx%d images (aspect kept)", self.spec.name, *size, *wh)
-        elif wh not in self._warned_wh and aspect_distortion(self.input_size, wh) > ASPECT_TOLERANCE:
-            self._warned_wh.add(wh)
+            net = aspect_hw(self.spec, hw)
+            if net != self.input_hw:
+                self.input_hw = net
+                self.tta_hws = tta_hws(self.spec, net, self.tta_scales)
+                _log.info("%s: network input %dx%d for %dx%d images (aspect kept)", self.spec.name, net[1], net[0],
+                          hw[1], hw[0])  # fmt: skip
+        elif hw not in self._warned_hw and aspect_distortion(self.input_hw, hw) > ASPECT_TOLERANCE:
+            self._warned_hw.add(hw)
             _log.warning(
                 "%s: network input %dx%d distorts the aspect of %dx%d images by %.0f %% (> %.0f %%); set "
-                "input_width/height to 0 to keep the camera's aspect", self.spec.name, *self.input_size, *wh,
-                100 * aspect_distortion(self.input_size, wh), 100 * ASPECT_TOLERANCE,
+                "input_width/height to 0 to keep the camera's aspect", self.spec.name, self.input_hw[1],
+                self.input_hw[0], hw[1], hw[0], 100 * aspect_distortion(self.input_hw, hw), 100 * ASPECT_TOLERANCE,
             )  # fmt: skip
-        return self.input_size
+        return self.input_hw
 
     @torch.inference_mode()
     def warm_up(self, image_hw: tuple[int, int] | None = None) -> None:
@@ -314,13 +317,13 @@ class Segmenter:
             self.adapt(image_hw)
         elif self.keep_aspect:
             return
-        for width, height in self.tta_sizes:
+        for height, width in self.tta_hws:
             self._run(torch.zeros(1, 3, height, width, device=self.device))
 
     @property
     def tta(self) -> bool:
         """Whether any augmentation is on (more than one network run per image)."""
-        return self.tta_flip or self.tta_sizes != (self.input_size,)
+        return self.tta_flip or self.tta_hws != (self.input_hw,)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self.fp16:
@@ -331,7 +334,7 @@ class Segmenter:
     def logits(self, rgb: np.ndarray) -> torch.Tensor:
         """Network logits (1, C, h, w) float32 at the network input size for an (H, W, 3) uint8 RGB image."""
         self.adapt(rgb.shape[:2])
-        return self._run(preprocess(rgb, self.spec, self.input_size, self.device))
+        return self._run(preprocess(rgb, self.spec, self.input_hw, self.device))
 
     @torch.inference_mode()
     def probs(self, rgb: np.ndarray) -> torch.Tensor:
@@ -341,10 +344,10 @@ class Segmenter:
         ``spec.ignore_classes`` are 0.
         """
         self.adapt(rgb.shape[:2])
-        height, width = self.input_size[1], self.input_size[0]
+        height, width = self.input_hw
         views = []
-        for size in self.tta_sizes:
-            x = preprocess(rgb, self.spec, size, self.device)
+        for hw in self.tta_hws:
+            x = preprocess(rgb, self.spec, hw, self.device)
             for flip in (False, True) if self.tta_flip else (False,):
                 p = class_probabilities(self._run(x.flip(-1) if flip else x), self.spec.ignore_classes)
                 if flip:

@@ -21,11 +21,11 @@ evaluation: shorter image side resized to 520, aspect kept, full image, 21 class
 
 Input: RGB on [0, 1], ImageNet mean/std (torchvision's ``SemanticSegmentation`` preset). torchvision's preset resizes
 the shorter side to 520 and keeps the aspect ratio; ``Segmenter`` runs a fixed network size instead, so
-``default_size`` is 640x480 (4:3, the 480 crop size torchvision trained with, inside its 260-1040 random-resize
-range). For torchvision's evaluation protocol set ``input_width``/``input_height`` to the image's aspect with a
-520-pixel shorter side (e.g. 696x520 for 4:3, 1720x520 for KITTI's 1242x375). Any size runs (the heads upsample
-to the input size); the size is rounded to the backbone's output stride (16 for the dilated MobileNetV3, 8 for the
-dilated ResNets) so feature maps align with pixels.
+``default_hw`` is (480, 640), i.e. 640x480 (4:3, the 480 crop size torchvision trained with, inside its 260-1040
+random-resize range). For torchvision's evaluation protocol set ``input_width``/``input_height`` to the image's
+aspect with a 520-pixel shorter side (e.g. 696x520 for 4:3, 1720x520 for KITTI's 1242x375). Any size runs (the
+heads upsample to the input size); the size is rounded to the backbone's output stride (16 for the dilated
+MobileNetV3, 8 for the dilated ResNets) so feature maps align with pixels.
 
 The weights are never downloaded by a node: ``seg-perception weights download lraspp_mobilenet_v3_large`` fetches
 the file from download.pytorch.org, and a file already in torch hub's cache (``torch.hub.get_dir()/checkpoints``,
@@ -129,7 +129,7 @@ def _spec(name: str, file: str, aux: bool | None, multiple: int, miou: float, ac
         std=IMAGENET_STD,
         input_scale=1.0 / 255.0,
         size_multiple=multiple,
-        default_size=(640, 480),
+        default_hw=(480, 640),
         weights_file=file,
         sha256=file.rsplit("-", 1)[1].removesuffix(".pth"),  # torch hub's check_hash prefix
         url=f"{TORCHVISION_URL}/{file}",

@@ -66,7 +66,7 @@ ESPNETV2_CITY = ModelSpec(
     std=IMAGENET_STD,
     input_scale=1.0 / 255.0,
     size_multiple=16,
-    default_size=(1024, 512),
+    default_hw=(512, 1024),
     weights_file="espnetv2_s_2.0_city_1024x512.pth",
     sha256="a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8",
     url=f"{_EDGENETS}/espnetv2_s_2.0_city_1024x512.pth",
@@ -93,7 +93,7 @@ ESPNETV2_PASCAL = ModelSpec(
     std=IMAGENET_STD,
     input_scale=1.0 / 255.0,
     size_multiple=16,
-    default_size=(384, 384),
+    default_hw=(384, 384),
     weights_file="espnetv2_s_2.0_pascal_384x384.pth",
     sha256="bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6",
     url=f"{_EDGENETS}/espnetv2_s_2.0_pascal_384x384.pth",
@@ -112,7 +112,7 @@ CGNET_CAMVID = ModelSpec(
     std=(1.0, 1.0, 1.0),
     input_scale=1.0,
     size_multiple=8,
-    default_size=(480, 360),
+    default_hw=(360, 480),
     weights_file="cgnet_m3n21_camvid.pth",
     sha256="3676a50e6587379426bf04924b0a2d98f332d3468adb990a40e0446e4f32a63e",
     url=(
@@ -154,7 +154,7 @@ _LADDER = {
 ESPNETV2_LADDER: dict[str, ModelSpec] = {}
 for (_scale, _data), (_sha, _miou) in _LADDER.items():
     _base = ESPNETV2_CITY if _data == "city" else ESPNETV2_PASCAL
-    _file = f"espnetv2_s_{_scale}_{_data}_{_base.default_size[0]}x{_base.default_size[1]}.pth"
+    _file = f"espnetv2_s_{_scale}_{_data}_{_base.default_hw[1]}x{_base.default_hw[0]}.pth"
     _protocol = "cityscapes_val@1024x512" if _data == "city" else "voc_val@384x384"
     ESPNETV2_LADDER[f"espnetv2_{_data}_s{_scale}"] = dataclasses.replace(
         _base,
