@@ -20,6 +20,11 @@ Published topics (grids reliable + transient local, depth 1; stamp of the cloud)
     drivable_grid (nav_msgs/OccupancyGrid): 0 = seen drivable, 100 = seen not drivable, -1 = unknown.
     obstacle_grid (nav_msgs/OccupancyGrid): 100 at obstacle cells, Nav2's exponential inflation (1-99) around them,
         0 = seen free, -1 = unknown (Nav2's cost translation table).
+    semantic_grid (nav_msgs/OccupancyGrid): class id (0..127) of the points behind each cell's verdict (obstacle
+        cells: their obstacle classes; drivable / not drivable cells: their ground classes), -1 = unknown or a
+        class id above 127 (``core/mapping/semantic.py``).
+    semantic_grid/label_info (vision_msgs/LabelInfo, transient local): the class map the node applies (class id ->
+        name), republished when it changes, so the ids of semantic_grid read without the segmentation node.
         Frame: ``global_frame`` (a rolling window centred on the robot, as Nav2's local costmap), or
         ``robot_base_frame`` (robot-centred) when ``global_frame`` is empty.
     obstacle_points (sensor_msgs/PointCloud2): this cloud's obstacle points (x, y, z, label) in the grid frame, for
@@ -64,6 +69,7 @@ from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
 from seg_perception.core.mapping.ground_projection import GroundProjectionConfig, RayCache
 from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
+from seg_perception.core.mapping.semantic import MAX_GRID_CLASS
 from seg_perception.core.segmentation.class_info import (
     ClassInfo,
     ClassInfoError,
@@ -88,6 +94,8 @@ from seg_perception.ros.worker import Stopwatch
 OUTPUTS: dict[str, tuple[type, QoSProfile]] = {
     "drivable_grid": (OccupancyGrid, LATCHED_QOS),
     "obstacle_grid": (OccupancyGrid, LATCHED_QOS),
+    "semantic_grid": (OccupancyGrid, LATCHED_QOS),
+    "semantic_grid/label_info": (LabelInfo, LATCHED_QOS),
     "obstacle_points": (PointCloud2, OUTPUT_QOS),
     "ground_plane": (Marker, OUTPUT_QOS),
     "fused_points": (PointCloud2, OUTPUT_QOS),
@@ -150,6 +158,7 @@ class CostmapNode(GuardedNode):
         self.palette: np.ndarray | None = None
         self._ontology: Ontology | None = None
         self._class_map: list[tuple[int, str]] | None = None  # the last valid LabelInfo
+        self._label_info_header = Header()  # its header, for semantic_grid/label_info
         self._extras: ClassInfo | None = None  # the last valid label_info_json
         self._last_header: Header | None = None
         self._order = StampOrder(int(s.time_jump_s * 1e9))
@@ -215,6 +224,7 @@ class CostmapNode(GuardedNode):
     def _on_label_info(self, msg: LabelInfo) -> None:
         """Class id -> name from LabelInfo, validated as data; on any rule broken keep the last good metadata."""
         check_class_count(len(msg.class_map))  # before the class_map is copied
+        self._label_info_header = msg.header
         self._apply_classes(convert.label_info_pairs(msg), self._extras)
 
     def _on_label_info_json(self, msg: String) -> None:
@@ -244,6 +254,10 @@ class CostmapNode(GuardedNode):
         self._class_map, self._extras = class_map, extras
         self.class_info, self._ontology, self.mapper.rules = info, ontology, rules
         self.palette = np.asarray(info.palette, dtype=np.uint8)  # (C, 3): one colour per class id
+        self.pubs["semantic_grid/label_info"].publish(convert.label_info_msg(info.categories, self._label_info_header))
+        if len(info.categories) > MAX_GRID_CLASS + 1:
+            self.get_logger().warning(f"{len(info.categories)} classes: semantic_grid (int8 OccupancyGrid data) "
+                                      f"shows ids 0..{MAX_GRID_CLASS}; cells of higher ids read -1")  # fmt: skip
         self.get_logger().info(
             f"ontology {ontology.name!r} for model {info.model!r} ({len(info.categories)} classes)"
         )

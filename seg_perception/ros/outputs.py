@@ -48,14 +48,17 @@ def segmentation_messages(result: FrameResult, header: Header) -> dict[str, Imag
 
 
 def costmap_messages(grids: GridResult, header: Header, robot_xy: tuple[float, float]) -> dict[str, Any]:
-    """``drivable_grid`` and ``obstacle_grid`` (OccupancyGrid), ``obstacle_points`` (this cloud's obstacle points in
-    the grid frame) and ``ground_plane`` (Marker, when a plane was used); ``header`` = cloud stamp + grid frame."""
+    """``drivable_grid``, ``obstacle_grid`` and ``semantic_grid`` (OccupancyGrid), ``obstacle_points`` (this cloud's
+    obstacle points in the grid frame) and ``ground_plane`` (Marker, when a plane was used); ``header`` = cloud
+    stamp + grid frame."""
     geo = grids.geometry
     origin = (geo.origin_x, geo.origin_y)
     out: dict[str, Any] = {
         "drivable_grid": convert.grid_to_msg(grids.drivable, geo.resolution, origin, header),
         "obstacle_grid": convert.grid_to_msg(grids.obstacle, geo.resolution, origin, header),
     }
+    if grids.semantic is not None:
+        out["semantic_grid"] = convert.grid_to_msg(grids.semantic, geo.resolution, origin, header)
     keep = grids.roles == PointRole.OBSTACLE
     pts = np.empty(int(keep.sum()), dtype=OBSTACLE_DTYPE)
     pts["x"], pts["y"], pts["z"] = grids.points[keep, 0], grids.points[keep, 1], grids.points[keep, 2]

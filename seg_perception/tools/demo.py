@@ -56,7 +56,8 @@ from seg_perception.workspace import (
 )
 
 OUTPUTS = ("labels", "overlay", "semantic_points", "drivable_grid", "obstacle_grid", "label_info")
-EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json")
+EXTRA_TOPICS = ("obstacle_points", "fused_points", "ground_plane", "label_info_json", "semantic_grid",
+                "semantic_grid/label_info")
 OUTPUT_TOPICS = [f"{DEFAULT_NAMESPACE}/{t}" for t in OUTPUTS]
 
 #: name -> (data folder, parameter files, replay rate, render every N frames)

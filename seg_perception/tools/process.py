@@ -5,7 +5,8 @@ camera driver), pairs colour and depth by stamp exactly as the segmentation node
 (``SegmentationPipeline`` + ``GridMapper``) with the same YAML parameters, and writes
 
 - ``OUT/bag``: a rosbag2 with the nodes' topics (``labels``, ``confidence``, ``overlay``, ``semantic_points``,
-  ``drivable_grid``, ``obstacle_grid``, ..., ``label_info`` (vision_msgs/LabelInfo) and ``label_info_json``) under
+  ``drivable_grid``, ``obstacle_grid``, ``semantic_grid``, ..., ``label_info`` (vision_msgs/LabelInfo, also as
+  ``semantic_grid/label_info``) and ``label_info_json``) under
   ``--namespace`` (message time = input stamp), and ``/diagnostics``: each node's ``frames`` status every
   ``diagnostic_updater.period`` (1 s) of bag time and at the end (``OfflineDiagnostics``);
 - ``OUT/renders/``: PNG panels per rendered frame (overlay, bird's-eye view of the cloud by class, both grids);
@@ -211,6 +212,8 @@ class OfflineRun:
             self.label_info.header.stamp = h.stamp
             self.writer.write(f"{self.ns}/label_info", "vision_msgs/msg/LabelInfo", self.label_info, t_ns)
             self.writer.write(f"{self.ns}/label_info_json", "std_msgs/msg/String", self.label_info_extras, t_ns)
+            self.writer.write(f"{self.ns}/semantic_grid/label_info", "vision_msgs/msg/LabelInfo", self.label_info,
+                              t_ns)  # fmt: skip
         gh = Header(stamp=h.stamp, frame_id=grid_frame)
         outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, self.offline.robot_xy)}
         for name, msg in outputs.items():  # the nodes' own messages, in the order they publish them

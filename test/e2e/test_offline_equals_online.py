@@ -43,10 +43,10 @@ def test_process_and_launched_nodes_agree_on_the_kitchen_bag(tmp_path, kitchen_d
     offline = _read_bag(tmp_path / "offline" / "bag")
     online = _read_bag(tmp_path / "online" / "output_bag")
     for topic in ("labels", "confidence", "semantic_points", "drivable_grid", "obstacle_grid", "obstacle_points",
-                  "ground_plane"):  # fmt: skip
+                  "ground_plane", "semantic_grid", "semantic_grid/label_info"):  # fmt: skip
         assert offline.get(f"{NS}/{topic}"), f"process wrote no {topic}"
     compared = 0
-    for topic in ("labels", "drivable_grid", "obstacle_grid"):
+    for topic in ("labels", "drivable_grid", "obstacle_grid", "semantic_grid"):
         off, on = _by_stamp(offline[f"{NS}/{topic}"]), _by_stamp(online[f"{NS}/{topic}"])
         common = sorted(set(off) & set(on))
         assert len(common) >= 5, (topic, len(off), len(on))
@@ -61,4 +61,7 @@ def test_process_and_launched_nodes_agree_on_the_kitchen_bag(tmp_path, kitchen_d
                 agree = float((convert.grid_from_msg(a) == convert.grid_from_msg(b)).mean())
                 assert agree >= 0.999, (topic, t, agree)
             compared += 1
-    assert compared >= 15
+    assert compared >= 20
+    names = [convert.label_info_pairs(m) for t in ("label_info", "semantic_grid/label_info")
+             for b in (offline, online) for _, m in b[f"{NS}/{t}"]]  # fmt: skip
+    assert len(names) >= 4 and all(n == names[0] for n in names)  # the ids of semantic_grid, both ways

@@ -20,6 +20,7 @@ from seg_perception.core.mapping.ground_projection import (
     cloud_rays,
     cloud_stride,
     project_drivable,
+    project_pixels,
 )
 from seg_perception.core.mapping.mapper import ClassRules, GridMapper
 from seg_perception.core.mapping.ontology import Role, load_ontology
@@ -233,3 +234,31 @@ def test_ground_strips_of_far_pixels_leave_no_gap_between_rows() -> None:
     assert wanted <= strips  # a pixel's strip reaches its neighbours' (at 29 m one cloud row spans 6 m of road)
     assert len(wanted - centres_only) > len(wanted) // 2  # centre rays alone leave most far cells unseen
     assert centres_only <= strips
+
+
+def test_boundary_margin_drops_road_just_below_and_beside_another_class() -> None:
+    # a level camera 1.4 m up over flat road; a "car" (obstacle class) covers rows 50-59, columns 60-99
+    labels = np.full((K.height, K.width), ROAD, np.uint8)
+    labels[50:60, 60:100] = 1
+    no_depth = np.full((K.height, K.width, 3), np.nan, np.float32)
+    rays = cloud_rays(K, 1)
+
+    def projected(cfg: GroundProjectionConfig) -> np.ndarray:
+        _, src = project_pixels(no_depth.reshape(-1, 3), labels.reshape(-1), None, rays, MOUNT,
+                                GroundPlane.from_height(0.0), LUT, cfg)  # fmt: skip
+        out = np.zeros(labels.shape, bool)
+        out.reshape(-1)[src] = True
+        return out
+
+    road_below_horizon = (labels == ROAD) & (np.arange(K.height)[:, None] > K.cy)
+    off = projected(GroundProjectionConfig(max_range_m=1000.0, min_angle_deg=0.0, obstacle_clearance_m=0.0,
+                                         side_margin_m=0.0))
+    assert (off == road_below_horizon).all()  # no margin: every road pixel below the horizon
+    on = projected(GroundProjectionConfig(max_range_m=1000.0, min_angle_deg=0.0))  # defaults: 0.5 m, 0.05 m
+    assert on[31:50].all()  # above the car (road beyond it) and beside it far enough: kept
+    # row 70 sees the ground at z = 1.4 * 200 / 40.5 = 6.9 m, where 0.5 m spans 14.5 rows: under the car
+    assert not on[60:71, 60:100].any()
+    # row 85: z = 5.0 m, 0.5 m spans 20 rows (rounded up to 22): 26 rows below the car is road in front of it
+    assert on[85:, 60:100].all()
+    # beside: at row 70, 0.05 m spans 1.4 columns (2); 5 columns away is kept
+    assert not on[70, 58:60].any() and not on[70, 100:102].any() and on[70, 55] and on[70, 104]

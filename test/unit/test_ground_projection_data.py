@@ -38,12 +38,30 @@ def test_kitti_projection_fills_the_visible_road_and_agrees_with_lidar(kitti_bag
     res = measure(kitti_bag, [config_path("seg_perception.yaml")], params)
     assert res["frames"] == 6 and res["box_cells"] == 2400 and not res["rejected"]
     # LiDAR alone: ~29 % of the road the camera sees in the box is drivable; with projection ~96 % (60 frames)
-    assert res["visible_filled_before"] < 0.4 and res["visible_filled_after"] > 0.9, res
-    assert res["gain"] > 3.0 and res["grid_cells_after"] > 4 * res["grid_cells_before"], res
-    # where LiDAR has ground points (no obstacle point) in a projected cell, it says drivable too
-    assert res["ground_overlap_cells"] > 1000 and res["ground_agreement"] >= 0.9, res
+    # LiDAR alone: ~29 % of the road the camera sees in the box is drivable; with projection 80-85 % (the rest is
+    # road within the boundary margin of cars, under their bodies; 96 % without the margin)
+    assert res["visible_filled_before"] < 0.4 and res["visible_filled_after"] > 0.75, res
+    assert res["gain"] > 2.5 and res["grid_cells_after"] > 2.5 * res["grid_cells_before"], res
+    # where LiDAR has points in a projected cell, it says drivable too (the issue's >= 90 %), ground cells or all
+    assert res["overlap_cells"] > 1000 and res["agreement"] >= 0.9 and res["ground_agreement"] >= 0.95, res
     assert res["agree_cells"] <= res["ground_overlap_cells"] <= res["overlap_cells"]
     assert res["unchanged_frames"] == 0
+
+
+def test_the_boundary_margin_keeps_projected_road_out_of_the_cars(kitti_bag, model_dir) -> None:  # noqa: ANN001
+    # the same frames without the margin: road seen under and beside the cars lands in the cells of their LiDAR
+    # points; the margin (obstacle_clearance_m 0.5, side_margin_m 0.05: the defaults) removes most of those
+    params = {"weights": str(model_dir), "device": "cpu", "global_frame": "", "width": 60.0, "height": 60.0,
+              "max_range_m": 30.0, "ground_projection.max_range_m": 30.0}  # fmt: skip
+    files = [config_path("seg_perception.yaml")]
+    off = measure(kitti_bag, files, params | {"ground_projection.obstacle_clearance_m": 0.0,
+                                              "ground_projection.side_margin_m": 0.0}, limit=3)  # fmt: skip
+    on = measure(kitti_bag, files, params, limit=3)
+    in_cars = {name: r["overlap_cells"] - r["ground_overlap_cells"] for name, r in (("off", off), ("on", on))}
+    assert in_cars["off"] > 300 and in_cars["on"] < 0.2 * in_cars["off"], in_cars
+    assert off["agreement"] < 0.75 and on["agreement"] >= 0.9, (off["agreement"], on["agreement"])
+    # the road away from the cars stays: most of the gain is kept
+    assert on["box_cells_after"] > 0.7 * off["box_cells_after"] > on["box_cells_before"], (off, on)
 
 
 def test_voc_has_no_drivable_class_so_kitchen_grids_are_unchanged(kitchen_bag, model_dir) -> None:  # noqa: ANN001

@@ -90,3 +90,41 @@ def valid_points(cloud: np.ndarray) -> np.ndarray:
     flat = cloud.reshape(-1)
     ok = np.isfinite(flat["x"]) & np.isfinite(flat["y"]) & np.isfinite(flat["z"])
     return flat[ok]
+
+
+def finite_points(
+    xyz: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Keep the points whose x, y and z are all finite (an organized cloud marks missing depth with NaN, REP-118).
+
+    Done once, first: every later stage then works on measured points only (3.5 % of a KITTI frame's pixels).
+
+    Args:
+        xyz: (N, 3) or (H, W, 3) float points [m].
+        labels: (N,) or (H, W) class ids.
+        confidence: (N,) or (H, W) float, or None.
+    Returns:
+        (M, 3) xyz, (M,) labels, (M,) confidence or None, in the input's (C) order.
+    Raises:
+        ValueError: if the sizes differ.
+    """
+    pts = np.asarray(xyz).reshape(-1, 3)
+    lab = np.asarray(labels).reshape(-1)
+    conf = None if confidence is None else np.asarray(confidence).reshape(-1)
+    if lab.size != pts.shape[0] or (conf is not None and conf.size != pts.shape[0]):
+        n_conf = None if conf is None else conf.size
+        raise ValueError(f"{pts.shape[0]} points but {lab.size} labels / {n_conf} confidences")
+    ok = np.isfinite(pts[:, 0])
+    ok &= np.isfinite(pts[:, 1])
+    ok &= np.isfinite(pts[:, 2])
+    if ok.all():
+        return pts, lab, conf
+    return pts[ok], lab[ok], None if conf is None else conf[ok]
+
+
+def cloud_arrays(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Split a structured semantic cloud (any shape) into (N, 3) xyz, (N,) labels and (N,) confidence or None."""
+    flat = cloud.reshape(-1)
+    xyz = np.stack([flat["x"], flat["y"], flat["z"]], axis=-1)
+    confidence = flat["confidence"] if "confidence" in (flat.dtype.names or ()) else None
+    return xyz, flat["label"], confidence

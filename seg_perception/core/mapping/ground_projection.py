@@ -38,6 +38,7 @@ from seg_perception.core.config import param
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.ground import GroundPlane
+from seg_perception.core.mapping.boundary_margin import near_other_classes
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.ontology import PointRole, Role
 
@@ -49,6 +50,7 @@ __all__ = [
     "cloud_stride",
     "depth_coverage",
     "project_drivable",
+    "project_pixels",
 ]
 
 
@@ -61,6 +63,9 @@ class GroundProjectionConfig:
         max_range_m: projected points farther than this from the camera in the grid's x-y plane are dropped [m], > 0.
         min_angle_deg: rays meeting the plane at a grazing angle below this are dropped [deg], in [0, 90).
         weight: weight of a projected point relative to a depth-backed one in the fused drivable layer, in (0, 1).
+        obstacle_clearance_m: the reach of a non-drivable-class pixel (a car, a sidewalk) downwards in the image, as
+            the height it spans at the ground depth of the pixel below [m], in [0, 2] (``boundary_margin``).
+        side_margin_m: its reach sideways (and downwards within it), as the width at that depth [m], in [0, 2].
     Raises:
         ValueError: on a value out of range.
     """
@@ -72,6 +77,12 @@ class GroundProjectionConfig:
                                  lo=0.0, hi=89.0)  # fmt: skip
     weight: float = param(0.5, "weight of projected drivable evidence relative to depth-backed evidence (fused)",
                           lo=0.01, hi=0.99)  # fmt: skip
+    obstacle_clearance_m: float = param(
+        0.5, "drivable pixels below a non-drivable-class pixel by less than this height at their ground depth are "
+        "not projected (road seen under a car's body) [m]; 0 = off", lo=0.0, hi=2.0,
+    )  # fmt: skip
+    side_margin_m: float = param(0.05, "drivable pixels beside a non-drivable-class pixel by less than this width at "
+                                 "their ground depth are not projected [m]; 0 = off", lo=0.0, hi=2.0)  # fmt: skip
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str, value: object) -> None:
@@ -82,6 +93,9 @@ class GroundProjectionConfig:
              self.max_range_m)  # fmt: skip
         need(0 <= self.min_angle_deg < 90, "min_angle_deg must be in [0, 90) [deg]", self.min_angle_deg)
         need(0 < self.weight < 1, "weight must be in (0, 1)", self.weight)
+        for name in ("obstacle_clearance_m", "side_margin_m"):
+            value = getattr(self, name)
+            need(math.isfinite(value) and 0 <= value <= 2, f"{name} must be in [0, 2] [m]", value)
 
 
 def cloud_stride(k: Intrinsics, cloud_hw: tuple[int, int]) -> int:
@@ -158,7 +172,29 @@ def project_drivable(
     min_confidence: float = 0.0,
     spacing_m: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Ground points of the drivable-class pixels that have no depth (module docstring).
+    """Ground points of the drivable-class pixels that have no depth, with their confidence (``project_pixels``).
+
+    Returns:
+        ((M, 3) float32 ground points in the grid frame [m], (M,) float32 confidence or None).
+    """
+    p, src = project_pixels(xyz, labels, confidence, rays, t_grid_camera, plane, roles_lut, cfg, min_confidence,
+                            spacing_m)  # fmt: skip
+    return p, None if confidence is None else np.asarray(confidence, dtype=np.float32).reshape(-1)[src]
+
+
+def project_pixels(
+    xyz: np.ndarray,
+    labels: np.ndarray,
+    confidence: np.ndarray | None,
+    rays: np.ndarray,
+    t_grid_camera: np.ndarray,
+    plane: GroundPlane,
+    roles_lut: np.ndarray,
+    cfg: GroundProjectionConfig,
+    min_confidence: float = 0.0,
+    spacing_m: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ground points of the drivable-class pixels that have no depth (module docstring), and their pixels.
 
     A pixel sees a strip of ground, from the hit of the ray through its lower edge to that of its upper edge; far
     away the strip is longer than a grid cell (KITTI, 1.65 m up, fy 721 px: 0.19 m per image row at 15 m, 0.34 m at
@@ -178,22 +214,26 @@ def project_drivable(
         min_confidence: the costmap's ``min_confidence``.
         spacing_m: sample spacing along each pixel's ground strip [m] (half a grid cell); 0 = the centre ray only.
     Returns:
-        ((M, 3) float32 ground points in the grid frame [m], (M,) float32 confidence or None).
+        ((M, 3) float32 ground points in the grid frame [m], (M,) int64 index of each point's pixel in the flattened
+        cloud: its label is ``labels.reshape(-1)[src]``).
     Raises:
         ValueError: if the lengths differ.
     """
     lab = np.asarray(labels).reshape(-1)
     pts = np.asarray(xyz).reshape(-1, 3)
-    row_step = 0.0  # y / z step between consecutive rows of an organized ray set
-    if rays.ndim == 3 and rays.shape[0] > 1:
+    row_step = col_step = 0.0  # y / z (x / z) step between consecutive rows (columns) of an organized ray set
+    hw = (rays.shape[0], rays.shape[1]) if rays.ndim == 3 and rays.shape[0] > 1 and rays.shape[1] > 1 else None
+    if hw is not None:
         row_step = float(rays[1, 0, 1] / rays[1, 0, 2] - rays[0, 0, 1] / rays[0, 0, 2])
+        col_step = float(rays[0, 1, 0] / rays[0, 1, 2] - rays[0, 0, 0] / rays[0, 0, 2])
     rays = rays.reshape(-1, 3)
     if not (pts.shape[0] == lab.size == rays.shape[0]):
         raise ValueError(f"{pts.shape[0]} points, {lab.size} labels and {rays.shape[0]} rays must match")
     lut = np.append(np.asarray(roles_lut, dtype=np.uint8).reshape(-1), np.uint8(Role.IGNORE))
     if np.issubdtype(lab.dtype, np.signedinteger):
         lab = np.where(lab < 0, lut.size - 1, lab)
-    cand = lut.take(lab, mode="clip") == Role.DRIVABLE  # ids past the table clip onto its IGNORE entry
+    role = lut.take(lab, mode="clip")  # ids past the table clip onto its IGNORE entry
+    cand = role == Role.DRIVABLE
     cand &= np.isnan(pts[:, 2])
     conf = None if confidence is None else np.asarray(confidence, dtype=np.float32).reshape(-1)
     if conf is not None:
@@ -204,20 +244,26 @@ def project_drivable(
     c = tf[:3, 3]
     height = float(n @ c) + plane.offset  # camera above the plane: > 0
     if idx.size == 0 or height <= 0:
-        return np.zeros((0, 3), np.float32), None if conf is None else np.zeros(0, np.float32)
+        return np.zeros((0, 3), np.float32), np.zeros(0, np.int64)
     rot = tf[:3, :3].T.astype(np.float32)
     r = rays[idx] @ rot  # (M, 3) float32 directions in the grid frame
     down = r @ -n.astype(np.float32)  # sin of the grazing angle (rays and n are unit vectors)
     sin_min = np.float32(max(math.sin(math.radians(cfg.min_angle_deg)), 1e-6))
     ok = down >= sin_min  # towards the plane, steep enough
     src = idx[ok]
-    d = r[ok] * (np.float32(height) / down[ok])[:, None]  # camera -> hit [m]
+    t_hit = np.float32(height) / down[ok]  # camera -> hit distance along the unit ray [m]
+    d = r[ok] * t_hit[:, None]  # camera -> hit [m]
+    if hw is not None and row_step > 0 and col_step > 0 and (cfg.obstacle_clearance_m > 0 or cfg.side_margin_m > 0):
+        margin = (cfg.obstacle_clearance_m / row_step, cfg.side_margin_m / col_step)  # [px m]
+        keep = ~near_other_classes(role.reshape(hw) != Role.DRIVABLE, role.reshape(hw) != Role.IGNORE, src,
+                                   rays[src, 2] * t_hit, margin)  # fmt: skip
+        src, d = src[keep], d[keep]
     if spacing_m > 0 and row_step > 0:
         d, keep = _strip_samples(rays[src], rot, n, height, row_step, spacing_m, d)
         src = src[keep]
     near = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] <= np.float32(cfg.max_range_m**2)
     p = d[near] + c.astype(np.float32)
-    return p, None if conf is None else conf[src[near]]
+    return p, src[near]
 
 
 def _strip_samples(

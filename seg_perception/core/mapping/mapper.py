@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from seg_perception.core.config import from_params, param
+from seg_perception.core.geometry.cloud import cloud_arrays, finite_points
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.costs import FREE_SPACE, to_occupancy
@@ -32,13 +33,17 @@ from seg_perception.core.mapping.ground_projection import (
     GroundProjectionConfig,
     ProjectionStats,
     depth_coverage,
-    project_drivable,
+    project_pixels,
     projected_cells,
 )
 from seg_perception.core.mapping.ontology import Ontology, PointRole, find_package_ontology, read_ontology_file
+from seg_perception.core.mapping.semantic import RollingSemanticVotes, cell_votes, semantic_occupancy
 from seg_perception.core.mapping.single_frame import build_grids, classify_points
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.segmentation.class_info import ClassInfo, ClassInfoError
+
+# cloud_arrays and finite_points live in core/geometry/cloud.py; imported from here too
+__all__ = ["ClassRules", "CostmapSettings", "GridMapper", "GridResult", "build_mapper", "cloud_arrays", "finite_points"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,8 @@ class GridResult:
         projected: (H, W) bool cells marked drivable by ground projection alone (no depth-backed evidence), or None
             when nothing was projected (no rays, projection off).
         projection: counts of the ground projection (``ground_projection.ProjectionStats``), or None.
+        semantic: (H, W) int8 ``semantic_grid`` values: class id (0..127) of each cell's verdict, -1 unknown
+            (``semantic.semantic_occupancy``).
     """
 
     drivable: np.ndarray
@@ -160,6 +167,7 @@ class GridResult:
     timings_ms: dict[str, float]
     projected: np.ndarray | None = None
     projection: ProjectionStats | None = None
+    semantic: np.ndarray | None = None
 
 
 class GridMapper:
@@ -196,6 +204,7 @@ class GridMapper:
         if fusion_cfg is not None:
             fusion_cfg = dataclasses.replace(fusion_cfg, resolution=cfg.resolution, width=cfg.width, height=cfg.height)
             self.fusion = RollingLogOddsGrid(fusion_cfg)
+            self.votes = RollingSemanticVotes(self.fusion.geometry.shape)  # the semantic grid's fused classes
         self.voxels = SemanticVoxelMap(voxel_resolution_m, num_classes) if voxel_resolution_m > 0 else None
         self._rules: ClassRules | None = None
         self.rules = rules
@@ -232,6 +241,7 @@ class GridMapper:
         """Forget fused state (after an odometry jump); the voxel map too."""
         if self.fusion is not None:
             self.fusion.reset()
+            self.votes.reset()
         if self.voxels is not None:
             self.voxels.clear()
 
@@ -274,12 +284,7 @@ class GridMapper:
         points = transform_points(tf, xyz)
         t1 = time.perf_counter()
         t["transform"] = (t1 - t0) * 1e3
-        z0 = self.cfg.ground_height_m if ground_z is None else float(ground_z)
-        ground, fitted = None, False
-        if self.ground_cfg is not None:
-            ground, fitted = fit_ground_plane(points, dataclasses.replace(self.ground_cfg, expected_height_m=z0))
-        elif ground_z is not None:
-            ground = GroundPlane.from_height(z0)
+        ground, fitted, z0 = self._ground(points, ground_z)
         t2 = time.perf_counter()
         t["ground"] = (t2 - t1) * 1e3
         r = self.rules
@@ -290,29 +295,55 @@ class GridMapper:
             drivable, obstacle = build_grids(points, labels, confidence, r.roles, self.cfg, geometry, ground,
                                              r.costs, r.inflation, roles)  # fmt: skip
         else:
-            self.fusion.recenter(robot_xy)
+            self.votes.shift(*self.fusion.recenter(robot_xy))
             self.fusion.update_roles((float(tf[0, 3]), float(tf[1, 3])), points, roles, confidence, stamp_s)
             geometry = self.fusion.geometry
+        votes = cell_votes(geometry, points, labels, roles, confidence, r.roles)  # the semantic grid's classes
         t3 = time.perf_counter()
         t["grids"] = (t3 - t2) * 1e3
-        projected, stats = None, None
+        projected, stats, pvotes = None, None, None
         if raw is not None:
             plane = ground if ground is not None else GroundPlane.from_height(z0)
-            projected, stats = self._project(raw, rays, tf, plane, geometry, points, roles, stamp_s)
+            projected, stats, pvotes = self._project(raw, rays, tf, plane, geometry, points, roles, stamp_s)
             if self.fusion is None:
                 drivable[projected] = FREE_SPACE
             t["projection"] = (time.perf_counter() - t3) * 1e3
+        t4 = time.perf_counter()
         if self.fusion is not None:
-            t4 = time.perf_counter()
             obstacle = self.fusion.obstacle_cost(self.cfg)
             drivable = self.fusion.drivable_cost()
-            t["grids"] += (time.perf_counter() - t4) * 1e3
+        semantic = self._semantic(votes, pvotes, drivable)
+        t["grids"] += (time.perf_counter() - t4) * 1e3
         if self.voxels is not None:
             t3 = time.perf_counter()
             self._insert_voxels(points, roles, labels, confidence, np.array([*robot_xy, z0]))
             t["voxels"] = (time.perf_counter() - t3) * 1e3
         return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, labels, confidence, geometry,
-                          ground, fitted, t, projected, stats)  # fmt: skip
+                          ground, fitted, t, projected, stats, semantic)  # fmt: skip
+
+    def _ground(self, points: np.ndarray, ground_z: float | None) -> tuple[GroundPlane | None, bool, float]:
+        """(plane, fitted, z0): the RANSAC fit near the expected height z0 (``ground_z``, default
+        ``cfg.ground_height_m``), or without fitting the flat plane at ``ground_z`` (None when that is not given)."""
+        z0 = self.cfg.ground_height_m if ground_z is None else float(ground_z)
+        if self.ground_cfg is not None:
+            ground, fitted = fit_ground_plane(points, dataclasses.replace(self.ground_cfg, expected_height_m=z0))
+            return ground, fitted, z0
+        return (GroundPlane.from_height(z0) if ground_z is not None else None), False, z0
+
+    def _semantic(
+        self, votes: tuple[np.ndarray, np.ndarray, np.ndarray], pvotes: tuple[np.ndarray, np.ndarray] | None,
+        drivable: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """The semantic grid (``semantic.py``) from this frame's ``cell_votes`` (and, in the cells projection filled,
+        the projected pixels' drivable classes), fused into ``votes`` in fused mode; ``drivable``: uint8 costs."""
+        cls, score, count = votes
+        if pvotes is not None:
+            cls[1] = np.where(pvotes[0] >= 0, pvotes[0], cls[1])
+            score[1] = np.where(pvotes[0] >= 0, pvotes[1], score[1])
+        if self.fusion is None:
+            return semantic_occupancy(cls, drivable, count[0] >= self.cfg.min_obstacle_points)
+        self.votes.update(cls, score)
+        return semantic_occupancy(self.votes.cls, drivable, self.fusion.occupied_mask())
 
     def _insert_voxels(
         self, points: np.ndarray, roles: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None,
@@ -332,57 +363,23 @@ class GridMapper:
     def _project(
         self, raw: tuple[np.ndarray, np.ndarray, np.ndarray | None], rays: np.ndarray | None, tf: np.ndarray,
         plane: GroundPlane, geometry: GridGeometry, points: np.ndarray, roles: np.ndarray, stamp_s: float,
-    ) -> tuple[np.ndarray, ProjectionStats]:  # fmt: skip
+    ) -> tuple[np.ndarray, ProjectionStats, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
         """Ground projection of the drivable pixels without depth (``ground_projection``): the cells it fills (no
-        depth-backed evidence in them this frame) and its counts; in fused mode the evidence goes into the drivable
-        layer with weight ``projection.weight`` x confidence (occupied cells excluded)."""
+        depth-backed evidence in them this frame), its counts and the filled cells' classes (``cell_votes``
+        drivable slot; weighted by ``projection.weight`` when fused); in fused mode the evidence goes into the
+        drivable layer with weight ``projection.weight`` x confidence (occupied cells excluded)."""
         assert self.rules is not None and self.projection is not None and rays is not None
-        xyz, labels, conf = raw
-        pts, pconf = project_drivable(np.asarray(xyz).reshape(-1, 3), np.asarray(labels).reshape(-1),
-                                      None if conf is None else np.asarray(conf).reshape(-1), rays, tf, plane,
-                                      self.rules.roles, self.projection, self.cfg.min_confidence,
-                                      0.5 * self.cfg.resolution)  # fmt: skip
+        lab = np.asarray(raw[1]).reshape(-1)
+        conf = None if raw[2] is None else np.asarray(raw[2], dtype=np.float32).reshape(-1)
+        pts, src = project_pixels(np.asarray(raw[0]).reshape(-1, 3), lab, conf, rays, tf, plane, self.rules.roles,
+                                  self.projection, self.cfg.min_confidence, 0.5 * self.cfg.resolution)  # fmt: skip
+        pconf = None if conf is None else conf[src]
         fill, weight, stats = projected_cells(geometry, pts, pconf, *depth_coverage(geometry, points, roles))
+        pcls, pscore, _ = cell_votes(geometry, pts, lab[src], np.full(src.size, PointRole.DRIVABLE, np.uint8), pconf)
+        pcls[1][~fill] = -1
         if self.fusion is not None:
             if not self.fusion.cfg.confidence_weighting:
                 weight = fill.astype(np.float32)
             self.fusion.add_drivable_evidence(weight * np.float32(self.projection.weight), stamp_s)
-        return fill, stats
-
-
-def finite_points(
-    xyz: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Keep the points whose x, y and z are all finite (an organized cloud marks missing depth with NaN, REP-118).
-
-    Done once, first: every later stage then works on measured points only (3.5 % of a KITTI frame's pixels).
-
-    Args:
-        xyz: (N, 3) or (H, W, 3) float points [m].
-        labels: (N,) or (H, W) class ids.
-        confidence: (N,) or (H, W) float, or None.
-    Returns:
-        (M, 3) xyz, (M,) labels, (M,) confidence or None, in the input's (C) order.
-    Raises:
-        ValueError: if the sizes differ.
-    """
-    pts = np.asarray(xyz).reshape(-1, 3)
-    lab = np.asarray(labels).reshape(-1)
-    conf = None if confidence is None else np.asarray(confidence).reshape(-1)
-    if lab.size != pts.shape[0] or (conf is not None and conf.size != pts.shape[0]):
-        n_conf = None if conf is None else conf.size
-        raise ValueError(f"{pts.shape[0]} points but {lab.size} labels / {n_conf} confidences")
-    ok = np.isfinite(pts[:, 0])
-    ok &= np.isfinite(pts[:, 1])
-    ok &= np.isfinite(pts[:, 2])
-    if ok.all():
-        return pts, lab, conf
-    return pts[ok], lab[ok], None if conf is None else conf[ok]
-
-
-def cloud_arrays(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Split a structured semantic cloud (any shape) into (N, 3) xyz, (N,) labels and (N,) confidence or None."""
-    flat = cloud.reshape(-1)
-    xyz = np.stack([flat["x"], flat["y"], flat["z"]], axis=-1)
-    confidence = flat["confidence"] if "confidence" in (flat.dtype.names or ()) else None
-    return xyz, flat["label"], confidence
+            pscore *= np.float32(self.projection.weight)
+        return fill, stats, (pcls[1], pscore[1])
