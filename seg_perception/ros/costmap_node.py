@@ -67,8 +67,8 @@ from seg_perception.core.geometry.cloud import CLOUD_DTYPE
 from seg_perception.core.geometry.ground import GroundConfig
 from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
 from seg_perception.core.mapping.ground_projection import GroundProjectionConfig, RayCache
-from seg_perception.core.mapping.mapper import ClassRules, CostmapSettings, GridMapper, cloud_arrays
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, CostmapSettings, cloud_arrays
 from seg_perception.core.mapping.semantic import MAX_GRID_CLASS
 from seg_perception.core.segmentation.class_info import (
     ClassInfo,
@@ -150,7 +150,7 @@ class CostmapNode(GuardedNode):
         s = self.settings
         # an ontology from the parameter (trusted configuration: a name or a YAML path) is read once, here
         self._ontology_param: Ontology | None = open_ontology(s.ontology) if s.ontology else None
-        self.mapper = GridMapper.from_settings(self.cfg, s, self.ground_cfg, self.fusion_cfg,
+        self.mapper = CostmapPipeline.from_settings(self.cfg, s, self.ground_cfg, self.fusion_cfg,
                                                projection_cfg=self.projection_cfg)  # fmt: skip
         self._rays = RayCache()
         self._camera: tuple[Intrinsics, str] | None = None  # the last valid camera_info: K and frame

@@ -16,8 +16,8 @@ from visualization_msgs.msg import Marker
 
 from seg_perception.core.geometry.ground import GroundPlane
 from seg_perception.core.geometry.transforms import rotation_between
-from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
+from seg_perception.core.mapping.pipeline import GridResult
 from seg_perception.ros import convert
 
 if TYPE_CHECKING:  # the costmap node uses this module too and must not load torch
@@ -54,8 +54,8 @@ def costmap_messages(grids: GridResult, header: Header, robot_xy: tuple[float, f
     geo = grids.geometry
     origin = (geo.origin_x, geo.origin_y)
     out: dict[str, Any] = {
-        "drivable_grid": convert.grid_to_msg(grids.drivable, geo.resolution, origin, header),
-        "obstacle_grid": convert.grid_to_msg(grids.obstacle, geo.resolution, origin, header),
+        "drivable_grid": convert.grid_to_msg(grids.drivable_occupancy, geo.resolution, origin, header),
+        "obstacle_grid": convert.grid_to_msg(grids.obstacle_occupancy, geo.resolution, origin, header),
     }
     if grids.semantic is not None:
         out["semantic_grid"] = convert.grid_to_msg(grids.semantic, geo.resolution, origin, header)

@@ -33,8 +33,8 @@ from seg_perception.core.geometry.camera import depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.ground_projection import RayCache
-from seg_perception.core.mapping.mapper import ClassRules, GridMapper, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, build_costmap_pipeline, cloud_arrays
 from seg_perception.core.segmentation.models import find_weights, load_model, sha256_of
 from seg_perception.core.segmentation.overlay import blend, palette_array
 from seg_perception.core.segmentation.pipeline import SegmentationConfig
@@ -142,7 +142,8 @@ def bench(
                     num_threads=threads, keep_aspect=input_hw is None)  # fmt: skip
     seg(frames[0].rgb)
     cold_ms = (time.perf_counter() - t0) * 1e3
-    mapper, _ = build_mapper(load_node_params([config_path("seg_perception.yaml")], "costmap"), spec.num_classes)
+    costmap_params = load_node_params([config_path("seg_perception.yaml")], "costmap")
+    mapper, _ = build_costmap_pipeline(costmap_params, spec.num_classes)
     mapper.rules = ClassRules.from_ontology(load_ontology(spec.ontology, spec.categories), spec.categories, mapper.cfg)
     mount = camera_to_base(*MOUNTS[seq.layout])  # base_link -> optical frame, as bag-from-frames' /tf_static
     stats, inputs = stage_times(seg, seq, frames, mapper, mount, repeats, warmup, cloud_stride)
@@ -166,7 +167,7 @@ def bench(
 
 
 def stage_times(
-    seg: Segmenter, seq: RGBDSequence, frames: list[Any], mapper: GridMapper, mount: np.ndarray, repeats: int,
+    seg: Segmenter, seq: RGBDSequence, frames: list[Any], mapper: CostmapPipeline, mount: np.ndarray, repeats: int,
     warmup: int, cloud_stride: int,
 ) -> tuple[dict[str, dict[str, float]], list[torch.Tensor]]:  # fmt: skip
     """Time every stage of the node's frame (segmentation node, then costmap node) on ``frames`` in turn.

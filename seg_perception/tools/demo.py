@@ -37,7 +37,7 @@ from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.cloud import unpack_rgb
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.grid import GridGeometry
-from seg_perception.core.mapping.mapper import build_mapper, cloud_arrays
+from seg_perception.core.mapping.pipeline import build_costmap_pipeline, cloud_arrays
 from seg_perception.core.segmentation.overlay import palette_array
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.resources import config_path
@@ -320,7 +320,7 @@ def render_outputs(
     info = json.loads(extras[0][1].data) if extras else None
     lut = palette_array([c["color"] for c in info["classes"]]) if info else palette_array(
         get_model_spec("espnetv2_city").palette)  # fmt: skip
-    mapper, settings = build_mapper(load_node_params(params_files, "costmap"))
+    mapper, settings = build_costmap_pipeline(load_node_params(params_files, "costmap"))
     # every transform the nodes were sent, kept (renders look up any stamp afterwards)
     tf = BagTf([out / "input_bag"], time_jump_ns=2**62, cache_s=1e7)
     tf.advance_to(2**62)

@@ -21,8 +21,8 @@ from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.ground_projection import RayCache
-from seg_perception.core.mapping.mapper import ClassRules, GridResult, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
+from seg_perception.core.mapping.pipeline import ClassRules, GridResult, build_costmap_pipeline, cloud_arrays
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationPipeline
 from seg_perception.ros.pose_source import BagTf, CloudPoser
@@ -123,12 +123,12 @@ def segmented_frames(
 
 class OfflineMapper:
     """The costmap node's per-cloud logic for bags: the bag's /tf_static and /tf fed into a tf2 buffer as the node
-    receives them (``BagTf``), ``CloudPoser.pose``, ``GridMapper.update`` with the camera_info rays of ground
+    receives them (``BagTf``), ``CloudPoser.pose``, ``CostmapPipeline.update`` with the camera_info rays of ground
     projection (the functions the node calls, so offline equals online). ``rejected`` counts refused camera_info
     (``camera_info_stride``) as the node's ``rejected``."""
 
     def __init__(self, bag: Path, params: dict[str, Any], spec: Any) -> None:  # noqa: ANN401
-        self.mapper, self.settings = build_mapper(params, spec.num_classes)
+        self.mapper, self.settings = build_costmap_pipeline(params, spec.num_classes)
         onto = load_ontology(self.settings.ontology or spec.ontology, spec.categories)
         self.mapper.rules = ClassRules.from_ontology(onto, spec.categories, self.mapper.cfg)
         s = self.settings

@@ -2,7 +2,7 @@
 
 Reads the colour, depth and camera_info topics of a rosbag2 (as written by ``bag-from-frames`` or recorded from a
 camera driver), pairs colour and depth by stamp exactly as the segmentation node does, runs the same core
-(``SegmentationPipeline`` + ``GridMapper``) with the same YAML parameters, and writes
+(``SegmentationPipeline`` + ``CostmapPipeline``) with the same YAML parameters, and writes
 
 - ``OUT/bag``: a rosbag2 with the nodes' topics (``labels``, ``confidence``, ``overlay``, ``semantic_points``,
   ``drivable_grid``, ``obstacle_grid``, ``semantic_grid``, ..., ``label_info`` (vision_msgs/LabelInfo, also as
@@ -31,7 +31,7 @@ import numpy as np
 from seg_perception.bag import SalvageReport, recorded_count
 from seg_perception.core.config import from_params
 from seg_perception.core.mapping.grid import GridGeometry
-from seg_perception.core.mapping.mapper import GridResult
+from seg_perception.core.mapping.pipeline import GridResult
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.core.segmentation.runtime import RUNTIMES
@@ -218,7 +218,7 @@ class OfflineRun:
         outputs = {**segmentation_messages(result, h), **costmap_messages(grids, gh, self.offline.robot_xy)}
         for name, msg in outputs.items():  # the nodes' own messages, in the order they publish them
             self.writer.write(f"{self.ns}/{name}", msgtype_of(msg), msg, t_ns)
-        for name, occ in (("drivable_grid", grids.drivable), ("obstacle_grid", grids.obstacle)):
+        for name, occ in (("drivable_grid", grids.drivable_occupancy), ("obstacle_grid", grids.obstacle_occupancy)):
             if name in self.previous:
                 self.flicker[name].append(aligned_flicker(*self.previous[name], occ, grids.geometry))
             self.previous[name] = (occ, grids.geometry)
@@ -226,7 +226,8 @@ class OfflineRun:
             self.stats.timings[k].append(v)
         if self.render_every and self.stats.frames_out % self.render_every == 0:
             overlay = result.overlay if result.overlay is not None else frame.rgb
-            panel = render_panel(overlay, grids.points, self.pipe.lut[grids.labels], grids.drivable, grids.obstacle,
+            panel = render_panel(overlay, grids.points, self.pipe.lut[grids.labels], grids.drivable_occupancy,
+                                 grids.obstacle_occupancy,
                                  grids.geometry, f"frame {self.stats.frames_out}  t={t_ns / 1e9:.2f} s",
                                  projected=grids.projected)  # fmt: skip
             cv2.imwrite(str(self.renders / f"frame_{self.stats.frames_out:04d}.png"), panel[:, :, ::-1])

@@ -105,13 +105,15 @@ def measure(
         plane = g1.ground if g1.ground is not None else GroundPlane.from_height(m1.mapper.cfg.ground_height_m)
         assert m1.t_grid_camera is not None and frame.k is not None and m1.mapper.rules is not None
         vis = visible_drivable(xy, plane, m1.t_grid_camera, frame.k, result.labels, m1.mapper.rules.roles)
-        d0, d1 = g0.drivable[rows, cols] == 0, g1.drivable[rows, cols] == 0
+        d0, d1 = g0.drivable_occupancy[rows, cols] == 0, g1.drivable_occupancy[rows, cols] == 0
         for key, value in (("before", d0.sum()), ("after", d1.sum()), ("box", rows.size), ("visible", vis.sum()),
                            ("vis_before", (d0 & vis).sum()), ("vis_after", (d1 & vis).sum()),
-                           ("grid_before", (g0.drivable == 0).sum()), ("grid_after", (g1.drivable == 0).sum()),
+                           ("grid_before", (g0.drivable_occupancy == 0).sum()),
+                           ("grid_after", (g1.drivable_occupancy == 0).sum()),
                            ("ms", g1.timings_ms.get("projection", 0.0))):  # fmt: skip
             acc[key].append(float(value))
-        sums["unchanged"] += int(np.array_equal(g0.drivable, g1.drivable) and np.array_equal(g0.obstacle, g1.obstacle))
+        sums["unchanged"] += int(np.array_equal(g0.drivable_occupancy, g1.drivable_occupancy)
+                                 and np.array_equal(g0.obstacle_occupancy, g1.obstacle_occupancy))
         if g1.projection is not None:
             p = g1.projection
             sums["overlap"] += p.overlap

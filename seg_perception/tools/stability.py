@@ -26,8 +26,8 @@ import numpy as np
 
 from seg_perception.bag import read_topics
 from seg_perception.core.config import from_params
-from seg_perception.core.mapping.mapper import GridResult
 from seg_perception.core.mapping.ontology import PointRole
+from seg_perception.core.mapping.pipeline import GridResult
 from seg_perception.core.mapping.stability import aligned_overlap, grid_agreement, label_flicker
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
@@ -90,8 +90,9 @@ def _add_flicker(
         if mode in prev:
             pc, pg = prev[mode]
             flick[f"cells_{mode}"].append(_cell_flicker(pc, cells[mode]))
-            flick[f"drivable_{mode}"].append(aligned_flicker(pg.drivable, pg.geometry, g.drivable, g.geometry))
-            flick[f"obstacle_{mode}"].append(aligned_flicker(pg.obstacle, pg.geometry, g.obstacle, g.geometry))
+            for grid in ("drivable", "obstacle"):
+                before, after = getattr(pg, f"{grid}_occupancy"), getattr(g, f"{grid}_occupancy")
+                flick[f"{grid}_{mode}"].append(aligned_flicker(before, pg.geometry, after, g.geometry))
         prev[mode] = (cells[mode], g)
 
 
@@ -137,12 +138,12 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
             first_half_end = out["fused"]
         _add_flicker(out, fused_hist, prev, flick)
         g = out["fused"]  # clearing: cells once lethal (100) that later read free (0)
-        cleared = np.union1d(cleared, np.intersect1d(ever_lethal, _lattice_keys(g, g.obstacle == 0)))
-        ever_lethal = np.union1d(ever_lethal, _lattice_keys(g, g.obstacle == 100))
+        cleared = np.union1d(cleared, np.intersect1d(ever_lethal, _lattice_keys(g, g.obstacle_occupancy == 0)))
+        ever_lethal = np.union1d(ever_lethal, _lattice_keys(g, g.obstacle_occupancy == 100))
         stats.frames_out += 1
     figures = {k: round(float(np.nanmean(v)), 4) if v else None for k, v in flick.items()}
     agreement = _agreement(first_half_end, last_half2) if first_half_end and last_half2 else None
-    known = int((prev["fused"][1].obstacle != -1).sum()) if "fused" in prev else 0
+    known = int((prev["fused"][1].obstacle_occupancy != -1).sum()) if "fused" in prev else 0
     return {
         "bag": str(bag), "model": spec.name, "frames": stats.frames_out, "drops": dict(stats.drops),
         "flicker_mean": figures, "half_agreement_fused": agreement, "known_cells_fused_end": known,

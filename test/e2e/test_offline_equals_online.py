@@ -1,6 +1,6 @@
 """``seg-perception process`` and the launched nodes give the same outputs on the same real kitchen bag.
 
-Both run the same functions (assembler, pipeline, tf2 + CloudPoser, GridMapper, ros/outputs), so for every
+Both run the same functions (assembler, pipeline, tf2 + CloudPoser, CostmapPipeline, ros/outputs), so for every
 frame both produced, labels and grids must agree. Grids are single-frame here: a fused grid depends on which frames
 the live node had time for (it always takes the newest), which no offline run can know.
 """

@@ -22,7 +22,7 @@ from std_msgs.msg import Header, String
 
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.mapping.grid import CostmapConfig
-from seg_perception.core.mapping.mapper import ClassRules
+from seg_perception.core.mapping.pipeline import ClassRules
 from seg_perception.core.segmentation.class_info import parse_label_info
 from seg_perception.datasets import open_sequence
 from seg_perception.ros import convert

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from seg_perception.core.mapping.grid import CostmapConfig
-from seg_perception.core.mapping.mapper import ClassRules
 from seg_perception.core.mapping.ontology import Role, load_ontology
+from seg_perception.core.mapping.pipeline import ClassRules
 from seg_perception.core.segmentation.class_info import (
     MAX_LABEL_INFO_BYTES,
     ClassInfoError,

@@ -1,4 +1,4 @@
-"""core.mapping.ground_projection and its use in GridMapper: rays per camera_info, the ray-plane cut against the
+"""core.mapping.ground_projection and its use in CostmapPipeline: rays per camera_info, the ray-plane cut against the
 pinhole geometry, which pixels are projected (drivable classes without depth only), and how projected evidence
 enters the grids (fills unknown cells only; never obstacles; weighted in the fused layer)."""
 
@@ -22,8 +22,8 @@ from seg_perception.core.mapping.ground_projection import (
     project_drivable,
     project_pixels,
 )
-from seg_perception.core.mapping.mapper import ClassRules, GridMapper
 from seg_perception.core.mapping.ontology import Role, load_ontology
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline
 from seg_perception.core.segmentation.registry import get_model_spec
 
 HEIGHT_M = 1.4
@@ -152,10 +152,11 @@ def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return xyz, labels, conf
 
 
-def _mapper(fusion: FusionConfig | None = None, weight: float = 0.5, enabled: bool = True) -> GridMapper:
+def _mapper(fusion: FusionConfig | None = None, weight: float = 0.5, enabled: bool = True) -> CostmapPipeline:
     spec = get_model_spec("espnetv2_city")
     cfg = CostmapConfig(resolution=0.2, width=30.0, height=30.0, max_range_m=15.0, min_obstacle_points=1)
-    mapper = GridMapper(cfg, fusion_cfg=fusion, projection_cfg=GroundProjectionConfig(weight=weight, enabled=enabled))
+    projection = GroundProjectionConfig(weight=weight, enabled=enabled)
+    mapper = CostmapPipeline(cfg, fusion_cfg=fusion, projection_cfg=projection)
     mapper.rules = ClassRules.from_ontology(load_ontology("cityscapes", spec.categories), spec.categories, cfg)
     return mapper
 
@@ -167,19 +168,20 @@ def test_projection_fills_only_unknown_cells_and_never_touches_obstacles() -> No
     dense = _mapper().update(xyz, labels, conf, MOUNT, rays=rays)
     assert depth_only.projected is None and depth_only.projection is None
     assert dense.projected is not None and dense.projection is not None and "projection" in dense.timings_ms
-    known = depth_only.drivable != -1
-    np.testing.assert_array_equal(dense.drivable[known], depth_only.drivable[known])  # depth-backed cells stay
-    np.testing.assert_array_equal(dense.obstacle, depth_only.obstacle)  # the obstacle grid is depth only
+    known = depth_only.drivable_occupancy != -1
+    # depth-backed cells stay; the obstacle grid is depth only
+    np.testing.assert_array_equal(dense.drivable_occupancy[known], depth_only.drivable_occupancy[known])
+    np.testing.assert_array_equal(dense.obstacle_occupancy, depth_only.obstacle_occupancy)
     assert not (dense.projected & known).any()
-    np.testing.assert_array_equal(dense.drivable[dense.projected], 0)
-    gain = (dense.drivable == 0).sum() / (depth_only.drivable == 0).sum()
+    np.testing.assert_array_equal(dense.drivable_occupancy[dense.projected], 0)
+    gain = (dense.drivable_occupancy == 0).sum() / (depth_only.drivable_occupancy == 0).sum()
     assert gain > 2.0, gain  # depth on 1 row in 8 leaves most road cells unknown
     s = dense.projection
     assert s.filled == int(dense.projected.sum()) and s.agree <= s.ground_overlap <= s.overlap <= s.cells
     assert s.ground_agreement > 0.95  # flat road: projection and depth agree on the ground
     # switched off: no projection even with rays
     off = _mapper(enabled=False).update(xyz, labels, conf, MOUNT, rays=rays)
-    np.testing.assert_array_equal(off.drivable, depth_only.drivable)
+    np.testing.assert_array_equal(off.drivable_occupancy, depth_only.drivable_occupancy)
 
 
 def test_fused_projection_is_weighted_drivable_evidence() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from seg_perception.core.config import ParamRow, from_params
-from seg_perception.core.mapping.mapper import build_mapper
+from seg_perception.core.mapping.pipeline import build_costmap_pipeline
 from seg_perception.core.segmentation.pipeline import SegmentationConfig
 from seg_perception.tools.common import load_node_params
 from seg_perception.tools.params_doc import FOREIGN, NODES, node_rows, parameter_table
@@ -65,7 +65,7 @@ def test_yaml_sets_only_declared_parameters_in_range(path: Path, node: str) -> N
     if node == "segmentation":
         from_params(SegmentationConfig, values)
     else:
-        build_mapper(values)
+        build_costmap_pipeline(values)
 
 
 def test_numeric_parameters_have_ranges_and_units_match_names() -> None:

@@ -40,7 +40,7 @@ def _map(bag: Path, files: list[Path], overrides: dict, n: int) -> tuple:  # typ
 
 def _check(grids, class_roles: np.ndarray, n_classes: int, ground_roles: tuple[Role, ...],  # noqa: ANN001
            obstacle_roles: tuple[Role, ...] = (Role.OBSTACLE,)) -> dict[str, int]:  # fmt: skip
-    sem, drv, obs = grids.semantic, grids.drivable, grids.obstacle
+    sem, drv, obs = grids.semantic, grids.drivable_occupancy, grids.obstacle_occupancy
     assert sem is not None and sem.dtype == np.int8 and sem.shape == drv.shape
     assert ((sem == -1) | ((sem >= 0) & (sem < n_classes))).all()  # ids of the LabelInfo, or unknown
     assert (sem[drv == -1] == -1).all()  # unknown stays unknown
@@ -69,8 +69,8 @@ def test_kitti_cells_carry_the_class_behind_their_verdict(kitti_bag, model_dir, 
     assert counts["drivable"] > 500 and counts["obstacle_known"] > 100, counts
     assert counts["obstacle_known"] >= 0.95 * counts["obstacle"], counts
     sem = grids.semantic
-    assert (sem[grids.drivable == 0] == cats.index("road")).all()
-    assert np.isin([cats.index("car"), cats.index("truck")], sem[grids.obstacle == 100]).all()
+    assert (sem[grids.drivable_occupancy == 0] == cats.index("road")).all()
+    assert np.isin([cats.index("car"), cats.index("truck")], sem[grids.obstacle_occupancy == 100]).all()
     if not fusion:  # cells drivable by projection alone carry the projected pixels' class
         assert grids.projected is not None and grids.projected.sum() > 300
         assert (sem[grids.projected] == cats.index("road")).all()
@@ -87,8 +87,8 @@ def test_kitchen_fused_floor_and_furniture(tmp_path, kitchen_dir, model_dir) -> 
     ground_if_flat = (Role.DRIVABLE, Role.GROUND_IF_FLAT)
     counts = _check(grids, mapper.mapper.rules.roles, len(cats), ground_if_flat, (Role.OBSTACLE, Role.GROUND_IF_FLAT))
     assert counts["drivable"] > 50 and counts["obstacle_known"] > 20, counts
-    assert (grids.semantic[grids.drivable == 0] == cats.index("background")).all()
-    obstacle_classes = set(np.unique(grids.semantic[grids.obstacle == 100]).tolist()) - {-1}
+    assert (grids.semantic[grids.drivable_occupancy == 0] == cats.index("background")).all()
+    obstacle_classes = set(np.unique(grids.semantic[grids.obstacle_occupancy == 100]).tolist()) - {-1}
     assert obstacle_classes - {cats.index("background")}, obstacle_classes  # furniture classes too
 
 

@@ -4,7 +4,7 @@ TF route: ``bag-from-frames`` writes the camera mount on /tf_static and odom -> 
 them into a tf2 buffer and ``CloudPoser`` chains them at each cloud's stamp. Oracle (the former Odometry route): the
 dataset's camera-to-world pose re-aligned on the floor, T_odom_cam = T_odom_world @ T_world_cam, composed in numpy,
 the robot base below it on the nominal hand-held mount (1.4 m up, pitched 0.45 rad down, the values the kitchen
-config carried as camera_translation / camera_rpy), the same clouds fused by a fresh ``GridMapper``.
+config carried as camera_translation / camera_rpy), the same clouds fused by a fresh ``CostmapPipeline``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from seg_perception.core.geometry.transforms import camera_to_base
-from seg_perception.core.mapping.mapper import ClassRules, build_mapper, cloud_arrays
 from seg_perception.core.mapping.ontology import load_ontology
+from seg_perception.core.mapping.pipeline import ClassRules, build_costmap_pipeline, cloud_arrays
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
@@ -43,7 +43,7 @@ def test_tf_route_fused_grids_match_the_ground_truth_poses(tmp_path, kitchen_dir
     t_base_cam = camera_to_base((0.0, 0.0, 1.4), (0.0, 0.45, 0.0))
     poses = {seq[i].stamp_ns: t_odom_world @ seq[i].pose for i in range(FRAMES)}
     spec = get_model_spec("espnetv2_pascal")
-    mapper, _ = build_mapper(load_node_params(FILES, "costmap"), spec.num_classes)
+    mapper, _ = build_costmap_pipeline(load_node_params(FILES, "costmap"), spec.num_classes)
     mapper.rules = ClassRules.from_ontology(load_ontology(spec.ontology, spec.categories), spec.categories, mapper.cfg)
     grids = {name: {_stamp(m): m for _, m in out[f"{NS}/{name}"]} for name in ("drivable_grid", "obstacle_grid")}
     agreement = {"drivable_grid": [], "obstacle_grid": []}
@@ -53,7 +53,7 @@ def test_tf_route_fused_grids_match_the_ground_truth_poses(tmp_path, kitchen_dir
         t_base = t_cam @ np.linalg.inv(t_base_cam)
         want = mapper.update(*cloud_arrays(convert.msg_to_cloud(cloud_msg)), t_cam, (t_base[0, 3], t_base[1, 3]),
                              t_base[2, 3] + mapper.cfg.ground_height_m, stamp * 1e-9)  # fmt: skip
-        for name, occ in (("drivable_grid", want.drivable), ("obstacle_grid", want.obstacle)):
+        for name, occ in (("drivable_grid", want.drivable_occupancy), ("obstacle_grid", want.obstacle_occupancy)):
             got = grids[name][stamp]
             assert got.header.frame_id == "odom"
             origin = (got.info.origin.position.x, got.info.origin.position.y)

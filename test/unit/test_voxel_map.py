@@ -8,8 +8,8 @@ import pytest
 from seg_perception.core.geometry.cloud import CLOUD_DTYPE, unpack_rgb
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.grid import CostmapConfig
-from seg_perception.core.mapping.mapper import ClassRules, GridMapper
 from seg_perception.core.mapping.ontology import load_ontology
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.segmentation.registry import get_model_spec
 
@@ -124,7 +124,7 @@ def test_the_mappers_voxel_histogram_is_sized_by_the_class_count() -> None:
     """21 VOC classes take 21 float32 per voxel, not 256 (at the default 1e6 voxels: 84 MB instead of 1 GB)."""
     spec = get_model_spec("espnetv2_pascal")
     cfg = CostmapConfig()
-    mapper = GridMapper(cfg, voxel_resolution_m=0.1)
+    mapper = CostmapPipeline(cfg, voxel_resolution_m=0.1)
     mapper.rules = ClassRules.from_ontology(load_ontology("voc", spec.categories), spec.categories, cfg)
     rng = np.random.default_rng(0)
     xyz = np.stack([rng.uniform(-1, 1, 500), rng.uniform(-0.5, 0.5, 500), rng.uniform(1, 4, 500)], 1).astype("f4")

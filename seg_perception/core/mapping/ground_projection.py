@@ -20,7 +20,7 @@ candidate rays and a dot product.
 
 Only pixels of classes whose role is ``Role.DRIVABLE`` are projected: never ``ground_if_flat`` (VOC "background"
 covers walls as well as floors: without depth nothing says it is flat ground) and never obstacle classes. Projected
-points are drivable evidence below depth-backed points (``GridMapper``): they fill only cells without any
+points are drivable evidence below depth-backed points (``CostmapPipeline``): they fill only cells without any
 depth-backed evidence in the frame, never mark obstacles and never touch the obstacle grid.
 
 Frames: rays in the camera optical frame (z forward, x right, y down); projected points in the grid frame (REP-103,

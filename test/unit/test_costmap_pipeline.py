@@ -1,5 +1,5 @@
-"""core.mapping.mapper.GridMapper: points without depth are dropped first, and the result keeps every kept point's
-label and confidence beside its position and role (what obstacle_points and the voxel map read)."""
+"""core.mapping.pipeline.CostmapPipeline: points without depth are dropped first, and the result keeps every kept
+point's label and confidence beside its position and role (what obstacle_points and the voxel map read)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import numpy as np
 
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.grid import CostmapConfig
-from seg_perception.core.mapping.mapper import ClassRules, GridMapper, finite_points
 from seg_perception.core.mapping.ontology import PointRole, load_ontology
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, finite_points
 from seg_perception.core.segmentation.registry import get_model_spec
 
 MOUNT = camera_to_base((0.0, 0.0, 1.4), (0.0, 0.0, 0.0))  # level camera 1.4 m up: optical -> base_link
 
 
-def _mapper() -> GridMapper:
+def _mapper() -> CostmapPipeline:
     spec = get_model_spec("espnetv2_city")
     cfg = CostmapConfig(resolution=0.1, width=20.0, height=20.0)
-    mapper = GridMapper(cfg)
+    mapper = CostmapPipeline(cfg)
     mapper.rules = ClassRules.from_ontology(load_ontology("cityscapes", spec.categories), spec.categories, cfg)
     return mapper
 
@@ -57,8 +57,8 @@ def test_points_without_depth_change_nothing_and_results_stay_aligned() -> None:
     ok = np.isfinite(xyz.reshape(-1, 3)).all(axis=1)
     with_holes = _mapper().update(xyz, labels, conf, MOUNT)
     measured_only = _mapper().update(xyz.reshape(-1, 3)[ok], labels.reshape(-1)[ok], conf.reshape(-1)[ok], MOUNT)
-    np.testing.assert_array_equal(with_holes.drivable, measured_only.drivable)
-    np.testing.assert_array_equal(with_holes.obstacle, measured_only.obstacle)
+    np.testing.assert_array_equal(with_holes.drivable_occupancy, measured_only.drivable_occupancy)
+    np.testing.assert_array_equal(with_holes.obstacle_occupancy, measured_only.obstacle_occupancy)
     n = int(ok.sum())
     assert with_holes.points.shape == (n, 3) and with_holes.roles.shape == (n,) and with_holes.labels.shape == (n,)
     assert with_holes.confidence is not None and with_holes.confidence.shape == (n,)
@@ -68,4 +68,4 @@ def test_points_without_depth_change_nothing_and_results_stay_aligned() -> None:
     assert obstacle.sum() > 100 and set(np.unique(with_holes.labels[obstacle]).tolist()) == {13}
     assert drivable.sum() > 1000 and set(np.unique(with_holes.labels[drivable]).tolist()) == {0}
     np.testing.assert_allclose(with_holes.points[obstacle, 0], 5.0, atol=1e-5)  # 5 m ahead in base_link
-    assert (with_holes.obstacle == 100).any() and (with_holes.drivable == 0).any()
+    assert (with_holes.obstacle_occupancy == 100).any() and (with_holes.drivable_occupancy == 0).any()

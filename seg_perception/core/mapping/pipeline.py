@@ -43,7 +43,8 @@ from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.segmentation.class_info import ClassInfo, ClassInfoError
 
 # cloud_arrays and finite_points live in core/geometry/cloud.py; imported from here too
-__all__ = ["ClassRules", "CostmapSettings", "GridMapper", "GridResult", "build_mapper", "cloud_arrays", "finite_points"]
+__all__ = ["ClassRules", "CostmapPipeline", "CostmapSettings", "GridResult", "build_costmap_pipeline", "cloud_arrays",
+           "finite_points"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,12 @@ class CostmapSettings:
     fused_points_period_s: float = param(1.0, "fused_points publishing period [s]", lo=0.0, hi=60.0)
 
 
-def build_mapper(params: Mapping[str, Any], num_classes: int = 256) -> tuple[GridMapper, CostmapSettings]:
-    """A ``GridMapper`` and the node settings from a costmap parameter dictionary (YAML ``ros__parameters``)."""
+def build_costmap_pipeline(
+    params: Mapping[str, Any], num_classes: int = 256
+) -> tuple[CostmapPipeline, CostmapSettings]:
+    """A ``CostmapPipeline`` and the node settings from a costmap parameter dictionary (YAML ``ros__parameters``)."""
     settings = from_params(CostmapSettings, params)
-    mapper = GridMapper.from_settings(
+    mapper = CostmapPipeline.from_settings(
         from_params(CostmapConfig, params), settings, from_params(GroundConfig, params, "ground."),
         from_params(FusionConfig, params, "fusion."), num_classes,
         from_params(GroundProjectionConfig, params, "ground_projection."),
@@ -138,8 +141,10 @@ class GridResult:
     """Grids of one cloud.
 
     Attributes:
-        drivable: (H, W) int8 OccupancyGrid values: 0 seen drivable, 100 seen not drivable, -1 unknown.
-        obstacle: (H, W) int8 OccupancyGrid values: 100 lethal, 1-99 inflation / class costs, 0 free, -1 unknown.
+        drivable_occupancy: (H, W) int8 OccupancyGrid values: 0 seen drivable, 100 seen not drivable, -1 unknown
+            (``*_occupancy`` = int8 OccupancyGrid data; ``*_cost`` = uint8 Nav2 costs, as inside the mapper).
+        obstacle_occupancy: (H, W) int8 OccupancyGrid values: 100 lethal, 1-99 inflation / class costs, 0 free, -1
+            unknown.
         points: (M, 3) float32 points in the grid frame [m]: the cloud's points with finite x, y, z, in cloud order.
         roles: (M,) uint8 ``PointRole`` of each of those points.
         labels: (M,) class ids of the same points.
@@ -155,8 +160,8 @@ class GridResult:
             (``semantic.semantic_occupancy``).
     """
 
-    drivable: np.ndarray
-    obstacle: np.ndarray
+    drivable_occupancy: np.ndarray
+    obstacle_occupancy: np.ndarray
     points: np.ndarray
     roles: np.ndarray
     labels: np.ndarray
@@ -170,7 +175,7 @@ class GridResult:
     semantic: np.ndarray | None = None
 
 
-class GridMapper:
+class CostmapPipeline:
     """Drivable and obstacle grids (single-frame or fused) and a semantic voxel map from semantic clouds.
 
     Args:
@@ -227,7 +232,7 @@ class GridMapper:
     def from_settings(
         cls, cfg: CostmapConfig, settings: CostmapSettings, ground_cfg: GroundConfig, fusion_cfg: FusionConfig,
         num_classes: int = 256, projection_cfg: GroundProjectionConfig | None = None,
-    ) -> GridMapper:  # fmt: skip
+    ) -> CostmapPipeline:  # fmt: skip
         """The mapper the costmap node's parameters describe (ground fit and fusion switched by ``settings``)."""
         return cls(cfg, None, ground_cfg if settings.fit_ground else None, fusion_cfg if settings.use_fusion else None,
                    settings.voxel_resolution, num_classes, projection_cfg)  # fmt: skip
@@ -292,8 +297,8 @@ class GridMapper:
         if self.fusion is None:
             res = self.cfg.resolution  # centre snapped to whole cells: consecutive grids share one lattice
             geometry = GridGeometry.from_config(self.cfg, center_xy=[round(v / res) * res for v in robot_xy])
-            drivable, obstacle = build_grids(points, labels, confidence, r.roles, self.cfg, geometry, ground,
-                                             r.costs, r.inflation, roles)  # fmt: skip
+            drivable_cost, obstacle_cost = build_grids(points, labels, confidence, r.roles, self.cfg, geometry,
+                                                       ground, r.costs, r.inflation, roles)  # fmt: skip
         else:
             self.votes.shift(*self.fusion.recenter(robot_xy))
             self.fusion.update_roles((float(tf[0, 3]), float(tf[1, 3])), points, roles, confidence, stamp_s)
@@ -306,20 +311,20 @@ class GridMapper:
             plane = ground if ground is not None else GroundPlane.from_height(z0)
             projected, stats, pvotes = self._project(raw, rays, tf, plane, geometry, points, roles, stamp_s)
             if self.fusion is None:
-                drivable[projected] = FREE_SPACE
+                drivable_cost[projected] = FREE_SPACE
             t["projection"] = (time.perf_counter() - t3) * 1e3
         t4 = time.perf_counter()
         if self.fusion is not None:
-            obstacle = self.fusion.obstacle_cost(self.cfg)
-            drivable = self.fusion.drivable_cost()
-        semantic = self._semantic(votes, pvotes, drivable)
+            obstacle_cost = self.fusion.obstacle_cost(self.cfg)
+            drivable_cost = self.fusion.drivable_cost()
+        semantic = self._semantic(votes, pvotes, drivable_cost)
         t["grids"] += (time.perf_counter() - t4) * 1e3
         if self.voxels is not None:
             t3 = time.perf_counter()
             self._insert_voxels(points, roles, labels, confidence, np.array([*robot_xy, z0]))
             t["voxels"] = (time.perf_counter() - t3) * 1e3
-        return GridResult(to_occupancy(drivable), to_occupancy(obstacle), points, roles, labels, confidence, geometry,
-                          ground, fitted, t, projected, stats, semantic)  # fmt: skip
+        return GridResult(to_occupancy(drivable_cost), to_occupancy(obstacle_cost), points, roles, labels, confidence,
+                          geometry, ground, fitted, t, projected, stats, semantic)  # fmt: skip
 
     def _ground(self, points: np.ndarray, ground_z: float | None) -> tuple[GroundPlane | None, bool, float]:
         """(plane, fitted, z0): the RANSAC fit near the expected height z0 (``ground_z``, default
@@ -332,18 +337,19 @@ class GridMapper:
 
     def _semantic(
         self, votes: tuple[np.ndarray, np.ndarray, np.ndarray], pvotes: tuple[np.ndarray, np.ndarray] | None,
-        drivable: np.ndarray,
+        drivable_cost: np.ndarray,
     ) -> np.ndarray:  # fmt: skip
         """The semantic grid (``semantic.py``) from this frame's ``cell_votes`` (and, in the cells projection filled,
-        the projected pixels' drivable classes), fused into ``votes`` in fused mode; ``drivable``: uint8 costs."""
+        the projected pixels' drivable classes), fused into ``votes`` in fused mode; ``drivable_cost``: uint8 Nav2
+        costs."""
         cls, score, count = votes
         if pvotes is not None:
             cls[1] = np.where(pvotes[0] >= 0, pvotes[0], cls[1])
             score[1] = np.where(pvotes[0] >= 0, pvotes[1], score[1])
         if self.fusion is None:
-            return semantic_occupancy(cls, drivable, count[0] >= self.cfg.min_obstacle_points)
+            return semantic_occupancy(cls, drivable_cost, count[0] >= self.cfg.min_obstacle_points)
         self.votes.update(cls, score)
-        return semantic_occupancy(self.votes.cls, drivable, self.fusion.occupied_mask())
+        return semantic_occupancy(self.votes.cls, drivable_cost, self.fusion.occupied_mask())
 
     def _insert_voxels(
         self, points: np.ndarray, roles: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None,
