@@ -19,7 +19,6 @@ from seg_perception.core.mapping.ground_projection import (
     RayCache,
     cloud_rays,
     cloud_stride,
-    project_drivable,
     project_pixels,
 )
 from seg_perception.core.mapping.ontology import Role, load_ontology
@@ -72,9 +71,10 @@ def test_rays_are_unit_pixel_directions_of_the_decimated_image_and_cached() -> N
 def _project(
     xyz: np.ndarray, labels: np.ndarray, cfg: GroundProjectionConfig = GroundProjectionConfig(), t: np.ndarray = MOUNT,
     plane: GroundPlane | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    return project_drivable(xyz.reshape(-1, 3), labels.reshape(-1), None, cloud_rays(K, 1), t,
+) -> np.ndarray:  # fmt: skip
+    pts, _ = project_pixels(xyz.reshape(-1, 3), labels.reshape(-1), None, cloud_rays(K, 1), t,
                             plane or GroundPlane.from_height(0.0), LUT, cfg)  # fmt: skip
+    return pts
 
 
 def test_projected_points_are_the_ground_points_of_the_pixels() -> None:
@@ -82,33 +82,33 @@ def test_projected_points_are_the_ground_points_of_the_pixels() -> None:
     no_depth = np.full_like(truth, np.nan)
     labels = np.full(truth.shape[:2], ROAD, np.uint8)
     cfg = GroundProjectionConfig(max_range_m=1000.0, min_angle_deg=0.0)
-    pts, conf = _project(no_depth, labels, cfg)
+    pts = _project(no_depth, labels, cfg)
     from seg_perception.core.geometry.transforms import transform_points
 
     expected = transform_points(MOUNT, truth.reshape(-1, 3))
     below = np.isfinite(expected[:, 0])  # rows below the horizon (v > cy)
-    assert conf is None and pts.shape == (int(below.sum()), 3)
+    assert pts.shape == (int(below.sum()), 3)
     np.testing.assert_allclose(pts, expected[below], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(pts[:, 2], 0.0, atol=1e-5)
     # a tilted plane (ground rising 5 % ahead) moves every hit onto it
     tilted = GroundPlane(normal=(-0.05, 0.0, 1.0), offset=0.0)
-    pts_t, _ = _project(no_depth, labels, cfg, plane=tilted)
+    pts_t = _project(no_depth, labels, cfg, plane=tilted)
     np.testing.assert_allclose(tilted.height(pts_t), 0.0, atol=1e-4)
 
 
 def test_range_and_grazing_angle_limits() -> None:
     no_depth = np.full((K.height, K.width, 3), np.nan, np.float32)
     labels = np.full((K.height, K.width), ROAD, np.uint8)
-    pts, _ = _project(no_depth, labels, GroundProjectionConfig(max_range_m=10.0, min_angle_deg=0.0))
+    pts = _project(no_depth, labels, GroundProjectionConfig(max_range_m=10.0, min_angle_deg=0.0))
     assert pts.size and np.hypot(pts[:, 0], pts[:, 1]).max() <= 10.0 + 1e-6
     cfg = GroundProjectionConfig(max_range_m=1000.0, min_angle_deg=5.0)
-    pts, _ = _project(no_depth, labels, cfg)
+    pts = _project(no_depth, labels, cfg)
     angle = np.degrees(np.arcsin(HEIGHT_M / np.linalg.norm(pts - [0.0, 0.0, HEIGHT_M], axis=1)))
     assert angle.min() >= 5.0 - 1e-4
     # a camera below the plane (wrong extrinsic) projects nothing
     under = MOUNT.copy()
     under[2, 3] = -0.5
-    assert _project(no_depth, labels, cfg, t=under)[0].shape == (0, 3)
+    assert _project(no_depth, labels, cfg, t=under).shape == (0, 3)
 
 
 def test_only_drivable_classes_without_depth_are_projected() -> None:
@@ -121,7 +121,7 @@ def test_only_drivable_classes_without_depth_are_projected() -> None:
     xyz = np.full_like(truth, np.nan)
     xyz[::2] = truth[::2]  # even rows have depth
     cfg = GroundProjectionConfig(max_range_m=1000.0, min_angle_deg=0.0)
-    pts, _ = _project(xyz, labels, cfg)
+    pts = _project(xyz, labels, cfg)
     below_odd = np.zeros((K.height, K.width), bool)
     below_odd[1::2] = True
     below_odd &= np.isfinite(truth[..., 2])
@@ -132,9 +132,9 @@ def test_only_drivable_classes_without_depth_are_projected() -> None:
     np.testing.assert_array_less(cols_y.min() - 1e-6, pts[:, 1] / pts[:, 0])
     # low confidence is not projected
     conf = np.full(labels.size, 0.3, np.float32)
-    out, c = project_drivable(xyz.reshape(-1, 3), labels.reshape(-1), conf, cloud_rays(K, 1), MOUNT,
+    out, src = project_pixels(xyz.reshape(-1, 3), labels.reshape(-1), conf, cloud_rays(K, 1), MOUNT,
                               GroundPlane.from_height(0.0), LUT, cfg, min_confidence=0.5)  # fmt: skip
-    assert out.shape == (0, 3) and c is not None and c.size == 0
+    assert out.shape == (0, 3) and src.size == 0
 
 
 def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,8 +221,8 @@ def test_ground_strips_of_far_pixels_leave_no_gap_between_rows() -> None:
     lane = geo.cell_indices(np.array([0.0]), np.array([-0.1]))[0][0]  # the grid row of y = -0.1 m
 
     def lane_columns(spacing_m: float) -> set[int]:
-        pts, _ = project_drivable(no_depth, labels, None, rays, MOUNT, GroundPlane.from_height(0.0), LUT, cfg,
-                                  spacing_m=spacing_m)  # fmt: skip
+        pts, _ = project_pixels(no_depth, labels, None, rays, MOUNT, GroundPlane.from_height(0.0), LUT, cfg,
+                                spacing_m=spacing_m)  # fmt: skip
         np.testing.assert_allclose(pts[:, 2], 0.0, atol=1e-4)  # every sample on the ground
         assert np.hypot(pts[:, 0], pts[:, 1]).max() <= 30.0 + 1e-4
         rows, cols, _ = geo.cell_indices(pts[:, 0], pts[:, 1])

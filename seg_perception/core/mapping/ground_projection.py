@@ -49,7 +49,6 @@ __all__ = [
     "cloud_rays",
     "cloud_stride",
     "depth_coverage",
-    "project_drivable",
     "project_pixels",
 ]
 
@@ -158,28 +157,6 @@ class RayCache:
             self._rays = cloud_rays(k, cloud_stride(k, key[1]))
             self._key = key
         return self._rays
-
-
-def project_drivable(
-    xyz: np.ndarray,
-    labels: np.ndarray,
-    confidence: np.ndarray | None,
-    rays: np.ndarray,
-    t_grid_camera: np.ndarray,
-    plane: GroundPlane,
-    roles_lut: np.ndarray,
-    cfg: GroundProjectionConfig,
-    min_confidence: float = 0.0,
-    spacing_m: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Ground points of the drivable-class pixels that have no depth, with their confidence (``project_pixels``).
-
-    Returns:
-        ((M, 3) float32 ground points in the grid frame [m], (M,) float32 confidence or None).
-    """
-    p, src = project_pixels(xyz, labels, confidence, rays, t_grid_camera, plane, roles_lut, cfg, min_confidence,
-                            spacing_m)  # fmt: skip
-    return p, None if confidence is None else np.asarray(confidence, dtype=np.float32).reshape(-1)[src]
 
 
 def project_pixels(
@@ -362,7 +339,7 @@ def projected_cells(
 
     Args:
         geometry: the grid.
-        points: (M, 3) projected ground points in the grid frame [m] (``project_drivable``).
+        points: (M, 3) projected ground points in the grid frame [m] (``project_pixels``).
         confidence: (M,) float in [0, 1], or None (= 1).
         covered, depth_drivable, depth_obstacle: (H, W) bool grids of ``depth_coverage``.
     Returns:
