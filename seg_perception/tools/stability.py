@@ -62,7 +62,7 @@ def _agreement(a: GridResult, b: GridResult) -> dict[str, float]:
     """grid_agreement of the drivable and obstacle grids of two lattice-aligned results over their overlap."""
     out = {}
     for name in ("drivable", "obstacle"):
-        pair = aligned_overlap(getattr(a, name), a.geometry, getattr(b, name), b.geometry)
+        pair = aligned_overlap(getattr(a, f"{name}_occupancy"), a.geometry, getattr(b, f"{name}_occupancy"), b.geometry)
         out[name] = round(grid_agreement(*pair), 4) if pair is not None else float("nan")
     return out
 
