@@ -28,12 +28,19 @@ def bag(tmp_path_factory, kitchen_dir) -> Path:  # noqa: ANN001
     return out
 
 
+@pytest.fixture(scope="module")
+def db3_bag(tmp_path_factory, kitchen_dir) -> Path:  # noqa: ANN001
+    out = tmp_path_factory.mktemp("salvage_db3") / "bag"
+    write_bag(open_sequence(kitchen_dir), out, storage="sqlite3", limit=N_FRAMES, progress=False)
+    return out
+
+
 def _copy(bag: Path, dst: Path, edit) -> Path:  # noqa: ANN001
-    """A copy of ``bag`` whose MCAP bytes went through ``edit``."""
+    """A copy of ``bag`` whose storage file's bytes (MCAP or db3) went through ``edit``."""
     dst.mkdir()
     shutil.copy(bag / "metadata.yaml", dst)
-    (mcap,) = bag.glob("*.mcap")
-    (dst / mcap.name).write_bytes(edit(bytearray(mcap.read_bytes())))
+    (storage,) = [p for p in bag.iterdir() if p.suffix in (".mcap", ".db3")]
+    (dst / storage.name).write_bytes(edit(bytearray(storage.read_bytes())))
     return dst
 
 
@@ -77,15 +84,20 @@ def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(bag: Path, tmp_
     assert [m for m in full if m in got] == got  # everything else, in order
 
 
-def test_process_reads_a_cut_bag_up_to_the_cut_and_says_so(bag: Path, tmp_path: Path, model_dir: Path) -> None:
+@pytest.mark.parametrize(("storage", "damage"), [("mcap", "the file ends inside a record at byte"),
+                                                  ("sqlite3", "the file is cut at byte")])  # fmt: skip
+def test_process_reads_a_cut_bag_up_to_the_cut_and_says_so(storage: str, damage: str, request: pytest.FixtureRequest,
+                                                           tmp_path: Path, model_dir: Path) -> None:  # fmt: skip
+    bag = request.getfixturevalue("bag" if storage == "mcap" else "db3_bag")
     cut = _copy(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
     seg = {"weights": str(model_dir), "device": "cpu", "input_width": 256, "input_height": 192}
     s = process_bag(cut, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
     readable = read_topics(cut)[IMAGE].count
     assert s["frames_recorded"] == N_FRAMES and s["frames_in"] == readable
     assert s["frames_out"] >= readable - 1  # the last colour frame may have lost its depth to the cut
-    assert s["input_damage"] and "the file ends inside a record at byte" in s["input_damage"]
+    assert s["input_damage"] and damage in s["input_damage"]
     assert (tmp_path / "out" / "summary.json").is_file()
+    assert read_topics(tmp_path / "out" / "bag")["/seg_perception/drivable_grid"].count == s["frames_out"]
     assert not list(tmp_path.glob(".out.partial-*"))
 
 

@@ -1,6 +1,7 @@
 """Damaged sqlite3 recordings (issue 10): a real kitchen ``.db3`` bag cut at 50 % (a robot that lost power), with
 a B-tree leaf page or blob pages destroyed in the middle, or without metadata.yaml is read up to / around the damage
-(rosbags first, ``sqlite_salvage`` where it fails), processed, and reported; a failed ``process`` run on a db3 bag
+(rosbags first, ``sqlite_salvage`` where it fails) and reported (``test_salvage.py`` processes a cut db3 as it
+processes a cut MCAP file); a failed ``process`` run on a db3 bag
 leaves nothing that looks like a result."""
 
 from __future__ import annotations
@@ -124,18 +125,6 @@ def test_a_db3_without_usable_metadata_is_read_whole(bag: Path, tmp_path: Path, 
     assert _messages(copy, report) == _messages(bag) and not report.damaged
     assert {t: v.count for t, v in read_topics(copy).items()} == {t: v.count for t, v in read_topics(bag).items()}
     assert recorded_count(copy, IMAGE) is None
-
-
-def test_process_reads_a_cut_db3_up_to_the_cut_and_says_so(bag: Path, tmp_path: Path, model_dir: Path) -> None:
-    cut = _copy(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
-    seg = {"weights": str(model_dir), "device": "cpu", "input_width": 256, "input_height": 192}
-    s = process_bag(cut, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
-    readable = read_topics(cut)[IMAGE].count
-    assert s["frames_recorded"] == N_FRAMES and s["frames_in"] == readable
-    assert s["frames_out"] >= readable - 1  # the last colour frame may have lost its depth to the cut
-    assert s["input_damage"] and "the file is cut at byte" in s["input_damage"]
-    assert read_topics(tmp_path / "out" / "bag")["/seg_perception/drivable_grid"].count == s["frames_out"]
-    assert not list(tmp_path.glob(".out.partial-*"))
 
 
 def test_a_failed_process_run_on_a_db3_leaves_nothing_behind(bag: Path, tmp_path: Path, model_dir: Path) -> None:
