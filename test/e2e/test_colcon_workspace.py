@@ -31,6 +31,14 @@ def workspace(colcon_ws: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, s
 
 
 
+def _launch(args: str, ws: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``ros2 launch seg_perception LAUNCH args`` from the workspace's install space, in its own process group."""
+    return subprocess.Popen(
+        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} {args}"],
+        cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
 def _stop(launch: subprocess.Popen[str], ws: Path, env: dict[str, str]) -> str:
     """SIGINT to ``ros2 launch`` (SIGKILL of its group after 60 s), stop the ros2 daemon; returns launch's output."""
     launch.send_signal(signal.SIGINT)
@@ -92,10 +100,7 @@ def test_ros2_launch_starts_both_nodes_for_the_ros2_cli(
 ) -> None:
     ws, env = workspace
     env = dict(env, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
-    launch = subprocess.Popen(
-        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} image:=/cam/rgb"],
-        cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+    launch = _launch("image:=/cam/rgb", ws, env)
     try:  # the CLI calls go through the ros2 daemon (as a user's would), started by the first one
         assert _until_ok("ros2 param get /seg_perception/segmentation model", ws, env, launch).strip() == (
             "String value is: espnetv2_city"
@@ -132,20 +137,9 @@ def test_ros2_launch_publishes_the_camera_mount_from_arguments(workspace: tuple[
     """A robot without a URDF: ``publish_mount:=true`` puts the mount on /tf_static (latched), read back with the
     ros2 CLI (a transient-local subscription that joins late)."""
     ws, env = workspace
-    launch = subprocess.Popen(
-        [
-            "bash",
-            "-c",
-            f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} publish_mount:=true "
-            "'mount_xyz:=[0.2, 0.0, 1.1]' 'mount_rpy:=[0.0, 0.3, 0.0]' params_file:=/nonexistent.yaml",
-        ],
-        cwd=ws,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )  # fmt: skip  (a params file that does not exist: the two perception nodes exit at once, the mount stays)
+    # a params file that does not exist: the two perception nodes exit at once, the mount stays
+    launch = _launch("publish_mount:=true 'mount_xyz:=[0.2, 0.0, 1.1]' 'mount_rpy:=[0.0, 0.3, 0.0]' "
+                     "params_file:=/nonexistent.yaml", ws, env)  # fmt: skip
     try:
         out = _until_ok("ros2 topic echo --once --qos-durability transient_local --qos-reliability reliable "
                         "/tf_static tf2_msgs/msg/TFMessage", ws, env, launch)  # fmt: skip
@@ -172,10 +166,7 @@ def test_ros2_launch_autostart_false_leaves_the_nodes_to_a_lifecycle_manager(
     calls) configures and activates them."""
     ws, env = workspace
     env = dict(env, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
-    launch = subprocess.Popen(
-        ["bash", "-c", f". install/setup.bash && exec ros2 launch seg_perception {LAUNCH} autostart:=false"],
-        cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+    launch = _launch("autostart:=false", ws, env)
     try:
         for node in ("segmentation", "costmap"):
             assert _until_ok(f"ros2 lifecycle get /seg_perception/{node}", ws, env, launch).startswith("unconfigured")
