@@ -67,6 +67,33 @@ def from_params(cls: type[C], params: Mapping[str, Any], prefix: str = "", **fix
     return cls(**kwargs)
 
 
+def require(owner: object, ok: bool, what: str, value: object) -> None:
+    """A config's validation step: unless ``ok``, raise ``ValueError("<Config>.<what>, got <value>")``."""
+    if not ok:
+        raise ValueError(f"{type(owner).__name__}.{what}, got {value!r}")
+
+
+def check_declared_ranges(config: object) -> None:
+    """Every numeric ``param`` field of ``config`` inside its declared ``[lo, hi]`` (NaN is outside).
+
+    rclpy enforces the ranges on a node's parameters; configs built offline (``from_params``) or in code get the
+    same rule from here, so a value the node refuses is refused everywhere. A config calls this at the end of its
+    ``__post_init__``, after its own checks (which give the more specific messages).
+
+    Raises:
+        ValueError: naming the field, the range and the value.
+    """
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        rng = dict(f.metadata or {}).get("range")
+        value = getattr(config, f.name)
+        if rng is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        lo, hi = rng
+        if not lo <= value <= hi:
+            raise ValueError(f"{type(config).__name__}.{f.name} must be in [{lo}, {hi}] (its declared range), got "
+                             f"{value!r}")  # fmt: skip
+
+
 @dataclasses.dataclass(frozen=True)
 class ParamGroup:
     """One config dataclass declared on a node: parameters ``prefix + field`` for every field not in ``exclude``.

@@ -37,7 +37,7 @@ from diagnostic_updater import DiagnosticStatusWrapper, FunctionDiagnosticTask, 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.parameter import Parameter
 
-from seg_perception.core.config import param
+from seg_perception.core.config import check_declared_ranges, param
 from seg_perception.ros.node_utils import NodeStats
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
@@ -56,6 +56,9 @@ class HealthSettings:
                                     "check (the camera's rate is not known) [Hz]", lo=0.0, hi=10000.0)  # fmt: skip
     input_timeout_s: float = param(2.0, "an input silent for this long is an ERROR on /diagnostics (and a throttled "
                                    "warning for the colour image) [s]", lo=0.1, hi=3600.0)  # fmt: skip
+
+    def __post_init__(self) -> None:
+        check_declared_ranges(self)
 
 
 @dataclass(frozen=True)

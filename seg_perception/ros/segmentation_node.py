@@ -47,7 +47,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
 from vision_msgs.msg import LabelInfo
 
-from seg_perception.core.config import ParamGroup, param
+from seg_perception.core.config import ParamGroup, check_declared_ranges, param
 from seg_perception.core.segmentation.class_info import label_info_json
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationConfig, SegmentationPipeline
 from seg_perception.ros import convert
@@ -85,6 +85,7 @@ class NodeSettings:
     def __post_init__(self) -> None:
         if self.image_transport not in ("raw", "compressed"):
             raise ValueError(f"image_transport must be 'raw' or 'compressed', got {self.image_transport!r}")
+        check_declared_ranges(self)
 
 
 #: The node's parameters: one ``ParamGroup`` per config dataclass (the attribute that holds it); README's table is

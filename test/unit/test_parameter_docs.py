@@ -77,3 +77,19 @@ def test_numeric_parameters_have_ranges_and_units_match_names() -> None:
             for suffix, unit in units.items():
                 if row.name.endswith(suffix):
                     assert unit in row.description, f"{row.name}: description lacks {unit}]: {row.description!r}"
+
+
+@pytest.mark.parametrize(
+    ("node", "name", "value"),
+    [("costmap", "inflation_radius", 150.0), ("costmap", "fusion.hit_log_odds", 500.0), ("costmap", "ground.seed", -1),
+     ("costmap", "ground_projection.side_margin_m", 3.0), ("segmentation", "overlay_alpha", 1.5)],
+)  # fmt: skip
+def test_a_value_outside_the_declared_range_is_refused_offline_too(node: str, name: str, value: float) -> None:
+    """rclpy refuses such a value on the node; the configs built offline (``from_params``) refuse it the same way."""
+    row = {r.name: r for r in node_rows(node)}[name]
+    assert row.range is not None and not row.range[0] <= value <= row.range[1]
+    with pytest.raises(ValueError, match=rf"{name.split('.')[-1]} must be"):
+        if node == "segmentation":
+            from_params(SegmentationConfig, {name: value})
+        else:
+            build_costmap_pipeline({name: value})

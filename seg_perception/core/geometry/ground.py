@@ -19,12 +19,13 @@ Frames: everything is in ``base_frame`` (REP-103: x forward, y left, z up, metre
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.config import param
+from seg_perception.core.config import check_declared_ranges, param, require
 
 __all__ = ["GroundConfig", "GroundPlane", "fit_ground_plane"]
 
@@ -58,25 +59,12 @@ class GroundConfig:
                       hi=2_147_483_647)  # fmt: skip
 
     def __post_init__(self) -> None:
-        def need(ok: bool, what: str, value: object) -> None:
-            if not ok:
-                raise ValueError(f"GroundConfig.{what}, got {value!r}")
-
-        need(math.isfinite(self.distance_threshold_m) and self.distance_threshold_m > 0,
-             "distance_threshold_m must be finite and > 0 [m]", self.distance_threshold_m)
-        need(0 <= self.max_tilt_deg < 90, "max_tilt_deg must be in [0, 90) [deg]", self.max_tilt_deg)
-        need(math.isfinite(self.expected_height_m), "expected_height_m must be finite [m]", self.expected_height_m)
-        need(math.isfinite(self.height_window_m) and self.height_window_m > 0,
-             "height_window_m must be finite and > 0 [m]", self.height_window_m)
-        need(not math.isnan(self.max_range_m) and self.max_range_m > 0, "max_range_m must be > 0 [m] (inf allowed)",
-             self.max_range_m)
-        need(isinstance(self.ransac_n, int) and self.ransac_n >= 3, "ransac_n must be an integer >= 3", self.ransac_n)
-        need(isinstance(self.iterations, int) and self.iterations >= 1, "iterations must be an integer >= 1",
-             self.iterations)
+        need = functools.partial(require, self)  # ranges: check_declared_ranges; here what relates two fields
         need(isinstance(self.min_inliers, int) and self.min_inliers >= self.ransac_n,
              f"min_inliers must be an integer >= ransac_n={self.ransac_n}", self.min_inliers)
         need(isinstance(self.max_candidates, int) and self.max_candidates >= self.ransac_n,
              f"max_candidates must be an integer >= ransac_n={self.ransac_n}", self.max_candidates)
+        check_declared_ranges(self)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,14 @@ geometry: size checks, placement, cell lookup, rolling-window shifts (no ROS).""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from seg_perception.core.config import param
+from seg_perception.core.config import check_declared_ranges, param, require
 
 MAX_GRID_CELLS = 4_000_000
 """Upper bound on width_cells * height_cells (e.g. 2000 x 2000 = 200 m x 200 m at 0.1 m); ~100 MB of work arrays."""
@@ -82,7 +83,7 @@ class CostmapConfig(GridSize):
     min_confidence: float = param(0.0, "points with a lower segmentation confidence are ignored [0-1]", lo=0.0, hi=1.0)
     max_range_m: float = param(10.0, "points farther than this from the base_frame origin in the x-y plane are "
                                "ignored [m] (measured from base_frame, not from the sensor as Nav2's "
-                               "obstacle_max_range)", lo=0.001, hi=100_000.0)  # fmt: skip
+                               "obstacle_max_range); .inf = no limit", lo=0.001, hi=math.inf)  # fmt: skip
     inflation_radius: float = param(0.55, "inflate obstacles out to this distance (Nav2 inflation_radius) [m]",
                                     lo=0.0, hi=100.0)  # fmt: skip
     cost_scaling_factor: float = param(3.0, "exponential decay rate of the inflation cost (Nav2) [1/m]",
@@ -95,10 +96,7 @@ class CostmapConfig(GridSize):
                                      "(1 = Nav2)", lo=1, hi=1_000_000)  # fmt: skip
 
     def __post_init__(self) -> None:
-        def need(ok: bool, what: str, value: object) -> None:
-            if not ok:
-                raise ValueError(f"CostmapConfig.{what}, got {value!r}")
-
+        need = functools.partial(require, self)
         finite = {k: getattr(self, k) for k in (
             "resolution", "width", "height", "ground_height_m", "drivable_tolerance_m", "min_obstacle_height",
             "max_obstacle_height", "min_confidence", "inflation_radius", "cost_scaling_factor", "inscribed_radius")}
@@ -119,6 +117,7 @@ class CostmapConfig(GridSize):
         need(self.inscribed_radius >= 0, "inscribed_radius must be >= 0 [m]", self.inscribed_radius)
         need(isinstance(self.min_obstacle_points, int) and self.min_obstacle_points >= 1,
              "min_obstacle_points must be an integer >= 1", self.min_obstacle_points)
+        check_declared_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -230,10 +229,7 @@ class FusionConfig(GridSize):
                           "endpoint hits and free marks apply to all points)", lo=1, hi=4_000_000)  # fmt: skip
 
     def __post_init__(self) -> None:
-        def need(ok: bool, what: str, value: object) -> None:
-            if not ok:
-                raise ValueError(f"FusionConfig.{what}, got {value!r}")
-
+        need = functools.partial(require, self)
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(f.default, float):
@@ -260,6 +256,7 @@ class FusionConfig(GridSize):
         need(samples <= MAX_RAY_SAMPLES,
              f"max_rays * ceil(2 * raytrace_max_range_m / resolution) must be at most {MAX_RAY_SAMPLES} ray samples "
              f"but is {self.max_rays} * {self.samples_per_ray} = {samples}", (self.max_rays, self.raytrace_max_range_m))
+        check_declared_ranges(self)
 
     @property
     def samples_per_ray(self) -> int:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.config import param
+from seg_perception.core.config import check_declared_ranges, param
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.ground import GroundPlane
@@ -84,17 +84,7 @@ class GroundProjectionConfig:
                                  "their ground depth are not projected [m]; 0 = off", lo=0.0, hi=2.0)  # fmt: skip
 
     def __post_init__(self) -> None:
-        def need(ok: bool, what: str, value: object) -> None:
-            if not ok:
-                raise ValueError(f"GroundProjectionConfig.{what}, got {value!r}")
-
-        need(math.isfinite(self.max_range_m) and self.max_range_m > 0, "max_range_m must be finite and > 0 [m]",
-             self.max_range_m)  # fmt: skip
-        need(0 <= self.min_angle_deg < 90, "min_angle_deg must be in [0, 90) [deg]", self.min_angle_deg)
-        need(0 < self.weight < 1, "weight must be in (0, 1)", self.weight)
-        for name in ("obstacle_clearance_m", "side_margin_m"):
-            value = getattr(self, name)
-            need(math.isfinite(value) and 0 <= value <= 2, f"{name} must be in [0, 2] [m]", value)
+        check_declared_ranges(self)
 
 
 def cloud_stride(k: Intrinsics, cloud_hw: tuple[int, int]) -> int:

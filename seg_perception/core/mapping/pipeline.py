@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from seg_perception.core.config import from_params, param
+from seg_perception.core.config import check_declared_ranges, from_params, param
 from seg_perception.core.geometry.cloud import cloud_arrays, finite_points
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
 from seg_perception.core.geometry.transforms import transform_points
@@ -69,6 +69,9 @@ class CostmapSettings:
     use_fusion: bool = param(False, "fuse clouds over time (log-odds, ray-cast clearing); false = single frames")
     voxel_resolution: float = param(0.1, "semantic voxel map resolution [m]; 0 = no map", lo=0.0, hi=10.0)
     fused_points_period_s: float = param(1.0, "fused_points publishing period [s]", lo=0.0, hi=60.0)
+
+    def __post_init__(self) -> None:
+        check_declared_ranges(self)
 
 
 def build_costmap_pipeline(

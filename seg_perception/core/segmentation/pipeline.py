@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.config import param
+from seg_perception.core.config import check_declared_ranges, param
 from seg_perception.core.geometry.camera import Intrinsics, depth_to_meters
 from seg_perception.core.geometry.cloud import semantic_cloud
 from seg_perception.core.segmentation.models import RANDOM_WEIGHTS, load_model
@@ -83,6 +83,7 @@ class SegmentationConfig:
             raise ValueError(f"cloud_stride must be >= 1, got {self.cloud_stride}")
         if len(self.tta_scales) == 0 or not all(0.0 < float(s) <= 8.0 for s in self.tta_scales):
             raise ValueError(f"tta_scales must be a non-empty list of values in (0, 8], got {list(self.tta_scales)}")
+        check_declared_ranges(self)
 
 
 @dataclass
