@@ -5,8 +5,9 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
-# Debian packages: cmake, g++ and the Python headers build the ROS pieces that PyPI lacks (scripts/ros_deps.sh).
-apt_pkgs=(cmake g++ python3.11-dev)
+# Debian packages: cmake, make, g++ and the Python headers build the ROS pieces that PyPI lacks
+# (scripts/ros_deps.sh); python3.11-venv gives `python3 -m venv` its ensurepip.
+apt_pkgs=(cmake make g++ python3.11-dev python3.11-venv)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

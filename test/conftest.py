@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SEG_PERCEPTION_SHARED", REPO.parent / "shared"))
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-# Domain ids 0-101 are safe on Linux; the e2e tests use this id + 50..56 for their own processes.
-os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 45)  # our own, whatever the shell had
-os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="seg_perception_roslog_"))
+# Domain ids 0-101 are safe on Linux; the e2e tests use this id + 50..58 for their own processes (at most 99).
+os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 41)  # our own, whatever the shell had
+os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="seg_perception_roslog_")  # whatever the shell had too
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm_profile.xml"))
 

@@ -40,7 +40,7 @@ from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.ground import GroundPlane
 from seg_perception.core.mapping.boundary_margin import near_other_classes
 from seg_perception.core.mapping.grid import GridGeometry
-from seg_perception.core.mapping.ontology import PointRole, Role
+from seg_perception.core.mapping.ontology import Role
 
 __all__ = [
     "GroundProjectionConfig",
@@ -262,31 +262,19 @@ def _strip_samples(
     return pts.astype(np.float32), owner
 
 
-def depth_coverage(
-    geometry: GridGeometry, points: np.ndarray, roles: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def depth_coverage(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which cells hold depth-backed evidence, and what it says, for one cloud.
 
     Args:
-        geometry: the grid.
-        points: (N, 3) depth-backed points in the grid frame [m].
-        roles: (N,) ``PointRole`` of the same points (``classify_points``).
+        counts: (3, H, W) depth-backed points per cell of role OBSTACLE, DRIVABLE, NOT_DRIVABLE (the ``count`` of
+            ``semantic.cell_votes``, already computed for the semantic grid: the cloud is not counted again).
     Returns:
-        (covered, drivable, obstacle): three (height_cells, width_cells) bool grids: cells with at least one
-        non-IGNORE point; among them the cells whose DRIVABLE points are a strict majority over NOT_DRIVABLE ones
-        with no OBSTACLE point (the depth-backed role of the cell); the cells with an OBSTACLE point.
+        (covered, drivable, obstacle): three (H, W) bool grids: cells with at least one non-IGNORE point; among
+        them the cells whose DRIVABLE points are a strict majority over NOT_DRIVABLE ones with no OBSTACLE point
+        (the depth-backed role of the cell); the cells with an OBSTACLE point.
     """
-    used = roles != PointRole.IGNORE
-    rows, cols, keep = geometry.cell_indices(points[used, 0], points[used, 1])
-    flat = rows * geometry.width_cells + cols
-    r = roles[used][keep]
-    n = geometry.width_cells * geometry.height_cells
-    n_drv = np.bincount(flat[r == PointRole.DRIVABLE], minlength=n)
-    n_not = np.bincount(flat[r == PointRole.NOT_DRIVABLE], minlength=n)
-    n_obs = np.bincount(flat[r == PointRole.OBSTACLE], minlength=n)
-    covered = (n_drv + n_not + n_obs) > 0
-    drivable = (n_drv > n_not) & (n_obs == 0)
-    return covered.reshape(geometry.shape), drivable.reshape(geometry.shape), (n_obs > 0).reshape(geometry.shape)
+    n_obs, n_drv, n_not = counts
+    return (n_drv + n_not + n_obs) > 0, (n_drv > n_not) & (n_obs == 0), n_obs > 0
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class CostmapSettings:
     transform_tolerance_s: float = param(
         0.5, "a cloud newer than the newest transform by more than this is dropped (tf_stale) [s]", lo=0.0, hi=10.0
     )
-    max_jump_m: float = param(1.0, "robot pose jump between clouds that resets the fused window [m]", lo=0.0,
+    max_jump_m: float = param(1.0, "robot pose jump between clouds that resets the fused window [m]", lo=0.01,
                               hi=1000.0)  # fmt: skip
     time_jump_s: float = param(
         1.0, "a stamp this far behind the newest (bag loop, simulator reset) clears pose buffer and fused state [s]",
@@ -312,7 +312,7 @@ class CostmapPipeline:
         projected, stats, pvotes = None, None, None
         if raw is not None:
             plane = ground if ground is not None else GroundPlane.from_height(z0)
-            projected, stats, pvotes = self._project(raw, rays, tf, plane, geometry, points, roles, stamp_s)
+            projected, stats, pvotes = self._project(raw, rays, tf, plane, geometry, votes[2], stamp_s)
             if self.fusion is None:
                 drivable_cost[projected] = FREE_SPACE
             t["projection"] = (time.perf_counter() - t3) * 1e3
@@ -371,7 +371,7 @@ class CostmapPipeline:
 
     def _project(
         self, raw: tuple[np.ndarray, np.ndarray, np.ndarray | None], rays: np.ndarray | None, tf: np.ndarray,
-        plane: GroundPlane, geometry: GridGeometry, points: np.ndarray, roles: np.ndarray, stamp_s: float,
+        plane: GroundPlane, geometry: GridGeometry, counts: np.ndarray, stamp_s: float,
     ) -> tuple[np.ndarray, ProjectionStats, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
         """Ground projection of the drivable pixels without depth (``ground_projection``): the cells it fills (no
         depth-backed evidence in them this frame), its counts and the filled cells' classes (``cell_votes``
@@ -383,7 +383,7 @@ class CostmapPipeline:
         pts, src = project_pixels(np.asarray(raw[0]).reshape(-1, 3), lab, conf, rays, tf, plane, self.rules.roles,
                                   self.projection, self.cfg.min_confidence, 0.5 * self.cfg.resolution)  # fmt: skip
         pconf = None if conf is None else conf[src]
-        fill, weight, stats = projected_cells(geometry, pts, pconf, *depth_coverage(geometry, points, roles))
+        fill, weight, stats = projected_cells(geometry, pts, pconf, *depth_coverage(counts))
         pcls, pscore, _ = cell_votes(geometry, pts, lab[src], np.full(src.size, PointRole.DRIVABLE, np.uint8), pconf)
         pcls[1][~fill] = -1
         if self.fusion is not None:
