@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seg_perception.core.geometry.transforms import camera_to_base, rotation_from_rpy
+from seg_perception.core.geometry.transforms import T_LINK_OPTICAL, camera_body_to_base, camera_to_base
 
 
 def translation_jump_m(t_prev: np.ndarray, t_new: np.ndarray) -> float:
@@ -37,13 +37,10 @@ def mount_transforms(
     Raises:
         ValueError: as ``camera_to_base`` (not 3 finite values each).
     """
-    t_base_optical = camera_to_base(translation_m, rpy_rad)
     if not camera_link:
-        return [(base_frame, optical_frame, t_base_optical)]
-    t_base_link = np.eye(4)
-    t_base_link[:3, :3], t_base_link[:3, 3] = rotation_from_rpy(*rpy_rad), translation_m
-    return [(base_frame, camera_link, t_base_link),
-            (camera_link, optical_frame, np.linalg.inv(t_base_link) @ t_base_optical)]  # fmt: skip
+        return [(base_frame, optical_frame, camera_to_base(translation_m, rpy_rad))]
+    return [(base_frame, camera_link, camera_body_to_base(translation_m, rpy_rad)),
+            (camera_link, optical_frame, T_LINK_OPTICAL.copy())]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ from scipy.spatial.transform import Rotation, Slerp
 # Columns are the optical axes expressed in the camera body frame: optical x = -body y, optical y = -body z,
 # optical z = body x (REP-103 "_optical" suffix convention).
 _BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+#: (4, 4) T_link_optical: the optical frame in the camera body frame (``*_link`` -> ``*_optical_frame``), rotation only.
+T_LINK_OPTICAL = np.eye(4)
+T_LINK_OPTICAL[:3, :3] = _BODY_FROM_OPTICAL
+T_LINK_OPTICAL.setflags(write=False)
 
 
 def rotation_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -95,12 +99,25 @@ def camera_to_base(
     Raises:
         ValueError: if either argument does not have 3 finite values.
     """
+    out: np.ndarray = camera_body_to_base(translation_m, rpy_rad) @ T_LINK_OPTICAL
+    return out
+
+
+def camera_body_to_base(
+    translation_m: Sequence[float] = (0.0, 0.0, 0.0), rpy_rad: Sequence[float] = (0.0, 0.0, 0.0)
+) -> np.ndarray:
+    """(4, 4) T_base_link: the camera BODY frame (``camera_link``) in ``base_frame``, as ``camera_to_base`` takes it
+    (``camera_to_base`` = this @ ``T_LINK_OPTICAL``).
+
+    Raises:
+        ValueError: if either argument does not have 3 finite values.
+    """
     t = np.asarray(translation_m, dtype=np.float64).reshape(-1)
     rpy = np.asarray(rpy_rad, dtype=np.float64).reshape(-1)
     if t.size != 3 or rpy.size != 3 or not (np.isfinite(t).all() and np.isfinite(rpy).all()):
         raise ValueError(f"translation_m and rpy_rad need 3 finite values each, got {t.tolist()} and {rpy.tolist()}")
     out = np.eye(4)
-    out[:3, :3] = rotation_from_rpy(*rpy.tolist()) @ _BODY_FROM_OPTICAL
+    out[:3, :3] = rotation_from_rpy(*rpy.tolist())
     out[:3, 3] = t
     return out
 
