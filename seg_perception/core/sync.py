@@ -15,13 +15,14 @@ class StampOrder:
 
     Args:
         jump_back_ns: smallest backwards step [ns] treated as a time jump at once (> 0).
-        max_late: this many late stamps in a row are a time jump too (>= 1).
+        max_late: this many late stamps in a row are a time jump too (>= 1); None = only ``jump_back_ns`` counts
+            (a stream whose stamps interleave, as /tf from several broadcasters).
     """
 
     IN_ORDER, LATE, JUMP = "in_order", "late", "jump"
 
-    def __init__(self, jump_back_ns: int, max_late: int = 3) -> None:
-        if jump_back_ns <= 0 or max_late < 1:
+    def __init__(self, jump_back_ns: int, max_late: int | None = 3) -> None:
+        if jump_back_ns <= 0 or (max_late is not None and max_late < 1):
             raise ValueError(f"need jump_back_ns > 0 and max_late >= 1, got {jump_back_ns} and {max_late}")
         self.jump_back_ns, self.max_late = jump_back_ns, max_late
         self.newest_ns: int | None = None
@@ -33,7 +34,7 @@ class StampOrder:
             self.newest_ns, self._late_run = stamp_ns, 0
             return self.IN_ORDER
         self._late_run += 1
-        if self.newest_ns - stamp_ns >= self.jump_back_ns or self._late_run >= self.max_late:
+        if self.newest_ns - stamp_ns >= self.jump_back_ns or (self.max_late and self._late_run >= self.max_late):
             self.newest_ns, self._late_run = stamp_ns, 0
             return self.JUMP
         return self.LATE

@@ -27,8 +27,9 @@ from rclpy.node import Node
 
 from seg_perception.bag import read_messages
 from seg_perception.core.errors import InputRejected
-from seg_perception.core.geometry.pose import CloudPose, JumpCheck, TimelineWatch, place_cloud
+from seg_perception.core.geometry.pose import CloudPose, JumpCheck, place_cloud
 from seg_perception.core.geometry.transforms import matrix_from_pose, quaternion_from_matrix
+from seg_perception.core.sync import StampOrder
 from seg_perception.ros.convert import ns_to_stamp, stamp_to_ns
 
 #: How long tf2 keeps dynamic transforms [s] (tf2's default).
@@ -122,14 +123,16 @@ class CloudPoser:
 
 
 def check_timeline(
-    buffer: tf2.BufferCore, watch: TimelineWatch, stamp_ns: int, on_time_jump: Callable[[int, float], None]
+    buffer: tf2.BufferCore, order: StampOrder, stamp_ns: int, on_time_jump: Callable[[int, float], None]
 ) -> None:
-    """Before adding a dynamic transform stamped ``stamp_ns``: when time went back (``TimelineWatch``), clear the
-    buffer (static transforms stay, as in tf2) and call ``on_time_jump(stamp_ns, seconds_back)``."""
-    back = watch.observe(stamp_ns)
-    if back is not None:
+    """Before adding a dynamic transform stamped ``stamp_ns``: when time went back (``order``, a
+    ``StampOrder(time_jump_ns, max_late=None)``: /tf stamps of several broadcasters interleave, so only a step back
+    of ``time_jump_ns`` counts), clear the buffer (static transforms stay, as in tf2) and call
+    ``on_time_jump(stamp_ns, seconds_back)``."""
+    newest = order.newest_ns
+    if order.check(stamp_ns) == StampOrder.JUMP and newest is not None:
         buffer.clear()
-        on_time_jump(stamp_ns, back)
+        on_time_jump(stamp_ns, (newest - stamp_ns) / 1e9)
 
 
 class TimelineBuffer(tf2_ros.Buffer):
@@ -138,7 +141,7 @@ class TimelineBuffer(tf2_ros.Buffer):
 
     def __init__(self, node: Node, time_jump_ns: int, on_time_jump: Callable[[int, float], None]) -> None:
         super().__init__(cache_time=Duration(seconds=TF_CACHE_S), node=node)
-        self.watch = TimelineWatch(time_jump_ns)
+        self.watch = StampOrder(time_jump_ns, max_late=None)
         self.on_time_jump = on_time_jump
 
     def set_transform(self, transform: TransformStamped, authority: str) -> None:
@@ -175,7 +178,7 @@ class BagTf:
                     else:
                         dynamic.append((stamp_to_ns(t.header.stamp), len(dynamic), t))
         self.dynamic = sorted(dynamic, key=lambda d: d[:2])
-        self.watch = TimelineWatch(time_jump_ns)
+        self.watch = StampOrder(time_jump_ns, max_late=None)
         self.on_time_jump = on_time_jump
         self._next = 0
 

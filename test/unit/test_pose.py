@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from seg_perception.core.geometry.pose import JumpCheck, TimelineWatch, place_cloud, translation_jump_m
+from seg_perception.core.geometry.pose import JumpCheck, place_cloud, translation_jump_m
 from seg_perception.core.geometry.transforms import camera_to_base, interpolate, matrix_from_pose
+from seg_perception.core.sync import StampOrder
 
 
 def _yaw(deg: float, xyz=(0.0, 0.0, 0.0)) -> np.ndarray:  # noqa: ANN001
@@ -40,11 +41,14 @@ def test_jump_check_reports_steps_beyond_the_limit_only() -> None:
     assert check.update(_yaw(0.0, (100, 0, 0))) is None  # a new track after a reset
 
 
-def test_timeline_watch_sees_a_jump_back_once() -> None:
-    watch = TimelineWatch(time_jump_ns=10**9)
-    assert [watch.observe(t) for t in (10**9, 2 * 10**9, 19 * 10**8)] == [None, None, None]  # 0.1 s late: no jump
-    assert watch.observe(5 * 10**8) == pytest.approx(1.5)  # 1.5 s back: a new timeline
-    assert watch.observe(6 * 10**8) is None and watch.newest_ns == 6 * 10**8
+def test_tf_timeline_sees_a_jump_back_once() -> None:
+    """The /tf rule (``StampOrder`` without the late-run rule): only a step back of ``time_jump_ns`` is a jump."""
+    watch = StampOrder(10**9, max_late=None)
+    in_order, late, jump = StampOrder.IN_ORDER, StampOrder.LATE, StampOrder.JUMP
+    assert [watch.check(t) for t in (10**9, 2 * 10**9, 19 * 10**8)] == [in_order, in_order, late]  # 0.1 s late
+    assert [watch.check(19 * 10**8) for _ in range(5)] == [late] * 5  # interleaved broadcasters: never a jump
+    assert watch.check(5 * 10**8) == jump  # 1.5 s back: a new timeline
+    assert watch.check(6 * 10**8) == in_order and watch.newest_ns == 6 * 10**8
 
 
 def test_place_cloud_composes_robot_pose_and_mount() -> None:

@@ -11,8 +11,8 @@ import tf2_py as tf2
 from geometry_msgs.msg import TransformStamped
 
 from seg_perception.core.errors import InputRejected
-from seg_perception.core.geometry.pose import TimelineWatch
 from seg_perception.core.geometry.transforms import camera_to_base, matrix_from_pose
+from seg_perception.core.sync import StampOrder
 from seg_perception.ros.pose_source import CloudPoser, check_timeline, lookup_matrix, transform_matrix, transform_msg
 
 S = 1_000_000_000
@@ -84,7 +84,7 @@ def test_cloud_poser_chains_robot_pose_and_mount_and_sees_jumps(buffer: tf2.Buff
 
 
 def test_a_jump_back_in_time_clears_dynamic_transforms_only(buffer: tf2.BufferCore) -> None:
-    watch, jumped = TimelineWatch(S), []
+    watch, jumped = StampOrder(S, max_late=None), []
     for t in (10 * S, 11 * S):
         check_timeline(buffer, watch, t, lambda t_ns, back: jumped.append(back))
     assert jumped == []

@@ -103,29 +103,3 @@ class JumpCheck:
     def reset(self) -> None:
         """Forget the last pose (after a time jump: the next pose starts a new track)."""
         self._last = None
-
-
-class TimelineWatch:
-    """Time going backwards on a stream of transform stamps (bag loop, simulator reset), as tf2_ros.Buffer clears
-    itself on a ROS-time jump back.
-
-    Args:
-        time_jump_ns: a stamp this much older than the newest one seen is a jump back [ns].
-    """
-
-    def __init__(self, time_jump_ns: int = 1_000_000_000) -> None:
-        self.time_jump_ns = time_jump_ns
-        self.newest_ns: int | None = None
-
-    def observe(self, stamp_ns: int) -> float | None:
-        """Note one stamp [ns]; the seconds it jumped back when it is a jump (the newest becomes this stamp)."""
-        newest = self.newest_ns
-        if newest is not None and newest - stamp_ns >= self.time_jump_ns:
-            self.newest_ns = stamp_ns
-            return (newest - stamp_ns) / 1e9
-        self.newest_ns = stamp_ns if newest is None else max(newest, stamp_ns)
-        return None
-
-    def reset(self) -> None:
-        """Forget the newest stamp."""
-        self.newest_ns = None
