@@ -90,8 +90,8 @@ class RGBDAssembler:
 
     @property
     def pending(self) -> int:
-        """Colour images waiting for their depth image or camera_info."""
-        return len(self.pairer.a) + (self._waiting is not None)
+        """Colour images waiting for their depth image or camera_info (safe to read from the worker thread)."""
+        return self.pairer.waiting_a + (self._waiting is not None)
 
     def flush(self) -> None:
         """Drop everything waiting (at shutdown): colour as ``no_depth`` / ``no_camera_info``, depth rejected."""

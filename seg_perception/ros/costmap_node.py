@@ -189,9 +189,12 @@ class CostmapNode(GuardedNode):
             self.create_timer(self.settings.fused_points_period_s, self._publish_fused)
 
     def cleanup(self) -> None:
-        """Stop listening to TF, destroy the publishers, free the grids and the fused state."""
+        """Stop listening to TF (and remove the tf buffer's service and clock callback), destroy the publishers,
+        free the grids and the fused state."""
         if hasattr(self, "tf_listener"):
             self.tf_listener.unregister()
+        if hasattr(self, "tf_buffer"):
+            self.tf_buffer.destroy()
         for pub in getattr(self, "pubs", {}).values():
             self.destroy_lifecycle_publisher(pub)
         for name in ("mapper", "tf_listener", "tf_buffer", "poser", "pubs", "class_info", "palette"):
@@ -238,13 +241,14 @@ class CostmapNode(GuardedNode):
     def _apply_classes(self, class_map: list[tuple[int, str]], extras: ClassInfo | None) -> None:
         """Class roles from the LabelInfo names in the ontology (the parameter, else the one the extras name).
         Nothing is replaced unless every rule holds (``ClassInfoError`` -> counted reject by the guard)."""
-        info = class_info_from_label_info(class_map)
-        if extras is not None:
-            try:
-                info = class_info_from_label_info(class_map, extras)
-            except ClassInfoError as e:  # extras of another model: counted; the LabelInfo alone is used
-                self.stats.reject(e.reason, e.detail)
-                extras = None
+        try:
+            info = class_info_from_label_info(class_map, extras)  # a LabelInfo that breaks a rule raises here
+        except ClassInfoError as e:
+            if extras is None or e.reason != "label_info_mismatch":
+                raise
+            self.stats.reject(e.reason, e.detail)  # extras of another model: counted; the LabelInfo alone is used
+            extras = None
+            info = class_info_from_label_info(class_map)
         if not info.ontology and self._ontology_param is None:
             self._class_map, self._extras = class_map, extras
             self.get_logger().info("label_info received; waiting for label_info_json or the ontology parameter to "

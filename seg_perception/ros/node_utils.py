@@ -24,6 +24,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
 
 from seg_perception.core.errors import InputRejected
+from seg_perception.ros.convert import stamp_to_ns
 from seg_perception.ros.params import LIFECYCLE, LifecycleSettings, declare_groups
 
 
@@ -69,8 +70,7 @@ class NodeStats:
         stamp = getattr(getattr(msg, "header", None), "stamp", None)
         delay_ms = math.nan
         if stamp is not None:
-            now_ns = self.node.get_clock().now().nanoseconds
-            delay_ms = (now_ns - (int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec))) / 1e6
+            delay_ms = (self.node.get_clock().now().nanoseconds - stamp_to_ns(stamp)) / 1e6
         with self.lock:
             self.arrivals[topic].append((time.monotonic(), delay_ms))
             self.received_total[topic] += 1

@@ -20,12 +20,14 @@ from typing import Any
 import message_filters
 from rclpy.duration import Duration
 
+from seg_perception.ros.convert import stamp_to_ns
+
 Msg = Any  # a message with a std_msgs/Header ``header``
 
 
 def stamp_ns(msg: Msg) -> int:
     """A message's ``header.stamp`` in nanoseconds."""
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+    return stamp_to_ns(msg.header.stamp)
 
 
 class FramePairer:
@@ -92,6 +94,13 @@ class FramePairer:
     def b(self) -> list[Msg]:
         """Depth messages waiting, oldest first."""
         return self._queued(1)
+
+    @property
+    def waiting_a(self) -> int:
+        """How many colour messages wait: one ``len`` of the synchronizer's queue, so safe to read from another
+        thread while the executor adds messages (``a`` copies the queue and must stay on the executor thread)."""
+        sync = self._sync
+        return len(sync.queues[0]) if sync is not None else 0
 
     def _queued(self, i: int) -> list[Msg]:
         assert self._sync is not None

@@ -137,12 +137,21 @@ def check_timeline(
 
 class TimelineBuffer(tf2_ros.Buffer):
     """A ``tf2_ros.Buffer`` that also clears itself when the stamps of incoming dynamic transforms jump back by
-    ``time_jump_ns`` (a bag loop or simulator reset on wall-clock time; tf2_ros clears only on a ROS-time jump)."""
+    ``time_jump_ns`` (a bag loop or simulator reset on wall-clock time; tf2_ros clears only on a ROS-time jump).
+
+    ``tf2_ros.Buffer(node=...)`` registers a ``tf2_frames`` service and a clock jump callback on the node: ``destroy``
+    removes both (lifecycle cleanup; the next configure makes a new buffer)."""
 
     def __init__(self, node: Node, time_jump_ns: int, on_time_jump: Callable[[int, float], None]) -> None:
         super().__init__(cache_time=Duration(seconds=TF_CACHE_S), node=node)
+        self.node = node
         self.watch = StampOrder(time_jump_ns, max_late=None)
         self.on_time_jump = on_time_jump
+
+    def destroy(self) -> None:
+        """Remove the ``tf2_frames`` service and the clock jump callback from the node (idempotent)."""
+        self.node.destroy_service(self.srv)
+        self.jump_handle.unregister()
 
     def set_transform(self, transform: TransformStamped, authority: str) -> None:
         """Add a dynamic transform (``check_timeline`` first)."""

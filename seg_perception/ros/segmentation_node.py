@@ -147,8 +147,9 @@ class SegmentationNode(GuardedNode):
             max_pixels=self.cfg.max_image_pixels,
         )
         # the network runs on its own thread: subscriptions, timers and parameter services stay responsive
-        self.worker: NewestFrameWorker[RGBDInput] = NewestFrameWorker(self._run_frame, self._skip_frame, "segment",
-                                                                     on_done=self._update_pending)
+        self.worker: NewestFrameWorker[RGBDInput] = NewestFrameWorker(
+            self._run_frame, self._skip_frame, "segment", on_done=self._update_pending, on_error=self._worker_error
+        )
         self.pubs: dict[str, Any] = {
             name: self.create_lifecycle_publisher(cls, name, qos) for name, (cls, qos) in OUTPUTS.items()
         }
@@ -227,7 +228,15 @@ class SegmentationNode(GuardedNode):
         super().destroy_node()
 
     def _update_pending(self) -> None:
-        self.stats.pending = self.assembler.pending + self.worker.pending
+        """Called from the executor and from the worker thread: read and written under the stats lock, so an older
+        count never overwrites a newer one."""
+        with self.stats.lock:
+            self.stats.pending = self.assembler.pending + self.worker.pending
+
+    def _worker_error(self, e: BaseException) -> None:
+        """An exception that escaped the segmentation thread's work: counted and logged like a failing timer
+        (``rejected["exception"]``, throttled error line with the traceback); the thread goes on."""
+        self.stats.count_exception(e, "segmentation worker", primary=False)
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:

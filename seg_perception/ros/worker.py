@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+def _log_error(e: BaseException) -> None:
+    _log.error("worker: %s: %s (the worker goes on)", type(e).__name__, e, exc_info=e)
 
 
 class NewestFrameWorker(Generic[T]):
@@ -15,7 +21,9 @@ class NewestFrameWorker(Generic[T]):
     subscriptions, timers and parameter services while a frame is being segmented.
 
     One slot: an item submitted while another still waits replaces it, and the replaced one goes to
-    ``on_skipped`` (the node counts it). ``process`` must handle its own exceptions (the node counts them as drops).
+    ``on_skipped`` (the node counts it). ``process`` should handle its own exceptions (the node counts them as
+    drops); an exception that still escapes ``process`` or ``on_done`` goes to ``on_error`` (and ``errors``), and
+    the thread goes on with the next item.
 
     Args:
         process: work on one item (called on the worker thread).
@@ -23,13 +31,16 @@ class NewestFrameWorker(Generic[T]):
             ``stop`` with the one still waiting.
         name: thread name.
         on_done: called on the worker thread after each item, once the worker counts as idle again.
+        on_error: called on the worker thread, inside the ``except`` block, with an exception raised by ``process``
+            or ``on_done`` (default: a ``logging`` error line with the traceback).
     """
 
     def __init__(
         self, process: Callable[[T], None], on_skipped: Callable[[T], None], name: str = "worker",
-        on_done: Callable[[], None] = lambda: None,
+        on_done: Callable[[], None] = lambda: None, on_error: Callable[[BaseException], None] = _log_error,
     ) -> None:  # fmt: skip
-        self._process, self._on_skipped, self._on_done = process, on_skipped, on_done
+        self._process, self._on_skipped, self._on_done, self._on_error = process, on_skipped, on_done, on_error
+        self.errors = 0  #: exceptions that escaped ``process`` or ``on_done`` (read from any thread)
         self._cond = threading.Condition()
         self._slot: T | None = None
         self._busy = False
@@ -82,13 +93,22 @@ class NewestFrameWorker(Generic[T]):
                 if self._stop or item is None:
                     return
                 self._slot, self._busy = None, True
+            self._call(self._process, item)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+            self._call(self._on_done)
+
+    def _call(self, fn: Callable[..., None], *args: object) -> None:
+        """``fn(*args)``; an exception goes to ``on_error`` (a failing ``on_error`` is logged) so the thread lives."""
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - one failed call must not end the worker thread
+            self.errors += 1
             try:
-                self._process(item)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-                self._on_done()
+                self._on_error(e)
+            except Exception as e2:  # noqa: BLE001
+                _log_error(e2)
 
 
 class Stopwatch:

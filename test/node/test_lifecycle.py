@@ -51,6 +51,11 @@ class Lifecycle:
         return self._call(self.get, GetState.Request()).current_state.label
 
 
+def tf2_frames_services(node) -> list[str]:  # noqa: ANN001
+    """Names of the node's own ``tf2_frames`` services (one per ``tf2_ros.Buffer(node=...)`` alive)."""
+    return [s.service_name for s in node.services if s.service_name.endswith("/tf2_frames")]
+
+
 def _send_frame(pubs: dict, frame) -> None:  # noqa: ANN001
     pubs["camera_info"].publish(frame.camera_info())
     pubs["depth"].publish(frame.depth())
@@ -128,10 +133,20 @@ def test_costmap_node_transitions_and_publishes_grids_only_when_active(ros, kitt
     assert node.stats.frames_out == 1
 
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert tf2_frames_services(node) == [f"{ros.ns}/tf2_frames"]  # the tf buffer's service, once
+    old_buffer = node.tf_buffer
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS and node.lifecycle_state == "unconfigured"
     assert not hasattr(node, "mapper") and not hasattr(node, "tf_buffer")
+    # cleanup removed the tf buffer's service and its clock jump callback (tf2_ros.Buffer(node=...) made both)
+    assert tf2_frames_services(node) == [] and old_buffer.jump_handle._clock is None
     # configured again from scratch: the latched label_info comes again at activation, clouds give grids again
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert tf2_frames_services(node) == [f"{ros.ns}/tf2_frames"]  # one again, not two
+
+    def on_graph() -> bool:
+        return f"{ros.ns}/tf2_frames" in dict(node.get_service_names_and_types_by_node(node.get_name(), ros.ns))
+
+    assert ros.spin_until(on_graph, 10.0)  # and it is on the ROS graph
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     ros.wait_for_transform(node, "base_link", "camera_color_optical_frame")  # /tf_static is latched: heard again
     assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
