@@ -140,6 +140,9 @@ class ParamRow:
     description: str
 
 
+_ROS_TYPE_NAMES = {bool: "bool", int: "int", float: "double", str: "string", list: "array"}
+
+
 def parameter_rows(groups: Sequence[ParamGroup]) -> list[ParamRow]:
     """Every parameter the groups declare, in declaration order."""
     rows = []
@@ -147,7 +150,9 @@ def parameter_rows(groups: Sequence[ParamGroup]) -> list[ParamRow]:
         for f in g.fields():
             meta: Mapping[str, Any] = f.metadata or {}
             default = field_default(f)
-            type_name = {bool: "bool", int: "int", float: "double", str: "string", list: "double[]"}[type(default)]
+            type_name = _ROS_TYPE_NAMES[type(default)]
+            if isinstance(default, list):  # ROS parameter arrays are typed by their elements
+                type_name = _ROS_TYPE_NAMES[type(default[0]) if default else float] + "[]"
             rows.append(ParamRow(g.prefix + f.name, type_name, default, meta.get("range"), g.is_read_only(f),
                                  meta["description"]))  # fmt: skip
     return rows
