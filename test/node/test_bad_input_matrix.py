@@ -23,7 +23,8 @@ STRIDE = 4  # cloud_stride of the node: cloud row i is image row STRIDE * i
 def seg(ros, model_dir):  # noqa: ANN001, ANN201
     node = ros.add(SegmentationNode(namespace=ros.ns, context=ros.context, parameter_overrides=[
         Parameter("weights", value=str(model_dir)), Parameter("device", value="cpu"),
-        Parameter("input_width", value=320), Parameter("input_height", value=96), Parameter("cloud_stride", value=STRIDE),
+        Parameter("input_width", value=320), Parameter("input_height", value=96),
+        Parameter("cloud_stride", value=STRIDE),
         Parameter("max_image_pixels", value=4_000_000),
     ]))  # fmt: skip
     pubs = {"image": ros.publisher(Image, "image"), "depth": ros.publisher(Image, "depth"),
