@@ -24,11 +24,11 @@ def _bash(cmd: str, ws: Path, env: dict[str, str], timeout: float = 120) -> subp
 
 
 @pytest.fixture(scope="module")
-def workspace(colcon_ws: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
-    """The session's colcon workspace (conftest.py) with this module's ROS_DOMAIN_ID."""
+def workspace(colcon_ws: tuple[Path, dict[str, str]], model_dir: Path) -> tuple[Path, dict[str, str]]:
+    """The session's colcon workspace (conftest.py) with this module's ROS_DOMAIN_ID and the real weights."""
     ws, env = colcon_ws
-    return ws, dict(env, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) + 54))  # one offset per e2e test
-
+    domain = str(int(os.environ["ROS_DOMAIN_ID"]) + 54)  # one offset per e2e test
+    return ws, dict(env, ROS_DOMAIN_ID=domain, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
 
 
 def _launch(args: str, ws: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -48,6 +48,7 @@ def _stop(launch: subprocess.Popen[str], ws: Path, env: dict[str, str]) -> str:
         if launch.poll() is None:
             os.killpg(launch.pid, signal.SIGKILL)
         _bash("ros2 daemon stop", ws, env, timeout=60)
+
 
 def test_colcon_install_has_executables_and_the_launch_file(workspace: tuple[Path, dict[str, str]]) -> None:
     ws, env = workspace
@@ -69,7 +70,7 @@ def test_ros2_launch_loads_the_launch_file(workspace: tuple[Path, dict[str, str]
     proc = _bash(f"ros2 launch seg_perception {LAUNCH} --show-args", ws, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for arg in ("namespace", "params_file", "use_sim_time", "autostart", "image", "depth", "camera_info",
-                "publish_mount", "mount_xyz", "mount_rpy"):
+                "publish_mount", "mount_xyz", "mount_rpy"):  # fmt: skip
         assert f"'{arg}':" in proc.stdout, proc.stdout
     default_params = ws / "install" / "seg_perception" / "share" / "seg_perception" / "config" / "seg_perception.yaml"
     assert f"(default: '{default_params}')" in proc.stdout
@@ -95,11 +96,8 @@ def _until_ok(cmd: str, ws: Path, env: dict[str, str], proc: subprocess.Popen[st
     return got.stdout
 
 
-def test_ros2_launch_starts_both_nodes_for_the_ros2_cli(
-    workspace: tuple[Path, dict[str, str]], model_dir: Path
-) -> None:
+def test_ros2_launch_starts_both_nodes_for_the_ros2_cli(workspace: tuple[Path, dict[str, str]]) -> None:
     ws, env = workspace
-    env = dict(env, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
     launch = _launch("image:=/cam/rgb", ws, env)
     try:  # the CLI calls go through the ros2 daemon (as a user's would), started by the first one
         assert _until_ok("ros2 param get /seg_perception/segmentation model", ws, env, launch).strip() == (
@@ -120,13 +118,7 @@ def test_ros2_launch_starts_both_nodes_for_the_ros2_cli(
                       "/seg_perception/obstacle_grid [nav_msgs/msg/OccupancyGrid]"):  # fmt: skip
             assert topic in lines, lines
     finally:
-        launch.send_signal(signal.SIGINT)  # Ctrl-C to ros2 launch: it stops both nodes
-        try:
-            out = launch.communicate(timeout=60)[0]
-        finally:
-            if launch.poll() is None:
-                os.killpg(launch.pid, signal.SIGKILL)
-            _bash("ros2 daemon stop", ws, env, timeout=60)
+        out = _stop(launch, ws, env)  # Ctrl-C to ros2 launch: it stops both nodes
     assert launch.returncode == 0, out
     assert "[segmentation_node-1]: process has finished cleanly" in out, out
     assert "[costmap_node-2]: process has finished cleanly" in out, out
@@ -160,12 +152,11 @@ def test_ros2_run_finds_the_installed_executable(workspace: tuple[Path, dict[str
 
 
 def test_ros2_launch_autostart_false_leaves_the_nodes_to_a_lifecycle_manager(
-    workspace: tuple[Path, dict[str, str]], model_dir: Path
+    workspace: tuple[Path, dict[str, str]],
 ) -> None:
     """``autostart:=false``: both nodes come up unconfigured; ``ros2 lifecycle set`` (what Nav2's lifecycle_manager
     calls) configures and activates them."""
     ws, env = workspace
-    env = dict(env, SEG_PERCEPTION_MODEL_DIR=str(model_dir))
     launch = _launch("autostart:=false", ws, env)
     try:
         for node in ("segmentation", "costmap"):

@@ -59,7 +59,6 @@ def test_missing_weights_fail_fast_naming_the_download_command(tmp_path) -> None
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "seg-perception weights download espnetv2_city" in proc.stderr
-    assert sys.executable  # the node ran under this interpreter
 
 
 def test_bad_parameter_fails_fast(tmp_path) -> None:  # noqa: ANN001

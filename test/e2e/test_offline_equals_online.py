@@ -26,7 +26,7 @@ OVERRIDES = {"input_width": 256, "input_height": 192, "use_fusion": False, "voxe
 
 
 def _by_stamp(msgs: list) -> dict[int, object]:
-    return {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec: m for _, m in msgs}
+    return {convert.stamp_to_ns(m.header.stamp): m for _, m in msgs}
 
 
 def test_process_and_launched_nodes_agree_on_the_kitchen_bag(tmp_path, kitchen_dir, model_dir) -> None:  # noqa: ANN001

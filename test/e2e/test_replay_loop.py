@@ -4,35 +4,24 @@ one depth frame removed; grids in both passes, the jump logged once, every frame
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
 
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
+from seg_perception.ros.convert import stamp_to_ns
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.demo import _read_bag, run_demo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bag_edits import copy_without  # noqa: E402  (test/bag_edits.py)
 
 pytestmark = pytest.mark.e2e
 
 FRAMES = 40  # 1.3 s of 30 Hz frames: each new pass jumps back more than time_jump_s (1 s)
-REMOVED = {"/camera/color/image_raw": 5, "/camera/depth/image_raw": 12}  # topic -> index of the message left out
-
-
-def _copy_without(src: Path, dst: Path, removed: dict[str, int]) -> None:
-    """Copy a rosbag2 folder, leaving out the n-th message of the given topics."""
-    ts = get_typestore(Stores.ROS2_KILTED)
-    seen: dict[str, int] = {}
-    with Reader(src) as reader, Writer(dst, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP) as w:
-        conns = {c.id: w.add_connection(c.topic, c.msgtype, typestore=ts) for c in reader.connections}
-        for conn, t_ns, data in reader.messages():
-            i = seen.get(conn.topic, 0)
-            seen[conn.topic] = i + 1
-            if removed.get(conn.topic) == i:
-                continue
-            w.write(conns[conn.id], t_ns, data)
+REMOVED = {"/camera/color/image_raw": {5}, "/camera/depth/image_raw": {12}}  # topic -> index of the message left out
 
 
 def _passes(stamped: list) -> list[list]:
@@ -40,7 +29,7 @@ def _passes(stamped: list) -> list[list]:
     out: list[list] = [[]]
     last = None
     for _, msg in stamped:
-        t = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        t = stamp_to_ns(msg.header.stamp)
         if last is not None and t < last:
             out.append([])
         out[-1].append(t)
@@ -53,7 +42,7 @@ def test_kitchen_bag_looped_twice_maps_in_both_passes_and_accounts_for_every_fra
     full = tmp_path / "full_bag"
     write_bag(open_sequence(kitchen_dir), full, limit=FRAMES, progress=False)
     cut = tmp_path / "cut_bag"
-    _copy_without(full, cut, REMOVED)
+    copy_without(full, cut, REMOVED)
     out = tmp_path / "loop"
     summary = run_demo(
         kitchen_dir, out, weights=str(model_dir), rate=0.1, loops=2, input_bag=cut,

@@ -16,13 +16,15 @@ from seg_perception.ros.segmentation_node import SegmentationNode
 
 Triple = tuple[Image | None, Image | None, CameraInfo | None]
 T0 = 1_317_000_000_000_000_000
+STRIDE = 4  # cloud_stride of the node: cloud row i is image row STRIDE * i
 
 
 @pytest.fixture
 def seg(ros, model_dir):  # noqa: ANN001, ANN201
     node = ros.add(SegmentationNode(namespace=ros.ns, context=ros.context, parameter_overrides=[
         Parameter("weights", value=str(model_dir)), Parameter("device", value="cpu"),
-        Parameter("input_width", value=320), Parameter("input_height", value=96), Parameter("cloud_stride", value=4),
+        Parameter("input_width", value=320), Parameter("input_height", value=96),
+        Parameter("cloud_stride", value=STRIDE),
         Parameter("max_image_pixels", value=4_000_000),
     ]))  # fmt: skip
     pubs = {"image": ros.publisher(Image, "image"), "depth": ros.publisher(Image, "depth"),
@@ -124,17 +126,49 @@ def _with_frame(msg: Image, frame_id: str):  # noqa: ANN202
     return h
 
 
+def _xyz(msg: PointCloud2) -> np.ndarray:
+    """(H, W, 3) float32 x, y, z of an organized cloud."""
+    cloud = convert.msg_to_cloud(msg, ["x", "y", "z"])
+    return np.stack([cloud["x"], cloud["y"], cloud["z"]], axis=-1).astype(np.float32)
+
+
+def _check_legal_cloud(row: str, xyz: np.ndarray, reference: np.ndarray, depth_height: int) -> None:
+    """The cloud of a legal-but-unusual row against the cloud of the unmodified KITTI frame (``reference``)."""
+    if row == "image_1x1":  # one pixel at 5 m (``_sized``)
+        assert xyz.shape == (1, 1, 3)
+        assert xyz[0, 0, 2] == pytest.approx(5.0, abs=1e-3)
+        return
+    assert xyz.shape == reference.shape, row
+    assert np.isfinite(reference).all(axis=-1).sum() > 500  # KITTI frame 0: 970 LiDAR pixels on the stride-4 grid
+    if row == "depth_16uc1_bigendian":  # the same millimetres: exactly the same cloud
+        np.testing.assert_array_equal(xyz, reference)
+    elif row == "depth_all_invalid":
+        assert np.isnan(xyz).all()
+    else:  # 32FC1 with NaN / +Inf / negative depth in the upper half (``_float_depth``), metres elsewhere
+        top = np.arange(xyz.shape[0]) * STRIDE < depth_height // 2
+        # both halves have LiDAR depth in the unmodified frame, so both checks below see real points
+        assert np.isfinite(reference[top]).any() and np.isfinite(reference[~top]).any()
+        assert np.isnan(xyz[top]).all(), row
+        # float32 mm / 1000 here against mm * 0.001 for 16UC1: equal to float32 rounding, NaN where the LiDAR has none
+        np.testing.assert_allclose(xyz[~top], reference[~top], rtol=1e-6, atol=0, equal_nan=True, err_msg=row)
+
+
 @pytest.mark.parametrize("row", list(ROWS))
 def test_segmentation_node_row(ros, seg, kitti_frames, row: str) -> None:  # noqa: ANN001
     node, pubs, clouds = seg
     make_bad, reason = ROWS[row]
+    stats = node.stats
+    reference = None
+    if reason is None:  # legal input: the cloud of the unmodified frame first, to compare with
+        _send(pubs, _frame(kitti_frames[0], T0 - 100_000_000))
+        assert ros.spin_until(lambda: clouds, 60.0), (row, stats.as_dict())
+        reference = _xyz(clouds[-1])
     bad = make_bad(_frame(kitti_frames[0], T0))
     _send(pubs, bad)
-    stats = node.stats
-    if reason is None:  # legal input: processed
-        assert ros.spin_until(lambda: clouds, 60.0), (row, stats.as_dict())
-        cloud = convert.msg_to_cloud(clouds[-1])
-        assert cloud.size > 0
+    if reference is not None:  # legal input: processed, with the xyz the row's depth gives
+        assert ros.spin_until(lambda: len(clouds) > 1, 60.0), (row, stats.as_dict())
+        assert clouds[-1].header.stamp == bad[0].header.stamp
+        _check_legal_cloud(row, _xyz(clouds[-1]), reference, bad[1].height)
     else:
         reasons = reason.split("|")
         counted = lambda: sum(stats.drops[r] + stats.rejected[r] for r in reasons) >= 1  # noqa: E731

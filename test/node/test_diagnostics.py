@@ -33,9 +33,12 @@ def test_input_rate_and_timeout_give_ok_warn_error(ros, model_dir, kitti_frames)
     info = kitti_frames[0].camera_info()
     clock = ros.helper.get_clock()
 
+    sent = [0]
+
     def send() -> None:
         info.header.stamp = clock.now().to_msg()
         pub.publish(info)
+        sent[0] += 1
 
     topic = f"{ros.ns}/camera_info"
 
@@ -46,7 +49,9 @@ def test_input_rate_and_timeout_give_ok_warn_error(ros, model_dir, kitti_frames)
     timer = ros.helper.create_timer(0.05, send)  # 20 Hz, expected 5 Hz
     assert ros.spin_until(lambda: level(DiagnosticStatus.OK, 20), 30.0), _latest(arrays, fqn)
     ok = _latest(arrays, fqn)["inputs"][topic]
-    assert float(ok["values"]["rate_hz"]) >= 5.0
+    # 20 messages of a 20 Hz timer over ~1 s (measured: 19.4 Hz); the bounds leave room for a loaded machine
+    print("rate at 20 Hz:", ok["values"]["rate_hz"])
+    assert 12.0 <= float(ok["values"]["rate_hz"]) <= 28.0, ok
     assert 0.0 <= float(ok["values"]["stamp_delay_median_ms"]) < 1000.0  # stamped now by the publisher
     # the colour image never came: ERROR once input_timeout_s has passed since start-up
     assert ros.spin_until(lambda: _latest(arrays, fqn)["inputs"][f"{ros.ns}/image"]["level"] == 2, 30.0)
@@ -56,9 +61,13 @@ def test_input_rate_and_timeout_give_ok_warn_error(ros, model_dir, kitti_frames)
     timer.cancel()
     ros.helper.destroy_timer(timer)
     timer = ros.helper.create_timer(0.5, send)  # 2 Hz < 5 Hz
-    assert ros.spin_until(lambda: level(DiagnosticStatus.WARN), 30.0), _latest(arrays, fqn)
+    # WARN comes while 20 Hz messages are still in the 5 s window (MIN_WINDOW_S; first seen at 4.8 Hz): wait for
+    # 11 messages at 2 Hz (5.5 s), then the window holds only those: 10-11 in 5 s = 2.0-2.2 Hz
+    n_switch = sent[0]
+    assert ros.spin_until(lambda: level(DiagnosticStatus.WARN, n_switch + 11), 30.0), _latest(arrays, fqn)
     warn = _latest(arrays, fqn)["inputs"][topic]
-    assert 0.5 < float(warn["values"]["rate_hz"]) < 5.0 and "below expected_rate_hz" in warn["message"], warn
+    print("rate at 2 Hz:", warn["values"]["rate_hz"])
+    assert 1.2 <= float(warn["values"]["rate_hz"]) <= 3.0 and "below expected_rate_hz" in warn["message"], warn
 
     timer.cancel()
     ros.helper.destroy_timer(timer)

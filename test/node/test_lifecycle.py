@@ -77,9 +77,8 @@ def test_segmentation_node_transitions_and_publishes_only_when_active(ros, model
 
     assert life.set(Transition.TRANSITION_CONFIGURE) and life.state() == "inactive"
     assert node.pipeline.spec.name == "espnetv2_city"
-    _send_frame(pubs, kitti_frames[0])
-    ros.spin_for(2.0)
-    assert labels == [] and label_info == [] and node.stats.frames_in == 0
+    assert ros.helper.count_subscribers(f"{ros.ns}/image") == 0  # configured but inactive: still not subscribed
+    _send_frame(pubs, kitti_frames[0])  # nobody takes it (checked below, after the /diagnostics spin)
     # /diagnostics goes on in every state; an inactive node's inputs are not an error
     diags = ros.subscribe(DiagnosticArray, "/diagnostics")
     fqn = node.get_fully_qualified_name()
@@ -87,6 +86,7 @@ def test_segmentation_node_transitions_and_publishes_only_when_active(ros, model
     assert ros.spin_until(lambda: len(inputs()) >= 3, 10.0)
     assert all(st.level == DiagnosticStatus.OK and st.message == "node inactive: input not subscribed"
                for st in inputs()), inputs()  # fmt: skip
+    assert labels == [] and label_info == [] and node.stats.frames_in == 0
 
     assert life.set(Transition.TRANSITION_ACTIVATE) and life.state() == "active"
     ros.wait_for_subscribers(list(pubs.values()))
@@ -97,11 +97,10 @@ def test_segmentation_node_transitions_and_publishes_only_when_active(ros, model
 
     assert life.set(Transition.TRANSITION_DEACTIVATE) and life.state() == "inactive"
     assert ros.helper.count_subscribers(f"{ros.ns}/image") == 0
-    _send_frame(pubs, kitti_frames[2])
-    ros.spin_for(2.0)
-    assert len(labels) == 1 and node.stats.frames_in == 1  # the inactive node neither takes nor publishes frames
+    _send_frame(pubs, kitti_frames[2])  # nobody takes it (checked after the cleanup's service calls spun)
 
     assert life.set(Transition.TRANSITION_CLEANUP) and life.state() == "unconfigured"
+    assert len(labels) == 1 and node.stats.frames_in == 1  # the inactive node neither took nor published frames
     assert not hasattr(node, "pipeline") and not hasattr(node, "worker")  # the model is freed
     s = node.stats.as_dict()
     assert s["frames_in"] == s["frames_out"] + sum(s["drops"].values()) + s["pending"]
@@ -121,12 +120,12 @@ def test_costmap_node_transitions_and_publishes_grids_only_when_active(ros, kitt
     assert ros.spin_until(lambda: node.mapper.rules is not None, 10.0)
 
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS and node.lifecycle_state == "inactive"
-    pub_cloud.publish(cloud_msg)
-    ros.spin_for(1.5)
-    assert grids == [] and node.stats.frames_in == 0
+    assert ros.spin_until(lambda: ros.helper.count_subscribers(f"{ros.ns}/semantic_points") == 0, 10.0)
+    pub_cloud.publish(cloud_msg)  # nobody takes it (checked after the next spin)
 
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     ros.wait_for_subscribers([pub_cloud])
+    assert grids == [] and node.stats.frames_in == 0  # the inactive node neither took the cloud nor published
     pub_cloud.publish(cloud_msg)
     assert ros.spin_until(lambda: grids, 30.0)
     assert grids[0].header.frame_id == "base_link" and grids[0].header.stamp == cloud_msg.header.stamp

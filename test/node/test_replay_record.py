@@ -27,6 +27,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from seg_perception import cli
 from seg_perception.bag import BagMessage, read_messages, read_topics
 from seg_perception.datasets import open_sequence
+from seg_perception.ros.convert import stamp_to_ns
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.recorder import Recorder
 from seg_perception.tools.replay import Replayer
@@ -128,8 +129,7 @@ def test_replay_to_recorder_in_process(small_bag: Path, tmp_path: Path) -> None:
     from rclpy.serialization import deserialize_message
     from rosgraph_msgs.msg import Clock
 
-    clock_ns = [c.clock.sec * 1_000_000_000 + c.clock.nanosec
-                for c in (deserialize_message(m.data, Clock) for m in got["/clock"])]
+    clock_ns = [stamp_to_ns(deserialize_message(m.data, Clock).clock) for m in got["/clock"]]
     first, last = src[CAMERA_TOPICS[0]][0].t_ns, src[CAMERA_TOPICS[0]][-1].t_ns
     assert clock_ns == sorted(clock_ns)
     assert clock_ns[0] == first and clock_ns[-1] == last

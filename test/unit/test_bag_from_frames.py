@@ -15,6 +15,7 @@ from seg_perception import cli
 from seg_perception.bag import read_topics
 from seg_perception.core.geometry.transforms import quaternion_from_matrix
 from seg_perception.datasets import open_sequence
+from seg_perception.ros.convert import stamp_to_ns
 from seg_perception.tools.bag_from_frames import MOUNTS
 
 TS = get_typestore(Stores.ROS2_KILTED)
@@ -28,10 +29,6 @@ def _read(bag: Path) -> dict[str, list[tuple[int, Any]]]:
             out[conn.topic].append((t_ns, TS.deserialize_cdr(raw, conn.msgtype)))
             assert len(raw) % 4 == 0  # padded like DDS wire data
     return out
-
-
-def _stamp_ns(msg: Any) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
@@ -57,7 +54,8 @@ def test_bag_contents(dataset: str, storage: str, tmp_path: Path, request: pytes
     k = seq.intrinsics
     for i in range(5):
         frame = seq[2 + i]
-        stamps = {topic: _stamp_ns(v[i][1] if topic != "/tf" else v[i][1].transforms[0]) for topic, v in msgs.items()}
+        stamps = {topic: stamp_to_ns((v[i][1] if topic != "/tf" else v[i][1].transforms[0]).header.stamp)
+                  for topic, v in msgs.items()}  # fmt: skip
         assert set(stamps.values()) == {frame.stamp_ns}
         assert {v[i][0] for v in msgs.values()} == {frame.stamp_ns}  # bag time = header stamp
         if i:

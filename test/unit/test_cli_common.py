@@ -14,7 +14,7 @@ import pytest
 
 from seg_perception import cli
 from seg_perception.resources import config_path
-from seg_perception.tools.common import ImageSize, StopFlag, load_node_params, parse_overrides, parse_size, ros_node
+from seg_perception.tools.common import ImageSize, StopFlag, load_node_params, parse_overrides, parse_size
 
 TOOLS = Path(__file__).resolve().parents[2] / "seg_perception" / "tools"
 
@@ -98,13 +98,6 @@ def test_stop_flag_outside_the_main_thread_installs_nothing() -> None:
     t.start()
     t.join(5.0)
     assert seen == [True, True]
-
-
-def test_ros_node_shuts_its_own_context_down() -> None:
-    with ros_node("cli_common_test") as node:
-        context = node.context
-        assert context.ok() and node.get_name() == "cli_common_test"
-    assert not context.ok()
 
 
 def test_cli_is_the_only_argument_parser_of_the_tools() -> None:

@@ -260,10 +260,7 @@ def test_timing_30k_points_200x200() -> None:
     assert (g.obstacle_cost() == LETHAL_OBSTACLE).sum() > 0
 
 
-SEVEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "7scenes_kitchen"
-
-
-def test_seven_scenes_fusion_is_steadier_than_single_frames() -> None:
+def test_seven_scenes_fusion_is_steadier_than_single_frames(kitchen_dir: Path) -> None:
     """Real hand-held Kinect frames with their poses: fused obstacle grids flicker less than single-frame grids,
     know more cells, and agree with the latest single frame on most cells they both know.
 
@@ -271,7 +268,7 @@ def test_seven_scenes_fusion_is_steadier_than_single_frames() -> None:
     camera 1.35 m up, pitched 27 deg down), floor at z = 0. No labels: every class is ``ground_if_flat``, so the floor
     is drivable and furniture is an obstacle by height.
     """
-    seq = open_sequence(SEVEN)
+    seq = open_sequence(kitchen_dir)
     k = seq.intrinsics.scaled(4)
     t_bc = camera_to_base((0, 0, 1.35), (0, math.radians(27), 0))
     f0 = seq[0]

@@ -14,10 +14,6 @@ from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_g
 from seg_perception.core.geometry.transforms import camera_to_base, transform_points
 from seg_perception.datasets import open_sequence
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-KITTI = DATA / "kitti_2011_09_26_seq"
-SEVEN = DATA / "7scenes_kitchen"
-
 
 def plane_points(n: int, slope_x: float, slope_y: float, z0: float, noise: float, outliers: float,
                  seed: int = 0) -> np.ndarray:
@@ -163,9 +159,9 @@ def _cloud(seq_path: Path, index: int) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 @pytest.mark.parametrize("index", [0, 30, 59], ids=["f0", "f30", "f59"])
-def test_kitti_road_plane(index: int) -> None:
+def test_kitti_road_plane(index: int, kitti_dir: Path) -> None:
     """KITTI: camera 1.65 m above the road, nearly level. The fitted road is within 0.15 m of z = 0 and < 3 deg."""
-    optical, _ = _cloud(KITTI, index)
+    optical, _ = _cloud(kitti_dir, index)
     base = transform_points(camera_to_base((0, 0, 1.65), (0, 0, 0)), optical)
     t0 = time.perf_counter()
     plane, ok = fit_ground_plane(base)
@@ -181,14 +177,14 @@ def test_kitti_road_plane(index: int) -> None:
     assert np.mean(np.abs(h[near]) < 0.1) > 0.7
 
 
-def test_seven_scenes_floor_consistent_with_poses() -> None:
+def test_seven_scenes_floor_consistent_with_poses(kitchen_dir: Path) -> None:
     """7-Scenes kitchen, hand-held Kinect: fit the floor per frame in a rough base_frame (camera 1.35 m up, pitched
     27 deg down), then map both fitted planes into the sequence's world frame with the camera-to-world poses: the same
     floor must come out (normal within 3 deg, offset within 5 cm), although the camera moved and turned."""
     t_base_cam = camera_to_base((0, 0, 1.35), (0, math.radians(27), 0))
     world_planes = []
     for index in (0, 100):
-        optical, pose = _cloud(SEVEN, index)
+        optical, pose = _cloud(kitchen_dir, index)
         assert pose is not None
         plane, ok = fit_ground_plane(transform_points(t_base_cam, optical), GroundConfig(distance_threshold_m=0.03))
         assert ok, index

@@ -4,18 +4,22 @@ the stability measurement."""
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from seg_perception.bag import open_writer, read_messages, typestore
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path
+from seg_perception.ros.convert import stamp_to_ns
 from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.process import process_bag
 from seg_perception.tools.stability import measure
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bag_edits import copy_without  # noqa: E402  (test/bag_edits.py)
 
 FILES = [config_path("seg_perception.yaml"), config_path("demo_kitchen.yaml")]
 
@@ -68,20 +72,6 @@ def test_the_same_bag_processed_twice_gives_bit_identical_output(tmp_path, kitch
     assert digests[0] == digests[1]
 
 
-def _copy_without(bag: Path, out: Path, skip: dict[str, set[int]]) -> Path:
-    """A copy of ``bag`` without the messages of ``skip`` (topic -> indices within that topic)."""
-    writer, conns, seen = open_writer(out), {}, Counter()
-    for m in read_messages(bag):
-        seen[m.topic] += 1
-        if seen[m.topic] - 1 in skip.get(m.topic, set()):
-            continue
-        if m.topic not in conns:
-            conns[m.topic] = writer.add_connection(m.topic, m.msgtype, typestore=typestore())
-        writer.write(conns[m.topic], m.t_ns, m.data)
-    writer.close()
-    return out
-
-
 def test_process_writes_the_nodes_diagnostics_with_the_summary_drops(tmp_path, kitchen_bag, model_dir) -> None:  # noqa: ANN001
     """/diagnostics in the output bag: per node its ``frames`` status as the node publishes it (the same function),
     every ``diagnostic_updater.period`` of bag time and at the end; the drops per reason are the summary's."""
@@ -89,7 +79,7 @@ def test_process_writes_the_nodes_diagnostics_with_the_summary_drops(tmp_path, k
     from seg_perception.tools.demo import _read_bag
 
     # two colour frames lose their depth (segmentation drops); /tf ends early (costmap drops: no transform)
-    bag = _copy_without(kitchen_bag, tmp_path / "holes", {"/camera/depth/image_raw": {2, 5}, "/tf": {4, 5, 6, 7}})
+    bag = copy_without(kitchen_bag, tmp_path / "holes", {"/camera/depth/image_raw": {2, 5}, "/tf": {4, 5, 6, 7}})
     period = {"diagnostic_updater.period": 0.1}  # [s] of bag time; the kitchen frames are 33 ms apart
     seg = {"weights": str(model_dir), "device": "cpu", "input_width": 256, "input_height": 192, **period}
     cost = {**period, "transform_tolerance_s": 0.05}  # [s]: clouds 0.1 s after the last /tf are dropped
@@ -99,7 +89,7 @@ def test_process_writes_the_nodes_diagnostics_with_the_summary_drops(tmp_path, k
     for node in ("segmentation", "costmap"):
         mine = [(t, a) for t, a in arrays if a.status[0].name == f"{node}: frames"]
         assert all(len(a.status) == 1 and a.status[0].hardware_id == f"/seg_perception/{node}" for _, a in mine)
-        stamps = [a.header.stamp.sec * 10**9 + a.header.stamp.nanosec for _, a in mine]
+        stamps = [stamp_to_ns(a.header.stamp) for _, a in mine]
         assert stamps == [t for t, _ in mine] and len(mine) >= 3  # bag time; periodic ones and the final one
         assert all(b - a >= 0.1e9 for a, b in zip(stamps[:-2], stamps[1:-1], strict=True))
         final[node] = stats_from_statuses(mine[-1][1].status)

@@ -21,27 +21,32 @@ NODE_MODULES = ("segmentation_node.py", "costmap_node.py", "diagnostics.py")
 NAMESPACE = "/seg_perception"  # the launch file's default
 
 
-def node_publishers() -> dict[str, tuple[str, str]]:
-    """Absolute topic -> (message type, QoS profile name) of every publisher the nodes create: their ``OUTPUTS``
-    tables (the loops that create the publishers read them) and diagnostic_updater's ``/diagnostics``."""
-    from rclpy.qos import DurabilityPolicy
+def node_publishers() -> dict[str, tuple[str, str, str]]:
+    """Absolute topic -> (message type, QoS profile name, reliability as RViz names it) of every publisher the nodes
+    create: their ``OUTPUTS`` tables (the loops that create the publishers read them) and diagnostic_updater's
+    ``/diagnostics`` (``create_publisher(..., 1)``: rclpy's default QoS, reliable)."""
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
     from seg_perception.ros import costmap_node, segmentation_node
 
-    pubs: dict[str, tuple[str, str]] = {"/diagnostics": ("diagnostic_msgs/msg/DiagnosticArray", "diagnostic_updater")}
+    pubs: dict[str, tuple[str, str, str]] = {
+        "/diagnostics": ("diagnostic_msgs/msg/DiagnosticArray", "diagnostic_updater", "Reliable")
+    }
     for module in (segmentation_node, costmap_node):
         for topic, (cls, qos) in module.OUTPUTS.items():
             pkg = cls.__module__.split(".")[0]
             latched = qos.durability == DurabilityPolicy.TRANSIENT_LOCAL
-            pubs[f"{NAMESPACE}/{topic}"] = (f"{pkg}/msg/{cls.__name__}", "LATCHED_QOS" if latched else "OUTPUT_QOS")
+            reliable = "Reliable" if qos.reliability == ReliabilityPolicy.RELIABLE else "Best Effort"
+            name = "LATCHED_QOS" if latched else "OUTPUT_QOS"
+            pubs[f"{NAMESPACE}/{topic}"] = (f"{pkg}/msg/{cls.__name__}", name, reliable)
     return pubs
 
 
 def test_the_source_reading_finds_the_nodes_publishers() -> None:
     pubs = node_publishers()
-    assert pubs[f"{NAMESPACE}/labels"] == ("sensor_msgs/msg/Image", "OUTPUT_QOS")
-    assert pubs[f"{NAMESPACE}/label_info"] == ("vision_msgs/msg/LabelInfo", "LATCHED_QOS")
-    assert pubs[f"{NAMESPACE}/obstacle_grid"] == ("nav_msgs/msg/OccupancyGrid", "LATCHED_QOS")
+    assert pubs[f"{NAMESPACE}/labels"] == ("sensor_msgs/msg/Image", "OUTPUT_QOS", "Reliable")
+    assert pubs[f"{NAMESPACE}/label_info"] == ("vision_msgs/msg/LabelInfo", "LATCHED_QOS", "Reliable")
+    assert pubs[f"{NAMESPACE}/obstacle_grid"] == ("nav_msgs/msg/OccupancyGrid", "LATCHED_QOS", "Reliable")
     assert pubs["/diagnostics"][0] == "diagnostic_msgs/msg/DiagnosticArray"
 
 
@@ -51,11 +56,13 @@ def test_every_display_shows_a_topic_the_nodes_publish_with_its_type_and_qos() -
     assert {d.name for d in displays} >= {"drivable_grid", "obstacle_grid", "semantic_points", "overlay"}
     for d in displays:
         assert d.topic in pubs, f"display {d.name!r}: nobody publishes {d.topic} (publishers: {sorted(pubs)})"
-        msg_type, qos = pubs[d.topic]
+        msg_type, qos, reliability = pubs[d.topic]
         assert d.msg_type == msg_type, f"display {d.name!r} reads {d.msg_type}, {d.topic} is {msg_type}"
         # a transient-local subscription only matches transient-local publishers (the latched grids)
         assert d.durability == "Volatile" or qos == "LATCHED_QOS", (d, qos)
-        assert d.reliability in ("Reliable", "Best Effort"), d  # the nodes' publishers are all reliable
+        # a reliable subscription only matches reliable publishers; a best-effort one matches both
+        assert d.reliability in ("Reliable", "Best Effort"), d  # a typo in the file would fall back silently
+        assert d.reliability == "Best Effort" or reliability == "Reliable", (d, reliability)
 
 
 def _tf_frames(bag: Path) -> set[str]:

@@ -1,58 +1,38 @@
 """Damaged recordings (issue 10): a real kitchen MCAP bag cut at 50 % (a robot that lost power) or with one chunk
 destroyed in the middle is read up to / around the damage (``bag.salvage_mcap``), processed, and reported; a failed
-``process`` run leaves nothing that looks like a result."""
+``process`` run (MCAP or sqlite3) leaves nothing that looks like a result. The bags, ``copy_bag`` and
+``bag_messages`` are fixtures of test/unit/conftest.py, shared with ``test_salvage_db3.py``."""
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mcap.reader import SeekingReader
 
-from seg_perception.bag import SalvageReport, read_messages, read_topics, recorded_count
-from seg_perception.datasets import open_sequence
+from seg_perception.bag import SalvageReport, read_topics, recorded_count
+from seg_perception.core.segmentation.models import WeightsError
 from seg_perception.resources import config_path
-from seg_perception.tools.bag_from_frames import write_bag
 from seg_perception.tools.process import process_bag
 
 FILES = [config_path("seg_perception.yaml"), config_path("demo_kitchen.yaml")]
 IMAGE = "/camera/color/image_raw"
-N_FRAMES = 12
+N_FRAMES = 12  # KITCHEN_FRAMES of test/unit/conftest.py (the salvage_bag fixture)
 
 
-@pytest.fixture(scope="module")
-def bag(tmp_path_factory, kitchen_dir) -> Path:  # noqa: ANN001
-    out = tmp_path_factory.mktemp("salvage") / "bag"
-    write_bag(open_sequence(kitchen_dir), out, limit=N_FRAMES, progress=False)
-    return out
+@pytest.fixture
+def bag(salvage_bag: Callable[[str], Path]) -> Path:
+    return salvage_bag("mcap")
 
 
-@pytest.fixture(scope="module")
-def db3_bag(tmp_path_factory, kitchen_dir) -> Path:  # noqa: ANN001
-    out = tmp_path_factory.mktemp("salvage_db3") / "bag"
-    write_bag(open_sequence(kitchen_dir), out, storage="sqlite3", limit=N_FRAMES, progress=False)
-    return out
-
-
-def _copy(bag: Path, dst: Path, edit) -> Path:  # noqa: ANN001
-    """A copy of ``bag`` whose storage file's bytes (MCAP or db3) went through ``edit``."""
-    dst.mkdir()
-    shutil.copy(bag / "metadata.yaml", dst)
-    (storage,) = [p for p in bag.iterdir() if p.suffix in (".mcap", ".db3")]
-    (dst / storage.name).write_bytes(edit(bytearray(storage.read_bytes())))
-    return dst
-
-
-def _messages(bag: Path) -> list[tuple[str, int, bytes]]:
-    return [(m.topic, m.t_ns, m.data) for m in read_messages(bag)]
-
-
-def test_a_bag_cut_in_half_gives_every_message_before_the_cut(bag: Path, tmp_path: Path) -> None:
-    full = _messages(bag)
-    cut = _copy(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
+def test_a_bag_cut_in_half_gives_every_message_before_the_cut(
+    bag: Path, tmp_path: Path, copy_bag: Callable[..., Path], bag_messages: Callable[..., list]
+) -> None:
+    full = bag_messages(bag)
+    cut = copy_bag(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
     report = SalvageReport()
-    got = [(m.topic, m.t_ns, m.data) for m in read_messages(cut, None, report)]
+    got = bag_messages(cut, report)
     assert 0 < len(got) < len(full) and got == full[: len(got)]  # the same bytes, in order, up to the cut
     (mcap,) = cut.glob("*.mcap")
     assert report.damaged and report.file_size == mcap.stat().st_size
@@ -63,8 +43,10 @@ def test_a_bag_cut_in_half_gives_every_message_before_the_cut(bag: Path, tmp_pat
     assert recorded_count(cut, IMAGE) == N_FRAMES  # metadata.yaml still says what was recorded
 
 
-def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(bag: Path, tmp_path: Path) -> None:
-    full = _messages(bag)
+def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(
+    bag: Path, tmp_path: Path, copy_bag: Callable[..., Path], bag_messages: Callable[..., list]
+) -> None:
+    full = bag_messages(bag)
     (mcap,) = bag.glob("*.mcap")
     with open(mcap, "rb") as f:
         chunks = sorted(SeekingReader(f).get_summary().chunk_indexes, key=lambda c: c.chunk_start_offset)
@@ -75,9 +57,9 @@ def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(bag: Path, tmp_
         b[start : start + 64] = b"\xff" * 64
         return bytes(b)
 
-    damaged = _copy(bag, tmp_path / "damaged", destroy)
+    damaged = copy_bag(bag, tmp_path / "damaged", destroy)
     report = SalvageReport()
-    got = [(m.topic, m.t_ns, m.data) for m in read_messages(damaged, None, report)]
+    got = bag_messages(damaged, report)
     assert report.bad_chunks == [victim.chunk_start_offset] and report.end_offset is None
     lost = [m for m in full if m not in got]
     assert 1 <= len(lost) <= 4 and all(victim.message_start_time <= t <= victim.message_end_time for _, t, _ in lost)
@@ -86,10 +68,16 @@ def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(bag: Path, tmp_
 
 @pytest.mark.parametrize(("storage", "damage"), [("mcap", "the file ends inside a record at byte"),
                                                   ("sqlite3", "the file is cut at byte")])  # fmt: skip
-def test_process_reads_a_cut_bag_up_to_the_cut_and_says_so(storage: str, damage: str, request: pytest.FixtureRequest,
-                                                           tmp_path: Path, model_dir: Path) -> None:  # fmt: skip
-    bag = request.getfixturevalue("bag" if storage == "mcap" else "db3_bag")
-    cut = _copy(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
+def test_process_reads_a_cut_bag_up_to_the_cut_and_says_so(
+    storage: str,
+    damage: str,
+    salvage_bag: Callable[[str], Path],
+    copy_bag: Callable[..., Path],
+    tmp_path: Path,
+    model_dir: Path,
+) -> None:
+    bag = salvage_bag(storage)
+    cut = copy_bag(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
     seg = {"weights": str(model_dir), "device": "cpu", "input_width": 256, "input_height": 192}
     s = process_bag(cut, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
     readable = read_topics(cut)[IMAGE].count
@@ -101,11 +89,20 @@ def test_process_reads_a_cut_bag_up_to_the_cut_and_says_so(storage: str, damage:
     assert not list(tmp_path.glob(".out.partial-*"))
 
 
-def test_a_failed_process_run_leaves_nothing_behind(bag: Path, tmp_path: Path, model_dir: Path) -> None:
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_failed_process_run_leaves_nothing_behind(
+    storage: str, salvage_bag: Callable[[str], Path], copy_bag: Callable[..., Path], tmp_path: Path, model_dir: Path
+) -> None:
+    bag = salvage_bag(storage)
+    src = tmp_path / "src"
+    header_only = copy_bag(bag, src / "bag", lambda b: bytes(b[:50]))  # not even a whole file header
+    seg = {"weights": str(model_dir), "device": "cpu"}
+    with pytest.raises(ValueError, match="not a readable rosbag2"):
+        process_bag(header_only, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
     seg = {"weights": str(tmp_path / "no_such_weights"), "device": "cpu"}
-    with pytest.raises(Exception, match="weights"):
+    with pytest.raises(WeightsError, match="weights for model .* not found"):
         process_bag(bag, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
-    assert list(tmp_path.iterdir()) == []  # neither out/ nor a partial folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # neither out/ nor a partial folder
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "summary.json").write_text("{}")
     with pytest.raises(ValueError, match="not empty"):

@@ -1,50 +1,29 @@
 """Damaged sqlite3 recordings (issue 10): a real kitchen ``.db3`` bag cut at 50 % (a robot that lost power), with
 a B-tree leaf page or blob pages destroyed in the middle, or without metadata.yaml is read up to / around the damage
-(rosbags first, ``sqlite_salvage`` where it fails) and reported (``test_salvage.py`` processes a cut db3 as it
-processes a cut MCAP file); a failed ``process`` run on a db3 bag
-leaves nothing that looks like a result."""
+(rosbags first, ``sqlite_salvage`` where it fails) and reported. ``test_salvage.py`` processes a cut db3 as it
+processes a cut MCAP file and checks a failed ``process`` run on both; the bag, ``copy_bag`` and ``bag_messages``
+are fixtures of test/unit/conftest.py."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from seg_perception.bag import SalvageReport, read_messages, read_topics, recorded_count
-from seg_perception.datasets import open_sequence
-from seg_perception.resources import config_path
-from seg_perception.tools.bag_from_frames import write_bag
-from seg_perception.tools.process import process_bag
+from seg_perception.bag import SalvageReport, read_topics, recorded_count
 
-FILES = [config_path("seg_perception.yaml"), config_path("demo_kitchen.yaml")]
 IMAGE = "/camera/color/image_raw"
-N_FRAMES = 12
+N_FRAMES = 12  # KITCHEN_FRAMES of test/unit/conftest.py (the salvage_bag fixture)
 PAGE = 4096  # the page size rosbags' sqlite3 writer leaves (SQLite's default); checked in the fixture
 
 
-@pytest.fixture(scope="module")
-def bag(tmp_path_factory, kitchen_dir) -> Path:  # noqa: ANN001
-    out = tmp_path_factory.mktemp("salvage_db3") / "bag"
-    write_bag(open_sequence(kitchen_dir), out, storage="sqlite3", limit=N_FRAMES, progress=False)
+@pytest.fixture
+def bag(salvage_bag: Callable[[str], Path]) -> Path:
+    out = salvage_bag("sqlite3")
     (db3,) = out.glob("*.db3")
     assert int.from_bytes(db3.read_bytes()[16:18], "big") == PAGE
     return out
-
-
-def _copy(bag: Path, dst: Path, edit: Callable[[bytearray], bytes], metadata: bool = True) -> Path:
-    """A copy of ``bag`` whose db3 bytes went through ``edit`` (and without metadata.yaml if not ``metadata``)."""
-    dst.mkdir(parents=True)
-    if metadata:
-        shutil.copy(bag / "metadata.yaml", dst)
-    (db3,) = bag.glob("*.db3")
-    (dst / db3.name).write_bytes(edit(bytearray(db3.read_bytes())))
-    return dst
-
-
-def _messages(bag: Path, report: SalvageReport | None = None) -> list[tuple[str, int, bytes]]:
-    return [(m.topic, m.t_ns, m.data) for m in read_messages(bag, None, report)]
 
 
 def _in_order_subset(got: list, full: list) -> bool:  # noqa: ANN001
@@ -66,13 +45,15 @@ def _table_leaf_pages(db3: Path) -> list[int]:
     return [i + 1 for i in range(1, len(b) // PAGE) if b[i * PAGE] == 0x0D]
 
 
-def test_a_db3_cut_in_half_gives_the_messages_before_the_cut(bag: Path, tmp_path: Path) -> None:
-    full = _messages(bag)
+def test_a_db3_cut_in_half_gives_the_messages_before_the_cut(
+    bag: Path, tmp_path: Path, copy_bag: Callable[..., Path], bag_messages: Callable[..., list]
+) -> None:
+    full = bag_messages(bag)
     (db3,) = bag.glob("*.db3")
     size = db3.stat().st_size
-    cut = _copy(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
+    cut = copy_bag(bag, tmp_path / "cut", lambda b: bytes(b[: len(b) // 2]))
     report = SalvageReport()
-    got = _messages(cut, report)
+    got = bag_messages(cut, report)
     assert 0 < len(got) < len(full) and _in_order_subset(got, full)
     first_lost = next(i for i, m in enumerate(full) if m not in got)
     assert got[:first_lost] == full[:first_lost]  # everything before the first lost message
@@ -87,15 +68,17 @@ def test_a_db3_cut_in_half_gives_the_messages_before_the_cut(bag: Path, tmp_path
     print(f"db3 cut at 50 %: read {images} of {N_FRAMES} frames; {report.describe()}")
 
 
-def test_a_destroyed_leaf_page_in_the_middle_loses_only_its_rows(bag: Path, tmp_path: Path) -> None:
-    full = _messages(bag)
+def test_a_destroyed_leaf_page_in_the_middle_loses_only_its_rows(
+    bag: Path, tmp_path: Path, copy_bag: Callable[..., Path], bag_messages: Callable[..., list]
+) -> None:
+    full = bag_messages(bag)
     (db3,) = bag.glob("*.db3")
     leaves = [p for p in _table_leaf_pages(db3) if p > 8]  # the messages table's leaves (after the small tables)
     n_pages = db3.stat().st_size // PAGE
     victim = min(leaves, key=lambda p: abs(p - n_pages / 2))
-    damaged = _copy(bag, tmp_path / "leaf", _destroy_pages([victim]))
+    damaged = copy_bag(bag, tmp_path / "leaf", _destroy_pages([victim]))
     report = SalvageReport()
-    got = _messages(damaged, report)
+    got = bag_messages(damaged, report)
     assert len(report.bad_rows) == 1 and report.bad_messages == []
     first, resume = report.bad_rows[0]
     assert resume is not None and len(got) == len(full) - (resume - first)  # ids are 1..n: the range is what's lost
@@ -103,36 +86,29 @@ def test_a_destroyed_leaf_page_in_the_middle_loses_only_its_rows(bag: Path, tmp_
     assert f"message ids {first}-{resume - 1} lost" in report.describe()
 
 
-def test_destroyed_blob_pages_lose_only_that_message(bag: Path, tmp_path: Path) -> None:
-    full = _messages(bag)
+def test_destroyed_blob_pages_lose_only_that_message(
+    bag: Path, tmp_path: Path, copy_bag: Callable[..., Path], bag_messages: Callable[..., list]
+) -> None:
+    full = bag_messages(bag)
     (db3,) = bag.glob("*.db3")
     middle = db3.stat().st_size // PAGE // 2
     assert not set(range(middle, middle + 4)) & set(_table_leaf_pages(db3))  # overflow (blob) pages only
-    damaged = _copy(bag, tmp_path / "blob", _destroy_pages(list(range(middle, middle + 4))))
+    damaged = copy_bag(bag, tmp_path / "blob", _destroy_pages(list(range(middle, middle + 4))))
     report = SalvageReport()
-    got = _messages(damaged, report)  # rosbags reads up to the blob, the rest comes from sqlite3, none twice
+    got = bag_messages(damaged, report)  # rosbags reads up to the blob, the rest comes from sqlite3, none twice
     assert len(report.bad_messages) == 1 and report.bad_rows == []
     assert len(got) == len(full) - 1 and _in_order_subset(got, full)
     assert "rosbags:" in report.error
 
 
 @pytest.mark.parametrize("metadata", ["missing", "garbage"])
-def test_a_db3_without_usable_metadata_is_read_whole(bag: Path, tmp_path: Path, metadata: str) -> None:
-    copy = _copy(bag, tmp_path / "copy", bytes, metadata=False)
+def test_a_db3_without_usable_metadata_is_read_whole(
+    bag: Path, tmp_path: Path, metadata: str, copy_bag: Callable[..., Path], bag_messages: Callable[..., list]
+) -> None:
+    copy = copy_bag(bag, tmp_path / "copy", bytes, metadata=False)
     if metadata == "garbage":
         (copy / "metadata.yaml").write_bytes(b"\x00\xff rosbag2_bagfile_information: [")
     report = SalvageReport()
-    assert _messages(copy, report) == _messages(bag) and not report.damaged
+    assert bag_messages(copy, report) == bag_messages(bag) and not report.damaged
     assert {t: v.count for t, v in read_topics(copy).items()} == {t: v.count for t, v in read_topics(bag).items()}
     assert recorded_count(copy, IMAGE) is None
-
-
-def test_a_failed_process_run_on_a_db3_leaves_nothing_behind(bag: Path, tmp_path: Path, model_dir: Path) -> None:
-    src = tmp_path / "src"
-    header_only = _copy(bag, src / "bag", lambda b: bytes(b[:50]))  # not even a whole SQLite header
-    seg = {"weights": str(model_dir), "device": "cpu"}
-    with pytest.raises(ValueError, match="not a readable rosbag2"):
-        process_bag(header_only, tmp_path / "out", FILES, seg, None, render_every=0, progress=False)
-    with pytest.raises(Exception, match="weights"):
-        process_bag(bag, tmp_path / "out", FILES, {"weights": str(tmp_path / "none")}, None, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # neither out/ nor a partial folder

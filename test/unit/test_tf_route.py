@@ -68,4 +68,4 @@ def test_tf_route_fused_grids_match_the_ground_truth_poses(tmp_path, kitchen_dir
 
 
 def _stamp(msg: object) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec  # type: ignore[attr-defined]
+    return convert.stamp_to_ns(msg.header.stamp)  # type: ignore[attr-defined]

@@ -13,9 +13,11 @@ def test_newest_item_wins_and_skipped_ones_are_reported() -> None:
     done: list[int] = []
     skipped: list[int] = []
     callers: set[str] = set()
+    started: list[int] = []
 
     def process(i: int) -> None:
         callers.add(threading.current_thread().name)
+        started.append(i)
         gate.wait(5.0)
         done.append(i)
 
@@ -31,10 +33,29 @@ def test_newest_item_wins_and_skipped_ones_are_reported() -> None:
     gate.set()
     assert w.wait_idle(5.0)
     assert done == [1, 4] and callers == {"test_worker"}
-    w.submit(5)
-    w.stop()
-    assert done[-1] == 5 or skipped[-1] == 5  # stop lets the running item finish and reports a waiting one
-    assert len(done) + len(skipped) == 5
+
+    # stop() (documented: "let the item being processed finish, skip the one waiting, end the thread")
+    gate.clear()
+    w.submit(5)  # runs and blocks on the gate
+    _wait_for(lambda: started[-1] == 5)
+    w.submit(6)  # waits behind 5
+    assert w.pending == 2
+    stopper = threading.Thread(target=w.stop)
+    stopper.start()
+    _wait_for(lambda: skipped[-1] == 6)  # the waiting item is reported skipped at once
+    assert done == [1, 4] and stopper.is_alive()  # stop waits for the running item
+    gate.set()
+    stopper.join(5.0)
+    assert not stopper.is_alive()
+    assert done == [1, 4, 5] and skipped == [2, 3, 6] and started == [1, 4, 5]  # 6 never ran
+    assert "test_worker" not in {t.name for t in threading.enumerate()}  # the worker thread ended
+
+
+def _wait_for(condition, timeout_s: float = 5.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
 
 
 def test_package_log_records_reach_the_node_logger() -> None:
