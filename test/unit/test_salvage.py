@@ -84,6 +84,29 @@ def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(bag: Path, tmp_
     assert [m for m in full if m in got] == got  # everything else, in order
 
 
+def test_a_topic_read_reads_only_the_chunks_that_hold_the_topic(bag: Path, tmp_path: Path) -> None:
+    full = _messages(bag)
+    (mcap,) = bag.glob("*.mcap")
+    with open(mcap, "rb") as f:
+        summary = SeekingReader(f).get_summary()
+    tf_ids = {cid for cid, ch in summary.channels.items() if ch.topic == "/tf_static"}
+    without_tf = [c for c in summary.chunk_indexes if not tf_ids & c.message_index_offsets.keys()]
+    assert tf_ids and without_tf  # the image chunks hold no /tf_static
+    victim = without_tf[-1]
+
+    def destroy(b: bytearray) -> bytes:
+        start = victim.chunk_start_offset + 1 + 8 + 40
+        b[start : start + 64] = b"\xff" * 64
+        return bytes(b)
+
+    damaged = _copy(bag, tmp_path / "damaged", destroy)
+    report = SalvageReport()
+    got = [(m.topic, m.t_ns, m.data) for m in read_messages(damaged, ["/tf_static"], report)]
+    assert got == [m for m in full if m[0] == "/tf_static"] and len(got) == 1
+    assert report.bad_chunks == [] and not report.damaged  # the destroyed image chunk was never read
+    assert [(m.topic, m.t_ns, m.data) for m in read_messages(bag, [IMAGE])] == [m for m in full if m[0] == IMAGE]
+
+
 @pytest.mark.parametrize(("storage", "damage"), [("mcap", "the file ends inside a record at byte"),
                                                   ("sqlite3", "the file is cut at byte")])  # fmt: skip
 def test_process_reads_a_cut_bag_up_to_the_cut_and_says_so(storage: str, damage: str, request: pytest.FixtureRequest,
