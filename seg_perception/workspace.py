@@ -49,7 +49,8 @@ def local_ros_env(base: Mapping[str, str] | None = None, domain_id: int | None =
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(config_path("fastdds_shm_profile.xml")))
-    env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="seg_perception_roslog_"))
+    if not env.get("ROS_LOG_DIR"):  # made only when missing: one temp folder per call otherwise
+        env["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="seg_perception_roslog_")
     env.setdefault("PYTHONUNBUFFERED", "1")
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir] + [p for p in env.get("PATH", "").split(os.pathsep) if p != bin_dir])
@@ -186,6 +187,9 @@ class RosLaunch:
         launch_args: launch arguments (``launch_command``).
         env: environment (e.g. ``local_ros_env``).
         log: file for ros2 launch's output (the nodes' output is prefixed ``[<executable>-<n>]``).
+
+    A context manager: ``with RosLaunch(...) as launch:`` starts it and stops it (``stop``) on the way out, also on
+    an error; calling ``stop`` inside the block first (for the exit statuses) is fine.
     """
 
     def __init__(self, install: Path, launch_args: Mapping[str, str], env: Mapping[str, str], log: Path):
@@ -193,6 +197,13 @@ class RosLaunch:
         self.env = dict(env)
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RosLaunch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         """Start ``ros2 launch`` in its own session (a Ctrl-C of ours is forwarded by ``stop``, not twice).
