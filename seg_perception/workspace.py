@@ -120,32 +120,39 @@ def _deep_update(dst: dict[str, Any], src: Mapping[str, Any]) -> None:
             dst[key] = dict(value) if isinstance(value, Mapping) else value
 
 
+def param_sections(node: str) -> tuple[str, ...]:
+    """The sections of a ROS 2 parameters file that apply to the node ``node`` of this package (launched in
+    ``DEFAULT_NAMESPACE``), lowest priority first: ``/**``, ``/**/<node>``, ``<node>``, ``/<node>`` and the full
+    name ``/seg_perception/<node>``."""
+    return ("/**", f"/**/{node}", node, f"/{node}", f"{DEFAULT_NAMESPACE}/{node}")
+
+
 def merged_params(files: Sequence[str | os.PathLike[str]], overrides: Sequence[str] = ()) -> dict[str, Any]:
     """One ROS 2 parameters document for both nodes from several YAML files and ``name:=value`` overrides.
 
-    Per node (``/**/segmentation``, ``/**/costmap``): the ``ros__parameters`` of ``/**``, ``/**/<node>``,
-    ``<node>`` and ``/<node>`` of each file in order, nested keys merged key by key (as ``--params-file`` given
-    twice does), then the overrides (values parsed as YAML, as ``-p`` does) for both nodes.
+    Per node (``/**/segmentation``, ``/**/costmap``): the ``ros__parameters`` of the node's sections
+    (``param_sections``) of each file in order, nested keys merged key by key (as ``--params-file`` given twice
+    does), then the overrides (``tools.common.parse_overrides``: values parsed as YAML, as ``-p`` does) for both
+    nodes.
 
     Raises:
         ValueError: an override is not ``name:=value``.
     """
+    from seg_perception.tools.common import parse_overrides
+
     parsed: dict[str, Any] = {}
-    for item in overrides:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise ValueError(f"expected name:=value, got {item!r}")
+    for name, value in parse_overrides(overrides).items():
         *parents, leaf = name.split(".")  # ground.height_window_m -> {"ground": {"height_window_m": ...}}
         level = parsed
         for key in parents:
             level = level.setdefault(key, {})
-        level[leaf] = yaml.safe_load(value)
+        level[leaf] = value
     out: dict[str, Any] = {}
     for node in NODE_EXECUTABLES:
         params: dict[str, Any] = {}
         for f in files:
             data = yaml.safe_load(Path(f).read_text()) or {}
-            for key in ("/**", f"/**/{node}", node, f"/{node}"):
+            for key in param_sections(node):
                 _deep_update(params, (data.get(key) or {}).get("ros__parameters", {}))
         _deep_update(params, parsed)
         out[f"/**/{node}"] = {"ros__parameters": params}

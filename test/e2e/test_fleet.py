@@ -44,9 +44,13 @@ def test_ray_runs_every_bag_reports_the_broken_one_and_resumes(bags: Path, tmp_p
     assert not (out / "broken").exists()  # a failed bag leaves no output folder
     table = fleet_table(list(rows.values()))
     assert "| kitti | done | 3 /" in table and "| broken | failed |" in table
-    # a second run: the finished bags are skipped, the broken one is tried again
+    # a second run: the finished bags are skipped, the broken one is tried again (after its leftovers of a killed
+    # run are removed; a skipped bag's are not touched)
+    (out / ".broken.partial-killed").mkdir()
+    (out / ".kitti.partial-killed").mkdir()
     again = {Path(r.bag).name: r for r in process_fleet(found, out, FILES, seg, cost, workers=2, progress=False)}
     assert {n: r.status for n, r in again.items()} == {"broken": "failed", "kitchen_a": "skipped",
                                                        "kitchen_b": "skipped", "kitti": "skipped"}  # fmt: skip
     assert again["kitti"].frames_out == rows["kitti"].frames_out
     assert len(json.loads((out / "fleet.json").read_text())) == 4
+    assert not (out / ".broken.partial-killed").exists() and (out / ".kitti.partial-killed").is_dir()
