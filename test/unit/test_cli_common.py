@@ -134,3 +134,9 @@ def test_cli_reports_a_bad_size_as_a_usage_error(capsys: pytest.CaptureFixture[s
         cli.main(["quantize", "cgnet_camvid", "--calibration", ".", "--input-size", "640"])
     assert exc.value.code == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_cli_reports_a_malformed_remap_as_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["process", str(tmp_path / "bag"), "-o", str(tmp_path / "out"), "--remap", "image"]) == 2
+    assert "remap must look like /from:=/to, got 'image'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
