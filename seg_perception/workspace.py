@@ -120,6 +120,22 @@ def _deep_update(dst: dict[str, Any], src: Mapping[str, Any]) -> None:
             dst[key] = dict(value) if isinstance(value, Mapping) else value
 
 
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``name:=value`` strings (``-p``) -> dict, values parsed as YAML (``true``, ``0.5``, ``[1, 2]``), as ``ros2 run
+    ... -p`` does.
+
+    Raises:
+        ValueError: an item without ``:=``.
+    """
+    out = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep:
+            raise ValueError(f"expected name:=value, got {item!r}")
+        out[name] = yaml.safe_load(value)
+    return out
+
+
 def param_sections(node: str) -> tuple[str, ...]:
     """The sections of a ROS 2 parameters file that apply to the node ``node`` of this package (launched in
     ``DEFAULT_NAMESPACE``), lowest priority first: ``/**``, ``/**/<node>``, ``<node>``, ``/<node>`` and the full
@@ -132,14 +148,12 @@ def merged_params(files: Sequence[str | os.PathLike[str]], overrides: Sequence[s
 
     Per node (``/**/segmentation``, ``/**/costmap``): the ``ros__parameters`` of the node's sections
     (``param_sections``) of each file in order, nested keys merged key by key (as ``--params-file`` given twice
-    does), then the overrides (``tools.common.parse_overrides``: values parsed as YAML, as ``-p`` does) for both
+    does), then the overrides (``parse_overrides``: values parsed as YAML, as ``-p`` does) for both
     nodes.
 
     Raises:
         ValueError: an override is not ``name:=value``.
     """
-    from seg_perception.tools.common import parse_overrides
-
     parsed: dict[str, Any] = {}
     for name, value in parse_overrides(overrides).items():
         *parents, leaf = name.split(".")  # ground.height_window_m -> {"ground": {"height_window_m": ...}}

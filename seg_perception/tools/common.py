@@ -20,6 +20,7 @@ from rclpy.parameter import parameter_dict_from_yaml_file, parameter_value_to_py
 from rclpy.signals import SignalHandlerOptions
 
 from seg_perception.workspace import DEFAULT_NAMESPACE, param_sections
+from seg_perception.workspace import parse_overrides as parse_overrides  # the tools' import; defined in workspace
 
 
 class ImageSize(NamedTuple):
@@ -84,22 +85,6 @@ def load_node_params(files: Sequence[Path], node: str, overrides: Mapping[str, A
         params.update({name: _python(parameter_value_to_python(p.value)) for name, p in found.items()})
     params.update(overrides or {})
     return params
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``name:=value`` strings (``-p``) -> dict, values parsed as YAML (``true``, ``0.5``, ``[1, 2]``), as ``ros2 run
-    ... -p`` does.
-
-    Raises:
-        ValueError: an item without ``:=``.
-    """
-    out = {}
-    for item in items:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise ValueError(f"expected name:=value, got {item!r}")
-        out[name] = yaml.safe_load(value)
-    return out
 
 
 @contextlib.contextmanager

@@ -323,8 +323,8 @@ def render_outputs(
                        int(settings.transform_tolerance_s * 1e9), math.inf)  # fmt: skip
 
     overlays = {convert.stamp_to_ns(m.header.stamp): m for _, m in msgs.get(f"{ns}/overlay", [])}
-    fused = msgs.get(f"{ns}/fused_points", [])
-    fused_msgs = sorted(((convert.stamp_to_ns(m.header.stamp), m) for _, m in fused), key=lambda sm: sm[0])
+    fused_in = msgs.get(f"{ns}/fused_points", [])
+    fused_msgs = sorted(((convert.stamp_to_ns(m.header.stamp), m) for _, m in fused_in), key=lambda sm: sm[0])
     clouds = {convert.stamp_to_ns(m.header.stamp): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
     grids: defaultdict[str, dict[int, Any]] = defaultdict(dict)
     for name in ("drivable_grid", "obstacle_grid"):
