@@ -239,8 +239,13 @@ def _merged_chunks(
 ) -> Iterator[BagMessage]:  # fmt: skip
     """The messages of every readable chunk (from the summary's chunk index), merged in log-time order: a chunk is
     read once the next message due is not older than its first message (ties keep file order). A chunk that does
-    not parse or fails its CRC is skipped and its offset reported."""
+    not parse or fails its CRC is skipped and its offset reported. With ``topics``, a chunk whose message index
+    lists none of the wanted channels is not read at all (a /tf-only read of a camera bag then reads no images)."""
     order = sorted(chunk_indexes, key=lambda c: (c.message_start_time, c.chunk_start_offset))
+    if topics is not None:
+        wanted = {cid for cid, ch in channels.items() if ch.topic in topics}
+        # no message index (optional in MCAP): the chunk's content is unknown, so it is read
+        order = [c for c in order if not c.message_index_offsets or wanted & c.message_index_offsets.keys()]
     heap: list[tuple[int, int, BagMessage]] = []
     seq = 0
     nxt = 0

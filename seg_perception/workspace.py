@@ -49,7 +49,8 @@ def local_ros_env(base: Mapping[str, str] | None = None, domain_id: int | None =
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(config_path("fastdds_shm_profile.xml")))
-    env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="seg_perception_roslog_"))
+    if not env.get("ROS_LOG_DIR"):  # made only when missing: one temp folder per call otherwise
+        env["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="seg_perception_roslog_")
     env.setdefault("PYTHONUNBUFFERED", "1")
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir] + [p for p in env.get("PATH", "").split(os.pathsep) if p != bin_dir])
@@ -119,32 +120,53 @@ def _deep_update(dst: dict[str, Any], src: Mapping[str, Any]) -> None:
             dst[key] = dict(value) if isinstance(value, Mapping) else value
 
 
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``name:=value`` strings (``-p``) -> dict, values parsed as YAML (``true``, ``0.5``, ``[1, 2]``), as ``ros2 run
+    ... -p`` does.
+
+    Raises:
+        ValueError: an item without ``:=``.
+    """
+    out = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep:
+            raise ValueError(f"expected name:=value, got {item!r}")
+        out[name] = yaml.safe_load(value)
+    return out
+
+
+def param_sections(node: str) -> tuple[str, ...]:
+    """The sections of a ROS 2 parameters file that apply to the node ``node`` of this package (launched in
+    ``DEFAULT_NAMESPACE``), lowest priority first: ``/**``, ``/**/<node>``, ``<node>``, ``/<node>`` and the full
+    name ``/seg_perception/<node>``."""
+    return ("/**", f"/**/{node}", node, f"/{node}", f"{DEFAULT_NAMESPACE}/{node}")
+
+
 def merged_params(files: Sequence[str | os.PathLike[str]], overrides: Sequence[str] = ()) -> dict[str, Any]:
     """One ROS 2 parameters document for both nodes from several YAML files and ``name:=value`` overrides.
 
-    Per node (``/**/segmentation``, ``/**/costmap``): the ``ros__parameters`` of ``/**``, ``/**/<node>``,
-    ``<node>`` and ``/<node>`` of each file in order, nested keys merged key by key (as ``--params-file`` given
-    twice does), then the overrides (values parsed as YAML, as ``-p`` does) for both nodes.
+    Per node (``/**/segmentation``, ``/**/costmap``): the ``ros__parameters`` of the node's sections
+    (``param_sections``) of each file in order, nested keys merged key by key (as ``--params-file`` given twice
+    does), then the overrides (``parse_overrides``: values parsed as YAML, as ``-p`` does) for both
+    nodes.
 
     Raises:
         ValueError: an override is not ``name:=value``.
     """
     parsed: dict[str, Any] = {}
-    for item in overrides:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise ValueError(f"expected name:=value, got {item!r}")
+    for name, value in parse_overrides(overrides).items():
         *parents, leaf = name.split(".")  # ground.height_window_m -> {"ground": {"height_window_m": ...}}
         level = parsed
         for key in parents:
             level = level.setdefault(key, {})
-        level[leaf] = yaml.safe_load(value)
+        level[leaf] = value
     out: dict[str, Any] = {}
     for node in NODE_EXECUTABLES:
         params: dict[str, Any] = {}
         for f in files:
             data = yaml.safe_load(Path(f).read_text()) or {}
-            for key in ("/**", f"/**/{node}", node, f"/{node}"):
+            for key in param_sections(node):
                 _deep_update(params, (data.get(key) or {}).get("ros__parameters", {}))
         _deep_update(params, parsed)
         out[f"/**/{node}"] = {"ros__parameters": params}
@@ -186,6 +208,9 @@ class RosLaunch:
         launch_args: launch arguments (``launch_command``).
         env: environment (e.g. ``local_ros_env``).
         log: file for ros2 launch's output (the nodes' output is prefixed ``[<executable>-<n>]``).
+
+    A context manager: ``with RosLaunch(...) as launch:`` starts it and stops it (``stop``) on the way out, also on
+    an error; calling ``stop`` inside the block first (for the exit statuses) is fine.
     """
 
     def __init__(self, install: Path, launch_args: Mapping[str, str], env: Mapping[str, str], log: Path):
@@ -193,6 +218,13 @@ class RosLaunch:
         self.env = dict(env)
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RosLaunch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         """Start ``ros2 launch`` in its own session (a Ctrl-C of ours is forwarded by ``stop``, not twice).

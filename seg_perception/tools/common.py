@@ -19,6 +19,9 @@ from rclpy.node import Node
 from rclpy.parameter import parameter_dict_from_yaml_file, parameter_value_to_python
 from rclpy.signals import SignalHandlerOptions
 
+from seg_perception.workspace import DEFAULT_NAMESPACE, param_sections
+from seg_perception.workspace import parse_overrides as parse_overrides  # the tools' import; defined in workspace
+
 
 class ImageSize(NamedTuple):
     """An image or network input size in pixels, height first (STYLE.md); written ``WIDTHxHEIGHT`` on the command
@@ -55,8 +58,9 @@ def _python(value: Any) -> Any:  # noqa: ANN401 - any ROS parameter value
 
 def load_node_params(files: Sequence[Path], node: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The parameters a node called ``node`` gets from ROS 2 YAML parameter files, read by rclpy's own parser
-    (``rclpy.parameter.parameter_dict_from_yaml_file``): sections ``/**``, ``/**/<node>``, ``/<node>`` and
-    ``<node>``; nested keys become dotted names (``fusion.hit_log_odds``), as the node sees them.
+    (``rclpy.parameter.parameter_dict_from_yaml_file``): sections ``/**``, ``/**/<node>``, ``/<node>``, ``<node>``
+    and the full name ``/seg_perception/<node>`` (``workspace.param_sections``); nested keys become dotted names
+    (``fusion.hit_log_odds``), as the node sees them.
 
     Later files win and ``overrides`` win over files, as with ``--params-file`` and ``-p`` on a node. A file
     without a section for ``node`` contributes nothing.
@@ -74,28 +78,13 @@ def load_node_params(files: Sequence[Path], node: str, overrides: Mapping[str, A
     params: dict[str, Any] = {}
     for f in files:
         data = yaml.safe_load(Path(f).read_text()) or {}
-        if not any(key in data for key in ("/**", f"/**/{node}", f"/{node}", node)):
+        if not any(key in data for key in param_sections(node)):
             continue  # rclpy raises for a file without parameters for this node
-        found = parameter_dict_from_yaml_file(str(f), use_wildcard=True, target_nodes=[f"/**/{node}", f"/{node}"])
+        targets = [f"/**/{node}", f"/{node}", f"{DEFAULT_NAMESPACE}/{node}"]  # `<node>` is matched via `/<node>`
+        found = parameter_dict_from_yaml_file(str(f), use_wildcard=True, target_nodes=targets)
         params.update({name: _python(parameter_value_to_python(p.value)) for name, p in found.items()})
     params.update(overrides or {})
     return params
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``name:=value`` strings (``-p``) -> dict, values parsed as YAML (``true``, ``0.5``, ``[1, 2]``), as ``ros2 run
-    ... -p`` does.
-
-    Raises:
-        ValueError: an item without ``:=``.
-    """
-    out = {}
-    for item in items:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise ValueError(f"expected name:=value, got {item!r}")
-        out[name] = yaml.safe_load(value)
-    return out
 
 
 @contextlib.contextmanager

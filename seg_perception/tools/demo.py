@@ -122,11 +122,10 @@ def run_demo(
         os.environ.setdefault(key, env[key])
     install = build_workspace(out / "ws")  # symlink install of this checkout: ~2 s, incremental
     params = write_params_file(out / "params.yaml", params_files, overrides)
-    launcher = RosLaunch(install, {"params_file": str(params)}, env, out / "logs" / "launch.log")
     print(f"[demo] 2/5 ros2 launch seg_perception seg_perception.launch.py params_file:={params} "
-          f"(ROS_DOMAIN_ID={domain_id}; output in {launcher.log})", flush=True)  # fmt: skip
-    launcher.start()
-    codes, counts = _record_run(out, launcher, env, domain_id, rate, loops, settle_s, quiet_s, t_start)
+          f"(ROS_DOMAIN_ID={domain_id}; output in {out / 'logs' / 'launch.log'})", flush=True)  # fmt: skip
+    with RosLaunch(install, {"params_file": str(params)}, env, out / "logs" / "launch.log") as launcher:
+        codes, counts = _record_run(out, launcher, env, domain_id, rate, loops, settle_s, quiet_s, t_start)
     print(f"[demo] 5/5 rendering; node exit statuses {codes}", flush=True)
     msgs = _read_bag(out / "output_bag")  # read once: summary and renders
     summary = summarize(out, msgs, params_files, overrides, counts, codes, rate)
@@ -243,10 +242,6 @@ def _read_bag(bag: Path) -> dict[str, list[tuple[int, Any]]]:
     return out
 
 
-def _stamp(msg: Any) -> int:  # noqa: ANN401
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-
-
 def summarize(
     out: Path, msgs: dict[str, list[tuple[int, Any]]], params_files: list[Path], overrides: list[str],
     counts: dict[str, int], codes: dict, rate: float,
@@ -254,11 +249,11 @@ def summarize(
     """Frames in/out, drops and latencies from the recorded output bag's messages (``_read_bag``)."""
     ns = DEFAULT_NAMESPACE
     stats = {n: node_stats(msgs.get("/diagnostics", []), f"{ns}/{n}") for n in ("segmentation", "costmap")}
-    recv_info = {_stamp(m): t for t, m in msgs.get(DEFAULT_REMAPS["camera_info"], [])}
+    recv_info = {convert.stamp_to_ns(m.header.stamp): t for t, m in msgs.get(DEFAULT_REMAPS["camera_info"], [])}
     e2e = defaultdict(list)
     for topic in ("labels", "semantic_points", "obstacle_grid"):
         for t, m in msgs.get(f"{ns}/{topic}", []):
-            t0 = recv_info.get(_stamp(m))
+            t0 = recv_info.get(convert.stamp_to_ns(m.header.stamp))
             if t0 is not None:
                 e2e[topic].append((t - t0) / 1e6)
 
@@ -327,13 +322,14 @@ def render_outputs(
     poser = CloudPoser(tf.buffer, settings.global_frame, settings.robot_base_frame,
                        int(settings.transform_tolerance_s * 1e9), math.inf)  # fmt: skip
 
-    overlays = {_stamp(m): m for _, m in msgs.get(f"{ns}/overlay", [])}
-    fused_msgs = sorted(((_stamp(m), m) for _, m in msgs.get(f"{ns}/fused_points", [])), key=lambda sm: sm[0])
-    clouds = {_stamp(m): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
+    overlays = {convert.stamp_to_ns(m.header.stamp): m for _, m in msgs.get(f"{ns}/overlay", [])}
+    fused_in = msgs.get(f"{ns}/fused_points", [])
+    fused_msgs = sorted(((convert.stamp_to_ns(m.header.stamp), m) for _, m in fused_in), key=lambda sm: sm[0])
+    clouds = {convert.stamp_to_ns(m.header.stamp): m for _, m in msgs.get(f"{ns}/semantic_points", [])}
     grids: defaultdict[str, dict[int, Any]] = defaultdict(dict)
     for name in ("drivable_grid", "obstacle_grid"):
         for _, m in msgs.get(f"{ns}/{name}", []):
-            grids[name][_stamp(m)] = m
+            grids[name][convert.stamp_to_ns(m.header.stamp)] = m
     stamps = sorted(set(overlays) & set(clouds) & set(grids["drivable_grid"]) & set(grids["obstacle_grid"]))
     chosen = [s for i, s in enumerate(stamps) if every and i % every == 0]
     if stamps and stamps[-1] not in chosen:

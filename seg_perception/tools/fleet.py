@@ -157,6 +157,7 @@ def process_fleet(
         else:
             if force and dest.exists():
                 shutil.rmtree(dest)
+            _remove_partials(dest)
             todo.append(i)
     dests = output_dirs(bags, out)
     started = not ray.is_initialized()
@@ -166,14 +167,19 @@ def process_fleet(
         init: dict[str, Any] = {"address": address} if address else {"num_cpus": workers or os.cpu_count()}
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **init)
     try:
-        task = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0)(_process_task)
+        # a crashed worker (killed, out of memory) is not retried: the bag is reported failed, the others go on
+        task = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_retries=0)(_process_task)
         pending = {task.remote(str(bags[i]), str(dests[i]), kwargs): i for i in todo}
         t0 = {ref: time.perf_counter() for ref in pending}
         with tqdm(total=len(todo), unit="bag", disable=not progress) as bar:
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 i = pending.pop(ref)
-                res = ray.get(ref)
+                try:
+                    res = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the worker died: its half-written output goes too
+                    _remove_partials(dests[i])
+                    res = {"error": (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__}
                 if "error" in res:
                     rows[i] = BagRun(str(bags[i]), str(dests[i]), "failed", error=res["error"],
                                      wall_s=round(time.perf_counter() - t0[ref], 2))  # fmt: skip
@@ -188,6 +194,12 @@ def process_fleet(
     result = [rows[i] for i in range(len(bags))]
     (out / "fleet.json").write_text(json.dumps([asdict(r) for r in result], indent=2))
     return result
+
+
+def _remove_partials(dest: Path) -> None:
+    """Remove ``.NAME.partial-*`` work folders of ``dest`` left by a crashed or killed run (``process_bag``)."""
+    for work in dest.parent.glob(f".{glob.escape(dest.name)}.partial-*"):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _signal_handlers() -> dict[int, Any]:

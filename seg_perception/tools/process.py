@@ -276,7 +276,9 @@ def run(args: argparse.Namespace) -> int:
             seg[key] = getattr(args, key)
     if args.input_size:
         seg.update(input_width=args.input_size.width, input_height=args.input_size.height)
-    topics = dict(r.split(":=", 1) for r in args.remap)
+    from seg_perception.tools.replay import parse_remaps
+
+    topics = parse_remaps(args.remap)  # ValueError (a usage error) for an item that is not from:=to
     summary = process_bag(
         args.bag, args.output, args.params_file or [config_path("seg_perception.yaml")], seg, overrides, topics,
         render_every=args.render_every, limit=args.limit, storage=args.storage,

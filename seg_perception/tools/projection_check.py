@@ -28,6 +28,7 @@ from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.ontology import Role
 from seg_perception.core.segmentation.pipeline import SegmentationConfig, SegmentationPipeline
 from seg_perception.resources import config_path
+from seg_perception.ros.convert import stamp_to_ns
 from seg_perception.tools.common import load_node_params, parse_overrides
 from seg_perception.tools.process import FrameStats, OfflineMapper, segmented_frames
 from seg_perception.workspace import DEFAULT_REMAPS
@@ -94,7 +95,7 @@ def measure(
     stats = FrameStats()
     for frame, result, cloud in segmented_frames(bag, pipe, dict(DEFAULT_REMAPS), stats, limit, progress):
         h = frame.image.header
-        t_ns = h.stamp.sec * 1_000_000_000 + h.stamp.nanosec
+        t_ns = stamp_to_ns(h.stamp)
         r0 = mappers[False].update(cloud, t_ns, h.frame_id, frame.k)
         r1 = mappers[True].update(cloud, t_ns, h.frame_id, frame.k)
         if isinstance(r0, str) or isinstance(r1, str):

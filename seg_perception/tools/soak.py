@@ -54,23 +54,20 @@ def node_processes(launch_pid: int) -> dict[str, psutil.Process]:
 
 
 class DiagnosticsListener:
-    """Frames in / out and drops per node from ``/diagnostics`` (``diagnostics.stats_from_statuses``)."""
+    """Frames in / out and drops per node from ``/diagnostics`` (``diagnostics.stats_from_statuses``), on ``node``
+    (``tools.common.ros_node``, which owns its context)."""
 
-    def __init__(self, domain_id: int) -> None:
-        import rclpy
+    def __init__(self, node: Any) -> None:  # noqa: ANN401
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
 
         from seg_perception.ros.diagnostics import stats_from_statuses
 
         self._to_stats = stats_from_statuses
-        self.context = rclpy.Context()
-        rclpy.init(args=[], context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node("seg_perception_soak", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        self.executor = SingleThreadedExecutor(context=node.context)
+        self.executor.add_node(node)
         self.stats: dict[str, dict[str, Any]] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on, 50)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on, 50)
 
     def _on(self, msg: Any) -> None:  # noqa: ANN401
         by_node: dict[str, list[Any]] = {}
@@ -90,10 +87,8 @@ class DiagnosticsListener:
             self.executor.spin_once(timeout_sec=min(0.2, max(0.0, end - time.monotonic())))
 
     def close(self) -> None:
-        """Stop listening."""
+        """Stop listening (the node is destroyed by its ``ros_node``)."""
         self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def soak(
@@ -102,61 +97,87 @@ def soak(
 ) -> dict[str, Any]:  # fmt: skip
     """Run the soak (see the module docstring); returns the summary also written to ``out/soak.json``.
 
+    The nodes are stopped and the replay ended on every way out, errors included.
+
     Raises:
         RuntimeError: the nodes did not start, or a node exited during the soak (the summary is written first).
     """
+    from seg_perception.tools.common import ros_node
+
     out.mkdir(parents=True, exist_ok=True)
     domain_id = domain_id if domain_id is not None else 10 + os.getpid() % 90
     env = local_ros_env(domain_id=domain_id)
     install = build_workspace(out / "ws")
     params = write_params_file(out / "params.yaml", params_files, overrides)
-    launcher = RosLaunch(install, {"params_file": str(params)}, env, out / "launch.log")
-    launcher.start()
-    assert launcher.proc is not None
-    listener = DiagnosticsListener(domain_id)
-    replay = None
     rows: list[dict[str, Any]] = []
     crashed: dict[str, int] = {}
     t0 = time.monotonic()
-    try:
-        deadline = time.monotonic() + 180.0
-        procs: dict[str, psutil.Process] = {}
-        while len(procs) < len(NODE_EXECUTABLES) and time.monotonic() < deadline:
-            procs = node_processes(launcher.proc.pid)
-            listener.spin(1.0)
-        if len(procs) < len(NODE_EXECUTABLES):
-            raise RuntimeError(f"nodes did not start; see {launcher.log}")
-        replay_cmd = [sys.executable, "-m", "seg_perception.tools.replay", str(bag), "--rate", str(rate), "--loop",
-                      "--wait-for-subscribers", "3", "--wait-timeout-s", "60"]  # fmt: skip
-        with open(out / "replay.log", "wb") as log:
-            replay = subprocess.Popen(replay_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        for p in procs.values():
-            p.cpu_percent(None)  # start the CPU counters
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < minutes * 60.0:
-            listener.spin(interval_s)
-            crashed = {k: v for k, v in launcher.exited().items() if k != "launch" or v != 0}
-            if crashed or replay.poll() is not None:
-                break
-            t = round(time.monotonic() - t0, 1)
-            for name, p in procs.items():
-                stats = listener.stats.get(name, {})
-                rows.append({"t_s": t, "node": name, "rss_mb": round(p.memory_info().rss / 1e6, 1),
-                             "cpu_pct": round(p.cpu_percent(None), 1), "frames_in": stats.get("frames_in", 0),
-                             "frames_out": stats.get("frames_out", 0),
-                             "drops": sum((stats.get("drops") or {}).values())})  # fmt: skip
-    finally:
-        if replay is not None and replay.poll() is None:
-            replay.terminate()
-            replay.wait(timeout=10)
-        final = dict(listener.stats)
-        listener.close()
-        codes = launcher.stop()
+    with (RosLaunch(install, {"params_file": str(params)}, env, out / "launch.log") as launcher,
+          ros_node("seg_perception_soak", domain_id) as node):  # fmt: skip
+        listener = DiagnosticsListener(node)
+        replay: subprocess.Popen[bytes] | None = None
+        try:
+            procs = _wait_for_nodes(launcher, listener)
+            replay_cmd = [sys.executable, "-m", "seg_perception.tools.replay", str(bag), "--rate", str(rate),
+                          "--loop", "--wait-for-subscribers", "3", "--wait-timeout-s", "60"]  # fmt: skip
+            with open(out / "replay.log", "wb") as log:
+                replay = subprocess.Popen(replay_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            t0 = time.monotonic()
+            crashed = _sample(launcher, listener, replay, procs, rows, minutes * 60.0, interval_s)
+        finally:
+            if replay is not None and replay.poll() is None:
+                replay.terminate()
+                try:
+                    replay.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    replay.kill()
+                    replay.wait()
+            final = dict(listener.stats)
+            listener.close()
+            codes = launcher.stop()
     summary = summarize(rows, final, codes, crashed, minutes, time.monotonic() - t0)
     write_outputs(out, rows, summary)
     if crashed:
         raise RuntimeError(f"node(s) exited during the soak: {crashed}; see {launcher.log}")
     return summary
+
+
+def _wait_for_nodes(launcher: RosLaunch, listener: DiagnosticsListener) -> dict[str, psutil.Process]:
+    """The node processes once all are up (taking diagnostics meanwhile). Raises RuntimeError after 180 s."""
+    assert launcher.proc is not None
+    deadline = time.monotonic() + 180.0
+    procs: dict[str, psutil.Process] = {}
+    while len(procs) < len(NODE_EXECUTABLES) and time.monotonic() < deadline:
+        procs = node_processes(launcher.proc.pid)
+        listener.spin(1.0)
+    if len(procs) < len(NODE_EXECUTABLES):
+        raise RuntimeError(f"nodes did not start; see {launcher.log}")
+    return procs
+
+
+def _sample(
+    launcher: RosLaunch, listener: DiagnosticsListener, replay: subprocess.Popen[bytes],
+    procs: dict[str, psutil.Process], rows: list[dict[str, Any]], seconds: float, interval_s: float,
+) -> dict[str, int]:  # fmt: skip
+    """Append a row per node every ``interval_s`` for ``seconds`` (RSS, CPU, diagnostics); stops early when a node
+    exits or the replay ends. Returns the nodes that exited (name -> status)."""
+    for p in procs.values():
+        p.cpu_percent(None)  # start the CPU counters
+    t0 = time.monotonic()
+    crashed: dict[str, int] = {}
+    while time.monotonic() - t0 < seconds:
+        listener.spin(interval_s)
+        crashed = {k: v for k, v in launcher.exited().items() if k != "launch" or v != 0}
+        if crashed or replay.poll() is not None:
+            break
+        t = round(time.monotonic() - t0, 1)
+        for name, p in procs.items():
+            stats = listener.stats.get(name, {})
+            rows.append({"t_s": t, "node": name, "rss_mb": round(p.memory_info().rss / 1e6, 1),
+                         "cpu_pct": round(p.cpu_percent(None), 1), "frames_in": stats.get("frames_in", 0),
+                         "frames_out": stats.get("frames_out", 0),
+                         "drops": sum((stats.get("drops") or {}).values())})  # fmt: skip
+    return crashed
 
 
 def summarize(rows: list[dict[str, Any]], final: dict[str, dict[str, Any]], codes: dict[str, Any],

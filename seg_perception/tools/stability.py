@@ -113,8 +113,8 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
         "cells_single", "cells_fused", "drivable_single", "drivable_fused", "obstacle_single", "obstacle_fused")}
     prev: dict[str, Any] = {}
     first_half_end: GridResult | None = None
-    ever_lethal = np.empty(0, np.int64)
-    cleared = np.empty(0, np.int64)
+    ever_lethal: set[int] = set()  # lattice keys of fused obstacle cells ever lethal / lethal then free
+    cleared: set[int] = set()
     last_half2: GridResult | None = None
     stats = FrameStats()
     frames = segmented_frames(bag, pipe, DEFAULT_REMAPS, stats, limit, progress=True)
@@ -134,12 +134,12 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
             r2 = half2.update(cloud, t_ns, h.frame_id)
             if not isinstance(r2, str):
                 last_half2 = r2[0]
-        elif i == n_frames // 2 - 1:
+        else:  # the last frame mapped in the first half (the one at the half may have been dropped)
             first_half_end = out["fused"]
         _add_flicker(out, fused_hist, prev, flick)
         g = out["fused"]  # clearing: cells once lethal (100) that later read free (0)
-        cleared = np.union1d(cleared, np.intersect1d(ever_lethal, _lattice_keys(g, g.obstacle_occupancy == 0)))
-        ever_lethal = np.union1d(ever_lethal, _lattice_keys(g, g.obstacle_occupancy == 100))
+        cleared |= ever_lethal.intersection(_lattice_keys(g, g.obstacle_occupancy == 0).tolist())
+        ever_lethal.update(_lattice_keys(g, g.obstacle_occupancy == 100).tolist())
         stats.frames_out += 1
     figures = {k: round(float(np.nanmean(v)), 4) if v else None for k, v in flick.items()}
     agreement = _agreement(first_half_end, last_half2) if first_half_end and last_half2 else None
@@ -147,7 +147,7 @@ def measure(bag: Path, params_files: list[Path], overrides: dict[str, Any], limi
     return {
         "bag": str(bag), "model": spec.name, "frames": stats.frames_out, "drops": dict(stats.drops),
         "flicker_mean": figures, "half_agreement_fused": agreement, "known_cells_fused_end": known,
-        "fused_cells_ever_lethal": int(ever_lethal.size), "fused_cells_cleared_later": int(cleared.size),
+        "fused_cells_ever_lethal": len(ever_lethal), "fused_cells_cleared_later": len(cleared),
     }  # fmt: skip
 
 

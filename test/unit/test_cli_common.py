@@ -15,6 +15,7 @@ import pytest
 from seg_perception import cli
 from seg_perception.resources import config_path
 from seg_perception.tools.common import ImageSize, StopFlag, load_node_params, parse_overrides, parse_size
+from seg_perception.workspace import merged_params
 
 TOOLS = Path(__file__).resolve().parents[2] / "seg_perception" / "tools"
 
@@ -49,6 +50,21 @@ def test_param_files_merge_like_a_node_later_files_and_overrides_win(tmp_path: P
         "use_sim_time": False, "model": "espnetv2_city", "fp16": True}  # fmt: skip
     with pytest.raises(FileNotFoundError):
         load_node_params([tmp_path / "missing.yaml"], "costmap")
+
+
+def test_a_section_with_the_nodes_full_name_applies_to_it_offline_and_in_the_launch_file(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text("/**/costmap:\n  ros__parameters:\n    resolution: 0.1\n    fusion:\n      hit_log_odds: 0.85\n")
+    full = tmp_path / "full.yaml"  # as `ros2 param dump /seg_perception/costmap` writes it
+    full.write_text("/seg_perception/costmap:\n  ros__parameters:\n    resolution: 0.2\n"
+                    "/seg_perception/segmentation:\n  ros__parameters:\n    fp16: true\n")  # fmt: skip
+    assert load_node_params([base, full], "costmap") == {"resolution": 0.2, "fusion.hit_log_odds": 0.85}
+    assert load_node_params([full], "segmentation") == {"fp16": True}
+    merged = merged_params([base, full], ["fusion.miss_log_odds:=-0.3"])
+    assert merged["/**/costmap"]["ros__parameters"] == {"resolution": 0.2,
+                                                        "fusion": {"hit_log_odds": 0.85, "miss_log_odds": -0.3}}
+    assert merged["/**/segmentation"]["ros__parameters"] == {"fp16": True, "fusion": {"miss_log_odds": -0.3}}
+    assert load_node_params([full], "other_node") == {}  # another node's full name does not apply
 
 
 def test_package_config_has_parameters_for_both_nodes() -> None:
@@ -111,3 +127,9 @@ def test_cli_reports_a_bad_size_as_a_usage_error(capsys: pytest.CaptureFixture[s
         cli.main(["quantize", "cgnet_camvid", "--calibration", ".", "--input-size", "640"])
     assert exc.value.code == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_cli_reports_a_malformed_remap_as_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["process", str(tmp_path / "bag"), "-o", str(tmp_path / "out"), "--remap", "image"]) == 2
+    assert "remap must look like /from:=/to, got 'image'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

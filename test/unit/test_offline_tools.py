@@ -99,3 +99,13 @@ def test_process_writes_the_nodes_diagnostics_with_the_summary_drops(tmp_path, k
     assert seg_d["frames_in"] == s["frames_in"] == 8 and map_d["frames_out"] == s["frames_out"]
     assert seg_d["frames_out"] == map_d["frames_in"] and seg_d["pending"] == map_d["pending"] == 0
     assert seg_d["stage_ms"] == {} and map_d["stage_ms"] == {}  # wall-clock timings stay in summary.json
+
+
+def test_stability_halves_when_the_frame_before_the_half_is_dropped(tmp_path, kitchen_bag, model_dir) -> None:  # noqa: ANN001
+    # no /tf at frame 3 of 8 (the last of the first half) and 20 ms tolerance at 30 fps: the costmap drops that frame
+    # only (no transform)
+    bag = copy_without(kitchen_bag, tmp_path / "hole", {"/tf": {3}})
+    res = measure(bag, FILES, {"weights": str(model_dir), "device": "cpu", "input_width": 256, "input_height": 192,
+                               "transform_tolerance_s": 0.02})  # fmt: skip
+    assert res["frames"] == 7 and sum(res["drops"].values()) == 1, res["drops"]
+    assert res["half_agreement_fused"] is not None and res["half_agreement_fused"]["obstacle"] > 0.8

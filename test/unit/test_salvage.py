@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mcap.reader import SeekingReader
 
-from seg_perception.bag import SalvageReport, read_topics, recorded_count
+from seg_perception.bag import SalvageReport, read_messages, read_topics, recorded_count
 from seg_perception.core.segmentation.models import WeightsError
 from seg_perception.resources import config_path
 from seg_perception.tools.process import process_bag
@@ -64,6 +64,31 @@ def test_a_destroyed_chunk_in_the_middle_loses_only_its_messages(
     lost = [m for m in full if m not in got]
     assert 1 <= len(lost) <= 4 and all(victim.message_start_time <= t <= victim.message_end_time for _, t, _ in lost)
     assert [m for m in full if m in got] == got  # everything else, in order
+
+
+def test_a_topic_read_reads_only_the_chunks_that_hold_the_topic(
+    bag: Path, tmp_path: Path, copy_bag: Callable[..., Path], bag_messages: Callable[..., list]
+) -> None:
+    full = bag_messages(bag)
+    (mcap,) = bag.glob("*.mcap")
+    with open(mcap, "rb") as f:
+        summary = SeekingReader(f).get_summary()
+    tf_ids = {cid for cid, ch in summary.channels.items() if ch.topic == "/tf_static"}
+    without_tf = [c for c in summary.chunk_indexes if not tf_ids & c.message_index_offsets.keys()]
+    assert tf_ids and without_tf  # the image chunks hold no /tf_static
+    victim = without_tf[-1]
+
+    def destroy(b: bytearray) -> bytes:
+        start = victim.chunk_start_offset + 1 + 8 + 40
+        b[start : start + 64] = b"\xff" * 64
+        return bytes(b)
+
+    damaged = copy_bag(bag, tmp_path / "damaged", destroy)
+    report = SalvageReport()
+    got = [(m.topic, m.t_ns, m.data) for m in read_messages(damaged, ["/tf_static"], report)]
+    assert got == [m for m in full if m[0] == "/tf_static"] and len(got) == 1
+    assert report.bad_chunks == [] and not report.damaged  # the destroyed image chunk was never read
+    assert [(m.topic, m.t_ns, m.data) for m in read_messages(bag, [IMAGE])] == [m for m in full if m[0] == IMAGE]
 
 
 @pytest.mark.parametrize(("storage", "damage"), [("mcap", "the file ends inside a record at byte"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seg_perception.workspace import launch_command, merged_params, node_exit_codes, write_params_file
+from seg_perception.workspace import launch_command, local_ros_env, merged_params, node_exit_codes, write_params_file
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -52,3 +52,12 @@ def test_launch_command_quotes_arguments_for_bash(tmp_path: Path) -> None:
     echo = cmd[2].replace("exec ros2 launch", "printf '%s\\n'").replace(f". '{tmp_path}/setup.bash' && ", "")
     got = subprocess.run(["bash", "-c", echo], capture_output=True, text=True, check=True).stdout.splitlines()
     assert got == ["seg_perception", "seg_perception.launch.py", "mount_xyz:=[0.2, 0.0, 1.1]", "image:=/it's"]
+
+
+def test_a_ros_log_dir_is_made_only_when_none_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where mkdtemp would put one
+    for _ in range(3):
+        assert local_ros_env({"ROS_LOG_DIR": "/var/log/ros"})["ROS_LOG_DIR"] == "/var/log/ros"
+    assert list(tmp_path.iterdir()) == []
+    made = Path(local_ros_env({})["ROS_LOG_DIR"])
+    assert list(tmp_path.iterdir()) == [made] and made.name.startswith("seg_perception_roslog_")
