@@ -63,12 +63,12 @@ from visualization_msgs.msg import Marker
 from seg_perception.core.config import ParamGroup
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
-from seg_perception.core.geometry.cloud import CLOUD_DTYPE
+from seg_perception.core.geometry.cloud import CLOUD_DTYPE, cloud_arrays
 from seg_perception.core.geometry.ground import GroundConfig
 from seg_perception.core.mapping.grid import CostmapConfig, FusionConfig
 from seg_perception.core.mapping.ground_projection import GroundProjectionConfig, RayCache
 from seg_perception.core.mapping.ontology import Ontology, open_ontology
-from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, CostmapSettings, cloud_arrays
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, CostmapSettings
 from seg_perception.core.mapping.semantic import MAX_GRID_CLASS
 from seg_perception.core.segmentation.class_info import (
     ClassInfo,

@@ -30,11 +30,11 @@ import torch
 from std_msgs.msg import Header
 
 from seg_perception.core.geometry.camera import depth_to_meters
-from seg_perception.core.geometry.cloud import semantic_cloud
+from seg_perception.core.geometry.cloud import cloud_arrays, semantic_cloud
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.ground_projection import RayCache
 from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, build_costmap_pipeline, cloud_arrays
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, build_costmap_pipeline
 from seg_perception.core.segmentation.models import find_weights, load_model, sha256_of
 from seg_perception.core.segmentation.overlay import blend, palette_array
 from seg_perception.core.segmentation.pipeline import SegmentationConfig

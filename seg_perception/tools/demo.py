@@ -34,10 +34,10 @@ import numpy as np
 
 from seg_perception.bag import read_messages, read_topics, resolve_message_class
 from seg_perception.core.errors import InputRejected
-from seg_perception.core.geometry.cloud import unpack_rgb
+from seg_perception.core.geometry.cloud import cloud_arrays, unpack_rgb
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.grid import GridGeometry
-from seg_perception.core.mapping.pipeline import build_costmap_pipeline, cloud_arrays
+from seg_perception.core.mapping.pipeline import build_costmap_pipeline
 from seg_perception.core.segmentation.overlay import palette_array
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.resources import config_path

@@ -19,10 +19,11 @@ import numpy as np
 from seg_perception.bag import SalvageReport, open_writer, read_messages, read_topics, typestore
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
+from seg_perception.core.geometry.cloud import cloud_arrays
 from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.ground_projection import RayCache
 from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.mapping.pipeline import ClassRules, GridResult, build_costmap_pipeline, cloud_arrays
+from seg_perception.core.mapping.pipeline import ClassRules, GridResult, build_costmap_pipeline
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationPipeline
 from seg_perception.ros.pose_source import BagTf, CloudPoser

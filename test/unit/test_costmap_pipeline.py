@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from seg_perception.core.geometry.cloud import finite_points
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.grid import CostmapConfig
 from seg_perception.core.mapping.ontology import PointRole, load_ontology
-from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline, finite_points
+from seg_perception.core.mapping.pipeline import ClassRules, CostmapPipeline
 from seg_perception.core.segmentation.registry import get_model_spec
 
 MOUNT = camera_to_base((0.0, 0.0, 1.4), (0.0, 0.0, 0.0))  # level camera 1.4 m up: optical -> base_link

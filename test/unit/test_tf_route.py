@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from seg_perception.core.geometry.cloud import cloud_arrays
 from seg_perception.core.geometry.transforms import camera_to_base
 from seg_perception.core.mapping.ontology import load_ontology
-from seg_perception.core.mapping.pipeline import ClassRules, build_costmap_pipeline, cloud_arrays
+from seg_perception.core.mapping.pipeline import ClassRules, build_costmap_pipeline
 from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.datasets import open_sequence
 from seg_perception.resources import config_path

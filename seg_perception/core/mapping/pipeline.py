@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from seg_perception.core.config import check_declared_ranges, from_params, param
-from seg_perception.core.geometry.cloud import cloud_arrays, finite_points
+from seg_perception.core.geometry.cloud import finite_points
 from seg_perception.core.geometry.ground import GroundConfig, GroundPlane, fit_ground_plane
 from seg_perception.core.geometry.transforms import transform_points
 from seg_perception.core.mapping.costs import FREE_SPACE, to_occupancy
@@ -42,10 +42,6 @@ from seg_perception.core.mapping.semantic import RollingSemanticVotes, cell_vote
 from seg_perception.core.mapping.single_frame import build_grids, classify_points
 from seg_perception.core.mapping.voxel_map import SemanticVoxelMap
 from seg_perception.core.segmentation.class_info import ClassInfo, ClassInfoError
-
-# cloud_arrays and finite_points live in core/geometry/cloud.py; imported from here too
-__all__ = ["ClassRules", "CostmapPipeline", "CostmapSettings", "GridResult", "build_costmap_pipeline", "cloud_arrays",
-           "finite_points"]  # fmt: skip
 
 
 @dataclass(frozen=True)
