@@ -24,6 +24,7 @@ from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
 from seg_perception.bag import STORAGES, read_topics, typestore
+from seg_perception.tools.common import staged_output
 
 __all__ = ["add_arguments", "convert_bags", "run"]
 
@@ -51,16 +52,21 @@ def convert_bags(
         raise ValueError(f"no such ROS 1 bag: {missing}")
     if dst.exists():
         raise ValueError(f"{dst} exists; rosbag2 never overwrites")
+    with staged_output(dst) as work:  # a refused or interrupted conversion leaves no half-written bag
+        _convert(srcs, work, storage, topics, exclude_topics)
+    return {name: (t.msgtype, t.count) for name, t in read_topics(dst).items()}
+
+
+def _convert(srcs: Sequence[Path], dst: Path, storage: str, topics: Sequence[str], exclude: Sequence[str]) -> None:
     try:
         convert(
             srcs=[Path(s) for s in srcs], dst=dst, dst_storage=storage, dst_version=Writer.VERSION_LATEST,
             compress=None, compress_mode="file", default_typestore=get_typestore(Stores.ROS1_NOETIC),
-            typestore=typestore(), exclude_topics=list(exclude_topics), include_topics=list(topics),
+            typestore=typestore(), exclude_topics=list(exclude), include_topics=list(topics),
             exclude_msgtypes=[], include_msgtypes=[],
         )  # fmt: skip
     except ConverterError as e:
         raise ValueError(f"conversion failed: {e}") from e
-    return {name: (t.msgtype, t.count) for name, t in read_topics(dst).items()}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -53,6 +53,7 @@ from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.pose import mount_transforms
 from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
 from seg_perception.datasets import RGBDFrame, RGBDSequence, SequenceError, open_sequence
+from seg_perception.tools.common import staged_output
 
 __all__ = ["BagWriteSummary", "add_arguments", "run", "write_bag"]
 
@@ -251,8 +252,6 @@ def write_bag(
     Raises:
         ValueError: bad storage/start/limit, empty selection, or the output exists.
     """
-    from tqdm import tqdm
-
     out = Path(out)
     stop = _check_selection(sequence, out, storage, start, limit)
     ts = typestore()
@@ -262,30 +261,37 @@ def write_bag(
         factory.t_odom_world = gravity_aligned_odom(sequence)
     summary = BagWriteSummary(path=out, storage=storage)
     t_start = time.perf_counter()
-    writer = open_writer(out, storage)
-    try:
-        conns, static = _add_connections(writer, ts, factory, topic_prefix, sequence.has_poses)
-        summary.counts = {"/tf_static": 0} | {t: 0 for t in conns}
-        skipped_odom = 0
-        bar = tqdm(range(start, stop), desc=f"bag {out.name}", unit="frame", disable=not progress, leave=False)
-        for i in bar:
-            frame = sequence[i]
-            if summary.frames == 0:  # the mount first, latched: what a robot's static_transform_publisher sends
-                writer.write(static, frame.stamp_ns, _pad4(ts.serialize_cdr(factory.tf_static(frame), TF_MESSAGE)))
-                summary.counts["/tf_static"] += 1
-                summary.first_stamp_ns = frame.stamp_ns
-            skipped_odom += _write_frame(writer, ts, conns, frame, summary.counts)
-            summary.last_stamp_ns = frame.stamp_ns
-            summary.frames += 1
-        bar.close()
-    except BaseException:
-        writer.close()  # keep what was written readable (metadata.yaml) before re-raising
-        raise
-    writer.close()
+    with staged_output(out) as work:  # a failed run leaves no bag behind (the next run would refuse the folder)
+        writer = open_writer(work, storage)
+        try:
+            _write_frames(writer, ts, factory, sequence, range(start, stop), topic_prefix, out.name, summary, progress)
+        finally:
+            writer.close()
     summary.elapsed_s = time.perf_counter() - t_start
+    return summary
+
+
+def _write_frames(
+    writer: Any, ts: Any, factory: _MessageFactory, sequence: RGBDSequence, indices: range, topic_prefix: str,  # noqa: ANN401
+    name: str, summary: BagWriteSummary, progress: bool,
+) -> None:  # fmt: skip
+    """The connections, then the frames ``indices`` of ``sequence``, counted into ``summary``."""
+    from tqdm import tqdm
+
+    conns, static = _add_connections(writer, ts, factory, topic_prefix, sequence.has_poses)
+    summary.counts = {"/tf_static": 0} | {t: 0 for t in conns}
+    skipped_odom = 0
+    for i in tqdm(indices, desc=f"bag {name}", unit="frame", disable=not progress, leave=False):
+        frame = sequence[i]
+        if summary.frames == 0:  # the mount first, latched: what a robot's static_transform_publisher sends
+            writer.write(static, frame.stamp_ns, _pad4(ts.serialize_cdr(factory.tf_static(frame), TF_MESSAGE)))
+            summary.counts["/tf_static"] += 1
+            summary.first_stamp_ns = frame.stamp_ns
+        skipped_odom += _write_frame(writer, ts, conns, frame, summary.counts)
+        summary.last_stamp_ns = frame.stamp_ns
+        summary.frames += 1
     if skipped_odom:
         print(f"warning: {skipped_odom} frames had no usable pose; no /tf message for them", file=sys.stderr)
-    return summary
 
 
 def _check_selection(sequence: RGBDSequence, out: Path, storage: str, start: int, limit: int | None) -> int:

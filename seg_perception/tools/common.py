@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 import array
 import contextlib
+import os
+import shutil
 import signal
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -109,6 +112,32 @@ def ros_node(name: str, domain_id: int | None = None) -> Iterator[Node]:
         if node is not None:
             node.destroy_node()
         context.try_shutdown()
+
+
+@contextlib.contextmanager
+def staged_output(out: Path) -> Iterator[Path]:
+    """Build an output folder under a temporary name and give it its name only when the block completes.
+
+    Yields ``.OUT.partial-<id>`` beside ``out`` (not created: a rosbags Writer creates its folder itself). When the
+    block returns, that folder is renamed to ``out`` (one ``os.replace``); when it raises, the folder is removed. A
+    failed or interrupted run leaves nothing that looks like a result.
+
+    Raises:
+        ValueError: ``out`` exists and is not an empty folder (before the block runs).
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not empty: choose a new output folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rmdir()
+    os.replace(work, out)
 
 
 class StopFlag:

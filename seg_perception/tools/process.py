@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +35,7 @@ from seg_perception.core.segmentation.runtime import RUNTIMES
 from seg_perception.resources import config_path
 from seg_perception.ros.diagnostics import PERIOD, diagnostic_array, frames_status
 from seg_perception.ros.outputs import costmap_messages, msgtype_of, segmentation_messages
-from seg_perception.tools.common import load_node_params, parse_overrides, parse_size
+from seg_perception.tools.common import load_node_params, parse_overrides, parse_size, staged_output
 from seg_perception.tools.offline import BagOut, FrameStats, OfflineMapper, aligned_flicker, segmented_frames
 from seg_perception.tools.render import render_panel
 from seg_perception.workspace import DEFAULT_NAMESPACE, DEFAULT_REMAPS
@@ -69,20 +66,10 @@ def process_bag(
         ValueError: unreadable bag, the input topics are missing from it, or ``out`` exists and is not empty.
         WeightsError / KeyError: as ``SegmentationPipeline``.
     """
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out} exists and is not empty: choose a new output folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        summary = _process_into(bag, work, params_files, seg_overrides, costmap_overrides, topics, namespace,
-                                render_every, limit, storage, progress)  # fmt: skip
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    if out.exists():
-        out.rmdir()
-    os.replace(work, out)
-    return summary
+    with staged_output(out) as work:
+        work.mkdir()
+        return _process_into(bag, work, params_files, seg_overrides, costmap_overrides, topics, namespace,
+                             render_every, limit, storage, progress)  # fmt: skip
 
 
 def _process_into(

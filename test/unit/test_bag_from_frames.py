@@ -189,3 +189,25 @@ def test_errors(tmp_path: Path, kitti_dir: Path, capsys: pytest.CaptureFixture[s
     assert "exists already" in capsys.readouterr().err
     assert cli.main(["bag-from-frames", str(kitti_dir), "-o", str(tmp_path / "b2"), "--start", "60"]) == 2
     assert "outside" in capsys.readouterr().err
+
+
+def test_a_failed_write_leaves_no_bag(tmp_path: Path, kitti_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame that cannot be read half-way (here: the 3rd) leaves nothing at the output path, so the next run (the
+    demo's, which refuses an existing bag) starts clean."""
+    import seg_perception.tools.bag_from_frames as bff
+
+    seq = open_sequence(kitti_dir)
+    real_getitem = type(seq).__getitem__
+
+    def third_frame_breaks(self, i: int):  # noqa: ANN001, ANN202
+        if i == 2:
+            raise OSError("depth_02/0000000002.png: truncated file")
+        return real_getitem(self, i)
+
+    monkeypatch.setattr(type(seq), "__getitem__", third_frame_breaks)
+    with pytest.raises(OSError, match="truncated"):
+        bff.write_bag(seq, tmp_path / "bag", limit=5, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    summary = bff.write_bag(open_sequence(kitti_dir), tmp_path / "bag", limit=3, progress=False)
+    assert summary.frames == 3 and read_topics(tmp_path / "bag")["/camera/color/image_raw"].count == 3

@@ -133,3 +133,20 @@ def test_cli_reports_a_malformed_remap_as_a_usage_error(tmp_path: Path, capsys: 
     assert cli.main(["process", str(tmp_path / "bag"), "-o", str(tmp_path / "out"), "--remap", "image"]) == 2
     assert "remap must look like /from:=/to, got 'image'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_staged_output_renames_on_success_and_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    from seg_perception.tools.common import staged_output
+
+    with staged_output(tmp_path / "ok") as work:
+        work.mkdir()
+        (work / "summary.json").write_text("{}")
+        assert not (tmp_path / "ok").exists()  # not there before the block completes
+    assert (tmp_path / "ok" / "summary.json").read_text() == "{}"
+    with pytest.raises(RuntimeError, match="interrupted"), staged_output(tmp_path / "bad") as work:
+        work.mkdir()
+        (work / "half.mcap").write_bytes(b"x" * 10)
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]  # neither bad/ nor a partial folder
+    with pytest.raises(ValueError, match="not empty"), staged_output(tmp_path / "ok"):
+        pass
