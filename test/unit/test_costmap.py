@@ -620,3 +620,14 @@ def test_precomputed_roles_give_the_same_grids() -> None:
     assert (direct[1] == LETHAL_OBSTACLE).sum() > 10 and (direct[0] == FREE_SPACE).sum() > 10
     with pytest.raises(ValueError, match="roles has 3 values"):
         build_grids(points, labels, None, lut, cfg, roles=roles[:3])
+
+
+def test_class_roles_maps_ids_outside_the_table_to_ignore() -> None:
+    from seg_perception.core.mapping.ontology import Role, class_roles
+
+    lut = np.array([Role.DRIVABLE, Role.OBSTACLE, Role.GROUND_IF_FLAT], np.uint8)
+    ids = [0, 1, 2, 3, 254, 255]
+    want = [Role.DRIVABLE, Role.OBSTACLE, Role.GROUND_IF_FLAT, Role.IGNORE, Role.IGNORE, Role.IGNORE]
+    for dtype in (np.uint8, np.uint32, np.int64):
+        np.testing.assert_array_equal(class_roles(np.array(ids, dtype), lut), want)
+    np.testing.assert_array_equal(class_roles(np.array([-1, 1], np.int64), lut), [Role.IGNORE, Role.OBSTACLE])

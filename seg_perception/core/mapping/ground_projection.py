@@ -40,7 +40,7 @@ from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.ground import GroundPlane
 from seg_perception.core.mapping.boundary_margin import near_other_classes
 from seg_perception.core.mapping.grid import GridGeometry
-from seg_perception.core.mapping.ontology import Role
+from seg_perception.core.mapping.ontology import Role, class_roles
 
 __all__ = [
     "GroundProjectionConfig",
@@ -196,10 +196,7 @@ def project_pixels(
     rays = rays.reshape(-1, 3)
     if not (pts.shape[0] == lab.size == rays.shape[0]):
         raise ValueError(f"{pts.shape[0]} points, {lab.size} labels and {rays.shape[0]} rays must match")
-    lut = np.append(np.asarray(roles_lut, dtype=np.uint8).reshape(-1), np.uint8(Role.IGNORE))
-    if np.issubdtype(lab.dtype, np.signedinteger):
-        lab = np.where(lab < 0, lut.size - 1, lab)
-    role = lut.take(lab, mode="clip")  # ids past the table clip onto its IGNORE entry
+    role = class_roles(lab, roles_lut)  # ids outside the table are IGNORE
     cand = role == Role.DRIVABLE
     cand &= np.isnan(pts[:, 2])
     conf = None if confidence is None else np.asarray(confidence, dtype=np.float32).reshape(-1)

@@ -53,6 +53,27 @@ _ROLE_NAMES = {r.name.lower(): r for r in Role}
 _RULE_KEYS = {"role", "cost", "inflation_radius"}
 
 
+def class_roles(labels: np.ndarray, roles_lut: np.ndarray) -> np.ndarray:
+    """The ``Role`` of each class id through a (C,) uint8 lookup (``Ontology.roles_lut``).
+
+    Args:
+        labels: integer class ids, any shape.
+        roles_lut: (C,) ``Role`` per class id.
+    Returns:
+        (N,) uint8 roles of the flattened labels; ids outside [0, C) (the ignore label 255, negative ids) are IGNORE.
+    """
+    lut = np.asarray(roles_lut, dtype=np.uint8).reshape(-1)
+    lab = np.asarray(labels).reshape(-1)
+    if lab.dtype == np.uint8:  # one gather through a 256-entry table
+        full = np.full(256, Role.IGNORE, np.uint8)
+        full[: min(lut.size, 256)] = lut[:256]
+        return full[lab]
+    out = np.full(lab.shape, np.uint8(Role.IGNORE))
+    ok = (lab >= 0) & (lab < lut.size)
+    out[ok] = lut[lab[ok]]
+    return out
+
+
 @dataclass(frozen=True)
 class ClassRule:
     """How one semantic class enters the costmap.

@@ -30,6 +30,7 @@ import numpy as np
 from seg_perception.core.mapping.costs import FREE_SPACE, LETHAL_OBSTACLE
 from seg_perception.core.mapping.grid import GridGeometry, shift_window
 from seg_perception.core.mapping.ontology import PointRole, Role
+from seg_perception.core.mapping.ontology import class_roles as roles_of
 
 __all__ = ["MAX_GRID_CLASS", "SCORE_CAP", "RollingSemanticVotes", "cell_votes", "semantic_occupancy"]
 
@@ -81,8 +82,7 @@ def cell_votes(
     w = np.ones(lab.size) if weights is None else np.nan_to_num(np.asarray(weights, np.float64)[used][keep], nan=0.0)
     count = np.bincount(group, minlength=3 * n_cells)
     if class_roles is not None:
-        lut = np.asarray(class_roles).reshape(-1)
-        vote = (group >= n_cells) | (lut.take(lab, mode="clip") != Role.DRIVABLE)  # slot 0 = obstacle
+        vote = (group >= n_cells) | (roles_of(lab, class_roles) != Role.DRIVABLE)  # slot 0 = obstacle
         group, lab, w = group[vote], lab[vote], w[vote]
     cls = np.full(3 * n_cells, -1, np.int16)
     score = np.zeros(3 * n_cells, np.float32)

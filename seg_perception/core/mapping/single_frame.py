@@ -27,7 +27,7 @@ import numpy as np
 from seg_perception.core.geometry.ground import GroundPlane
 from seg_perception.core.mapping.costs import FREE_SPACE, LETHAL_OBSTACLE, NO_INFORMATION, inflate
 from seg_perception.core.mapping.grid import CostmapConfig, GridGeometry
-from seg_perception.core.mapping.ontology import PointRole, Role
+from seg_perception.core.mapping.ontology import PointRole, Role, class_roles
 
 
 # --- Classification ---------------------------------------------------------------------------------------------------
@@ -89,16 +89,7 @@ def classify_points(
         ValueError: on mismatched sizes or shapes. TypeError: if labels are not integers.
     """
     pts, lab, conf = _flatten_inputs(points_base, labels, confidence)
-    lut = np.asarray(roles_lut, dtype=np.uint8).reshape(-1)
-    # Class role per point; ids outside [0, C) map to IGNORE through a padded table.
-    lut_full = np.zeros(256, dtype=np.uint8)
-    lut_full[: min(lut.size, 256)] = lut[:256]
-    if lab.dtype == np.uint8:
-        cls_role = lut_full[lab]
-    else:
-        in_range = (lab >= 0) & (lab < lut.size)
-        cls_role = np.zeros(lab.shape, dtype=np.uint8)
-        cls_role[in_range] = lut[lab[in_range]]
+    cls_role = class_roles(lab, roles_lut)  # ids outside [0, C) are IGNORE
 
     x = pts[:, 0].astype(np.float32, copy=False)
     y = pts[:, 1].astype(np.float32, copy=False)
