@@ -24,6 +24,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
 
 from seg_perception.core.errors import InputRejected
+from seg_perception.core.timing import timing_summary
 from seg_perception.ros.convert import stamp_to_ns
 from seg_perception.ros.params import LIFECYCLE, LifecycleSettings, declare_groups
 
@@ -145,13 +146,8 @@ class NodeStats:
             snapshot = {k: list(v) for k, v in self._stages.items()}
         for stage, values in snapshot.items():
             if values:
-                v = sorted(values)
-                stages[stage] = {
-                    "mean": round(sum(v) / len(v), 3),
-                    "median": round(v[len(v) // 2], 3),
-                    "p90": round(v[min(len(v) - 1, int(0.9 * len(v)))], 3),
-                    "n": len(v),
-                }
+                s = timing_summary(values)
+                stages[stage] = {k: s[k] for k in ("mean", "median", "p90", "n")}
         return {
             "node": self.node.get_fully_qualified_name(),
             "frames_in": self.frames_in,

@@ -42,6 +42,7 @@ from seg_perception.core.segmentation.registry import get_model_spec
 from seg_perception.core.segmentation.runtime import RUNTIMES, runtime_version
 from seg_perception.core.segmentation.segment import Segmenter, postprocess, preprocess
 from seg_perception.core.segmentation.zoo import CAMVID_CLASSES
+from seg_perception.core.timing import timing_summary
 from seg_perception.datasets import RGBDSequence, open_sequence
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
@@ -61,8 +62,8 @@ def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": round(float(np.median(values)), 2), "p90": round(float(np.percentile(values, 90)), 2),
-            "p99": round(float(np.percentile(values, 99)), 2)}  # fmt: skip
+    s = timing_summary(values, digits=2, percentiles=(90, 99))
+    return {k: s[k] for k in ("median", "p90", "p99")}
 
 
 def _labels(logits: torch.Tensor, ignore: tuple[int, ...]) -> np.ndarray:

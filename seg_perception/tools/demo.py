@@ -21,7 +21,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from seg_perception.core.mapping.grid import GridGeometry
 from seg_perception.core.mapping.pipeline import build_costmap_pipeline
 from seg_perception.core.segmentation.overlay import palette_array
 from seg_perception.core.segmentation.registry import get_model_spec
+from seg_perception.core.timing import timing_summary
 from seg_perception.resources import config_path
 from seg_perception.ros import convert
 from seg_perception.ros.diagnostics import stats_from_statuses
@@ -265,8 +265,8 @@ def summarize(
         "segmentation": stats["segmentation"],
         "costmap": stats["costmap"],
         "latency_ms_from_camera_info_receipt": {
-            t: {"median": round(statistics.median(v), 1), "p90": round(float(np.percentile(v, 90)), 1), "n": len(v)}
-            for t, v in e2e.items() if v
+            t: {k: s[k] for k in ("median", "p90", "n")}
+            for t, v in e2e.items() if v and (s := timing_summary(v, digits=1))
         },  # fmt: skip
         "node_exit_status": codes,
         "params_files": [str(p) for p in params_files],

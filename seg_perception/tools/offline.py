@@ -7,7 +7,6 @@ rosbag2 deterministically; ``FrameStats`` counts frames, drops and timings as th
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from seg_perception.core.mapping.ontology import load_ontology
 from seg_perception.core.mapping.pipeline import ClassRules, GridResult, build_costmap_pipeline
 from seg_perception.core.mapping.stability import aligned_overlap, grid_flicker
 from seg_perception.core.segmentation.pipeline import FrameResult, SegmentationPipeline
+from seg_perception.core.timing import timing_summary
 from seg_perception.ros.pose_source import BagTf, CloudPoser
 
 
@@ -65,8 +65,8 @@ class FrameStats:
             "frames_out": self.frames_out,
             "drops": dict(self.drops),
             "rejected": dict(self.rejected),
-            "stage_ms_median": {k: round(statistics.median(v), 2) for k, v in self.timings.items()},
-            "stage_ms_mean": {k: round(statistics.fmean(v), 2) for k, v in self.timings.items()},
+            "stage_ms_median": {k: timing_summary(v, digits=2)["median"] for k, v in self.timings.items()},
+            "stage_ms_mean": {k: timing_summary(v, digits=2)["mean"] for k, v in self.timings.items()},
         }
 
 

@@ -9,12 +9,12 @@ up: a late message is published at once and counted in the lateness statistics.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from seg_perception.bag import BagMessage
+from seg_perception.core.timing import timing_summary
 
 __all__ = ["CLOCK_PERIOD_S", "MAX_IDLE_SLEEP_S", "PlayStats", "Schedule", "play"]
 
@@ -83,9 +83,8 @@ class PlayStats:
         """One-line human summary."""
         late = ""
         if self.lateness_s:
-            late_ms = sorted(x * 1e3 for x in self.lateness_s)
-            p99 = late_ms[min(len(late_ms) - 1, int(0.99 * len(late_ms)))]
-            late = f"; lateness median {statistics.median(late_ms):.1f} ms, p99 {p99:.1f} ms, max {late_ms[-1]:.1f} ms"
+            s = timing_summary([x * 1e3 for x in self.lateness_s], percentiles=(99,))
+            late = f"; lateness median {s['median']:.1f} ms, p99 {s['p99']:.1f} ms, max {s['max']:.1f} ms"
         topics = ", ".join(f"{t} {n}" for t, n in self.counts.items())
         end = " (stopped)" if self.stopped else ""
         return (

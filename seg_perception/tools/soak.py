@@ -27,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from seg_perception.core.timing import timing_summary
 from seg_perception.resources import config_path
 from seg_perception.workspace import (
     NODE_EXECUTABLES,
@@ -196,8 +197,8 @@ def summarize(rows: list[dict[str, Any]], final: dict[str, dict[str, Any]], code
         out["nodes"][name] = {
             "rss_mb_at_third": third["rss_mb"], "rss_mb_at_end": last["rss_mb"],
             "rss_growth_pct": round(100.0 * (last["rss_mb"] - third["rss_mb"]) / third["rss_mb"], 2),
-            "rss_mb_max": max(r["rss_mb"] for r in mine), "cpu_pct_median": sorted(r["cpu_pct"] for r in mine)[
-                len(mine) // 2],
+            "rss_mb_max": max(r["rss_mb"] for r in mine),
+            "cpu_pct_median": timing_summary([r["cpu_pct"] for r in mine], 1)["median"],
             "frames_in": stats.get("frames_in", last["frames_in"]), "frames_out": stats.get("frames_out",
                                                                                               last["frames_out"]),
             "out_hz_last_two_thirds": round((last["frames_out"] - third["frames_out"]) / span, 2),
