@@ -149,7 +149,7 @@ class RGBDAssembler:
         """Decode an ``image/compressed`` message (JPEG/PNG) and add it as a colour image; a bad payload is a
         dropped frame (``compressed_format`` / ``compressed_data`` / ``compressed_size``)."""
         try:
-            rgb = compressed.compressed_to_rgb(msg)
+            rgb = compressed.compressed_to_rgb(msg, self.max_pixels)
         except InputRejected as e:
             self.drop(e.reason, f"image/compressed: {e.detail}")
             return None
@@ -159,7 +159,7 @@ class RGBDAssembler:
         """Decode a ``depth/compressedDepth`` message and add it as a depth image; a bad payload is rejected
         (``depth_compressed_*``)."""
         try:
-            depth = compressed.compressed_depth_to_array(msg)
+            depth = compressed.compressed_depth_to_array(msg, self.max_pixels)
         except InputRejected as e:
             self.reject(f"depth_{e.reason}", f"depth/compressedDepth: {e.detail}")
             return None

@@ -37,8 +37,9 @@ CONFIG_HEADER = struct.Struct("<iff")
 _COLOUR_CODECS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG"}  # "jpg": raspicam_node and other ROS 1 drivers
 
 
-def _check_file(data: bytes, expected: str) -> tuple[int, int]:
-    """(height, width) of a JPEG/PNG payload from its header only; raises InputRejected."""
+def _check_file(data: bytes, expected: str, max_pixels: int = 0) -> tuple[int, int]:
+    """(height, width) of a JPEG/PNG payload from its header only; more than ``max_pixels`` (0 = ``MAX_PIXELS``) is
+    ``compressed_size``; raises InputRejected."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -48,13 +49,15 @@ def _check_file(data: bytes, expected: str) -> tuple[int, int]:
         raise InputRejected("compressed_data", f"payload of {len(data)} bytes is no image: {e}") from None
     if fmt != expected:
         raise InputRejected("compressed_format", f"payload is {fmt}, the format string says {expected}")
-    if w * h > MAX_PIXELS:
-        raise InputRejected("compressed_size", f"{w}x{h} pixels > limit {MAX_PIXELS}")
+    limit = max_pixels or MAX_PIXELS
+    if w * h > limit:
+        raise InputRejected("compressed_size", f"{w}x{h} pixels > limit {limit}")
     return h, w
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """Decode a ``compressed`` colour image (JPEG or PNG) into (H, W, 3) uint8 RGB.
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
+    """Decode a ``compressed`` colour image (JPEG or PNG) into (H, W, 3) uint8 RGB; an image of more than
+    ``max_pixels`` (the node's ``max_image_pixels``; 0 = ``MAX_PIXELS``) is refused from its header, before decoding.
 
     Raises:
         InputRejected: ``compressed_format``, ``compressed_data`` or ``compressed_size`` (module docstring).
@@ -65,15 +68,16 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
         raise InputRejected("compressed_format", f"format {msg.format!r}: expected jpeg or png (image_transport "
                                                  "'compressed')")  # fmt: skip
     data = bytes(msg.data)
-    _check_file(data, _COLOUR_CODECS[codec])
+    _check_file(data, _COLOUR_CODECS[codec], max_pixels)
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputRejected("compressed_data", f"{codec} payload of {len(data)} bytes does not decode")
     return np.ascontiguousarray(bgr[..., ::-1])
 
 
-def compressed_depth_to_array(msg: CompressedImage) -> np.ndarray:
-    """Decode a ``compressedDepth`` image: (H, W) uint16 mm for 16UC1/mono16, float32 m for 32FC1 (NaN invalid).
+def compressed_depth_to_array(msg: CompressedImage, max_pixels: int = 0) -> np.ndarray:
+    """Decode a ``compressedDepth`` image: (H, W) uint16 mm for 16UC1/mono16, float32 m for 32FC1 (NaN invalid);
+    ``max_pixels`` as ``compressed_to_rgb``.
 
     Raises:
         InputRejected: ``compressed_format``, ``compressed_data`` or ``compressed_size`` (module docstring).
@@ -88,7 +92,7 @@ def compressed_depth_to_array(msg: CompressedImage) -> np.ndarray:
         raise InputRejected("compressed_data", f"{len(data)} bytes: no ConfigHeader + PNG")
     _, quant_a, quant_b = CONFIG_HEADER.unpack_from(data)
     png = data[CONFIG_HEADER.size:]
-    _check_file(png, "PNG")
+    _check_file(png, "PNG", max_pixels)
     arr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 2:
         got = "nothing" if arr is None else f"{arr.dtype} {arr.shape}"

@@ -83,6 +83,11 @@ def test_bad_messages_are_refused_with_reasons(frame, monkeypatch) -> None:  # n
     with pytest.raises(InputRejected) as e:
         compressed_to_rgb(png)
     assert e.value.reason == "compressed_size"
+    monkeypatch.undo()
+    h, w = compressed_to_rgb(png).shape[:2]  # the node's max_image_pixels applies before decoding too
+    with pytest.raises(InputRejected, match=f"{w}x{h} pixels > limit {h * w - 1}") as e:
+        compressed_to_rgb(png, max_pixels=h * w - 1)
+    assert e.value.reason == "compressed_size" and compressed_to_rgb(png, max_pixels=h * w).shape == (h, w, 3)
 
 
 def test_image_transport_parameter_accepts_raw_and_compressed_only() -> None:
