@@ -113,6 +113,15 @@ def typestore() -> Any:  # noqa: ANN401
     return store
 
 
+def cdr_bytes(ts: Any, msg: Any, msgtype: str) -> bytes:  # noqa: ANN401
+    """A rosbags message as the CDR bytes a bag should hold: rosbags' serializer (zeroed alignment padding, so the
+    same message always gives the same bytes), zero-padded to a multiple of 4 bytes as Fast DDS puts it on the
+    wire, so a message replayed through DDS and recorded again is byte-identical (CDR readers ignore up to 3
+    trailing bytes)."""
+    data = bytes(ts.serialize_cdr(msg, msgtype))
+    return data + b"\0" * (-len(data) % 4)
+
+
 def open_writer(path: str | Path, storage: str = "mcap") -> Writer:
     """An opened rosbag2 writer (the latest bag format) for a new folder ``path``.
 

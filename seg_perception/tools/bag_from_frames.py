@@ -48,7 +48,7 @@ import numpy as np
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
 from seg_perception import cli
-from seg_perception.bag import STORAGES, open_writer, typestore
+from seg_perception.bag import STORAGES, cdr_bytes, open_writer, typestore
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.pose import mount_transforms
 from seg_perception.core.geometry.transforms import camera_to_base, quaternion_from_matrix
@@ -201,16 +201,6 @@ def gravity_aligned_odom(sequence: RGBDSequence, samples: int = 12) -> np.ndarra
     return alignment.t_odom_world
 
 
-def _pad4(cdr: Any) -> bytes:
-    """Zero-pad serialized CDR to a multiple of 4 bytes, as Fast DDS puts it on the wire.
-
-    ``rosbags`` writes the unpadded length; a message replayed through DDS and recorded again arrives padded.
-    Writing the padded form makes that round trip byte-identical (CDR readers ignore up to 3 trailing bytes).
-    """
-    data = bytes(cdr)
-    return data + b"\0" * (-len(data) % 4)
-
-
 def _topic(prefix: str, suffix: str) -> str:
     prefix = prefix.rstrip("/")
     return f"{prefix}/{suffix}" if prefix else f"/{suffix}"
@@ -284,7 +274,7 @@ def _write_frames(
     for i in tqdm(indices, desc=f"bag {name}", unit="frame", disable=not progress, leave=False):
         frame = sequence[i]
         if summary.frames == 0:  # the mount first, latched: what a robot's static_transform_publisher sends
-            writer.write(static, frame.stamp_ns, _pad4(ts.serialize_cdr(factory.tf_static(frame), TF_MESSAGE)))
+            writer.write(static, frame.stamp_ns, cdr_bytes(ts, factory.tf_static(frame), TF_MESSAGE))
             summary.counts["/tf_static"] += 1
             summary.first_stamp_ns = frame.stamp_ns
         skipped_odom += _write_frame(writer, ts, conns, frame, summary.counts)
@@ -344,7 +334,7 @@ def _write_frame(
                 skipped = 1
                 continue
             raise
-        writer.write(conn, frame.stamp_ns, _pad4(ts.serialize_cdr(msg, msgtype)))
+        writer.write(conn, frame.stamp_ns, cdr_bytes(ts, msg, msgtype))
         counts[topic] += 1
     return skipped
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seg_perception.bag import SalvageReport, open_writer, read_messages, read_topics, typestore
+from seg_perception.bag import SalvageReport, cdr_bytes, open_writer, read_messages, read_topics, typestore
 from seg_perception.core.errors import InputRejected
 from seg_perception.core.geometry.camera import Intrinsics
 from seg_perception.core.geometry.cloud import cloud_arrays
@@ -181,14 +181,15 @@ class BagOut:
         """Serialize ``msg`` (an rclpy message) and store it at time ``t_ns``.
 
         rclpy's serializer leaves the CDR alignment padding uninitialised (whatever was in memory), so the message is
-        re-serialised by rosbags, which writes zeros: the same bag processed twice gives bit-identical output.
+        re-serialised by rosbags (``bag.cdr_bytes``: zeroed and 4-byte padded, as every bag the package writes):
+        the same bag processed twice gives bit-identical output.
         """
         from rclpy.serialization import serialize_message
 
         if topic not in self.conns:
             self.conns[topic] = self.writer.add_connection(topic, msgtype, typestore=self.ts)
-        data = self.ts.serialize_cdr(self.ts.deserialize_cdr(serialize_message(msg), msgtype), msgtype)
-        self.writer.write(self.conns[topic], t_ns, bytes(data))
+        data = cdr_bytes(self.ts, self.ts.deserialize_cdr(serialize_message(msg), msgtype), msgtype)
+        self.writer.write(self.conns[topic], t_ns, data)
 
     def close(self) -> None:
         """Finish the bag (writes metadata.yaml)."""
