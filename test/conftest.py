@@ -7,6 +7,7 @@ ROS_DOMAIN_ID, logs go to a temp dir and Fast DDS loads the package's shared-mem
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SEG_PERCEPTION_SHARED", REPO.parent / "shared"))
 
+# A run started in the background by a non-interactive shell (CI, ``cmd &``) inherits SIGINT ignored, and so would
+# every process the tests start: ros2 launch would never see the SIGINT that stops it. Ctrl-C as in a terminal:
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 # Domain ids 0-101 are safe on Linux; the e2e tests use this id + 50..58 for their own processes (at most 99).
 os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 41)  # our own, whatever the shell had
